@@ -1,0 +1,114 @@
+"""costkit: make LLM applications cheaper without making them worse.
+
+Wrap the client you already have::
+
+    client = costkit.wrap(openai.OpenAI(), policies=[costkit.ExactCache()], sink=costkit.sinks.SQLiteSink("costs.db"))
+
+Heavy modules (openai, anthropic, litellm, faiss, numpy) are imported only when first used:
+``import costkit`` stays fast. Every public name is listed in ``__all__`` and resolved lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._call import Call, Result, Tags, Usage
+from ._pipeline import FlowPolicy, Policy, Sleep
+from .errors import (
+    BudgetExceeded,
+    CircuitOpen,
+    ConfigError,
+    CostkitError,
+    GuardrailViolation,
+    RetryBudgetExhausted,
+)
+from .records import CostRecord
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "wrap": "costkit._wrap",
+    "tags": "costkit._context",
+    "current_tags": "costkit._context",
+    "budgeted": "costkit._context",
+    "Guardrails": "costkit.policies.guardrails",
+    "Budget": "costkit.policies.budget",
+    "BudgetLimit": "costkit.policies.budget",
+    "Dedup": "costkit.policies.dedup",
+    "ExactCache": "costkit.policies.cache.exact",
+    "SemanticCache": "costkit.policies.cache.semantic",
+    "ContextBudget": "costkit.policies.context_budget",
+    "Router": "costkit.policies.router",
+    "RetryBudget": "costkit.policies.retry",
+    "CircuitBreaker": "costkit.policies.circuit",
+}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers"}
+
+__all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "BudgetLimit",
+    "Call",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "ConfigError",
+    "ContextBudget",
+    "CostRecord",
+    "CostkitError",
+    "Dedup",
+    "ExactCache",
+    "FlowPolicy",
+    "GuardrailViolation",
+    "Guardrails",
+    "Policy",
+    "Result",
+    "RetryBudget",
+    "RetryBudgetExhausted",
+    "Router",
+    "SemanticCache",
+    "Sleep",
+    "Tags",
+    "Usage",
+    "budgeted",
+    "current_tags",
+    "gates",
+    "pricing",
+    "sinks",
+    "tags",
+    "testing",
+    "tokens",
+    "wrap",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module("costkit.policies.gates" if name == "gates" else f"costkit.{name}")
+    else:
+        raise AttributeError(f"module 'costkit' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import pricing, sinks, testing, tokens
+    from ._context import budgeted, current_tags, tags
+    from ._wrap import wrap
+    from .policies import gates
+    from .policies.budget import Budget, BudgetLimit
+    from .policies.cache.exact import ExactCache
+    from .policies.cache.semantic import SemanticCache
+    from .policies.circuit import CircuitBreaker
+    from .policies.context_budget import ContextBudget
+    from .policies.dedup import Dedup
+    from .policies.guardrails import Guardrails
+    from .policies.retry import RetryBudget
+    from .policies.router import Router

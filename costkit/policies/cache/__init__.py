@@ -1,0 +1,1 @@
+"""costkit.policies.cache."""

@@ -1,0 +1,66 @@
+"""CostRecord: one row per provider attempt and per cache hit.
+
+Records of one logical request share ``request_id``; ``attempt`` counts provider attempts
+(1, 2, ...) and ``kind`` says why the attempt happened. No prompt or completion text is kept
+unless the wrapper was built with ``record_text=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+KINDS = ("call", "retry", "escalation", "cache_hit", "batch", "embedding", "judge")
+CACHES = ("none", "exact", "semantic", "dedup")
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class CostRecord:
+    """What one provider attempt (or one cache hit) cost, who it was for, and what layers saved."""
+
+    request_id: str
+    attempt: int
+    kind: str
+    timestamp: float  # seconds since the epoch, UTC
+    provider: str
+    requested_model: str
+    model: str
+    tenant: str | None = None
+    user: str | None = None
+    feature: str | None = None
+    route: str | None = None
+    prompt_version: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float | None = 0.0
+    priced: bool = True
+    saved_usd: float = 0.0
+    savings: Mapping[str, float] = attrs.field(factory=dict)  # layer -> USD, sums to saved_usd
+    cache: str = "none"
+    success: bool = True
+    error_type: str | None = None
+    latency_ms: float = 0.0
+    usage_estimated: bool = False
+    notes: Mapping[str, Any] = attrs.field(factory=dict)
+    prompt_text: str | None = None
+    completion_text: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = attrs.asdict(self, recurse=False)
+        d["savings"] = dict(self.savings)
+        d["notes"] = dict(self.notes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CostRecord:
+        names = {a.name for a in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(CostRecord))
+
+__all__ = ["CACHES", "FIELDS", "KINDS", "CostRecord"]
