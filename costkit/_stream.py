@@ -3,7 +3,8 @@
 A :class:`ResultStream` (or its async twin) iterates the provider's stream, gives every chunk to
 a provider-specific :class:`Accumulator` (which decides whether the caller sees it: costkit's
 own usage chunk is hidden), and once the stream ends, fails or is closed, runs the completion
-callbacks exactly once with the final :class:`~costkit._call.Result`. Every other attribute
+callbacks exactly once with the final :class:`~costkit._call.Result` (after ``finalize``, which
+the terminal uses to price it, so every listener sees ``cost_usd``). Every other attribute
 (``response``, ``close``...) is the SDK stream's own.
 """
 
@@ -35,9 +36,12 @@ Callback = Callable[[Result], None]
 class _StreamCore:
     """What both twins share: callbacks, the once-only finish, attribute passthrough."""
 
-    def __init__(self, source: Any, accumulator: Accumulator) -> None:
+    def __init__(
+        self, source: Any, accumulator: Accumulator, finalize: Callable[[Result], Result] | None = None
+    ) -> None:
         self._source = source
         self._acc = accumulator
+        self._finalize = finalize
         self._callbacks: list[Callback] = []
         self._final: Result | None = None
         self._lock = threading.Lock()
@@ -63,6 +67,8 @@ class _StreamCore:
                 result = result.with_notes(stream_error=type(error).__name__, error=error)
             elif not complete:
                 result = result.with_notes(stream_incomplete=True)
+            if self._finalize is not None:
+                result = self._finalize(result)
             self._final = result
             callbacks, self._callbacks = self._callbacks, []
         for cb in callbacks:
@@ -82,8 +88,13 @@ def _safe(cb: Callback, result: Result) -> None:
 class ResultStream(_StreamCore):
     """The sync stream the caller iterates (the SDK's chunk types, unchanged)."""
 
-    def __init__(self, source: Iterable[Any], accumulator: Accumulator) -> None:
-        super().__init__(source, accumulator)
+    def __init__(
+        self,
+        source: Iterable[Any],
+        accumulator: Accumulator,
+        finalize: Callable[[Result], Result] | None = None,
+    ) -> None:
+        super().__init__(source, accumulator, finalize)
         self._it: Iterator[Any] = iter(source)
 
     def __iter__(self) -> Iterator[Any]:
@@ -124,8 +135,10 @@ class ResultStream(_StreamCore):
 class AsyncResultStream(_StreamCore):
     """The async twin of :class:`ResultStream`."""
 
-    def __init__(self, source: Any, accumulator: Accumulator) -> None:
-        super().__init__(source, accumulator)
+    def __init__(
+        self, source: Any, accumulator: Accumulator, finalize: Callable[[Result], Result] | None = None
+    ) -> None:
+        super().__init__(source, accumulator, finalize)
         self._ait: AsyncIterator[Any] | None = None
 
     def __aiter__(self) -> AsyncIterator[Any]:
