@@ -1,0 +1,82 @@
+"""MemorySink: keep records in a list, for tests, notebooks and the report of a short run."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from ..records import CostRecord
+from .base import _Counters
+
+
+class MemorySink(_Counters):
+    """Appends every record to :attr:`records` (thread-safe; ``emit`` is a list append).
+
+    ``max_records`` bounds memory in long-running processes: the oldest records are dropped
+    (and counted in ``dropped``) once it is reached.
+    """
+
+    def __init__(self, max_records: int | None = None) -> None:
+        from ..errors import ConfigError
+
+        if max_records is not None and (
+            isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1
+        ):
+            raise ConfigError("max_records", f"expected a positive int or None, got {max_records!r}")
+        super().__init__()
+        self.max_records = max_records
+        self.records: list[CostRecord] = []
+        self._lock = threading.Lock()
+
+    def emit(self, record: CostRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+            over = 0
+            if self.max_records is not None and len(self.records) > self.max_records:
+                over = len(self.records) - self.max_records
+                del self.records[:over]
+        self._count(emitted=1, written=1, dropped=over)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def close(self) -> None:
+        """Nothing to release; the records stay readable."""
+
+    def snapshot(self) -> list[CostRecord]:
+        """A copy of the records, safe to iterate while other threads emit."""
+        with self._lock:
+            return list(self.records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.records.clear()
+
+    def where(self, predicate: Callable[[CostRecord], bool] | None = None, **fields: object) -> list[CostRecord]:
+        """Records whose fields equal ``fields`` (e.g. ``feature="faq"``) and that pass ``predicate``."""
+        return [
+            r
+            for r in self.snapshot()
+            if all(getattr(r, k) == v for k, v in fields.items()) and (predicate is None or predicate(r))
+        ]
+
+    @property
+    def total_cost_usd(self) -> float:
+        """Sum of ``cost_usd`` over priced records."""
+        return sum(r.cost_usd for r in self.snapshot() if r.cost_usd is not None)
+
+    @property
+    def total_saved_usd(self) -> float:
+        return sum(r.saved_usd for r in self.snapshot())
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[CostRecord]:
+        return iter(self.snapshot())
+
+    def __repr__(self) -> str:
+        return f"MemorySink({len(self.records)} records)"
+
+
+__all__ = ["MemorySink"]

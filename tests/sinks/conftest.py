@@ -1,0 +1,52 @@
+"""A factory of realistic CostRecords for the sink tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from costkit.records import CostRecord
+
+_ids = itertools.count(1)
+
+
+def _make(**overrides: Any) -> CostRecord:
+    n = next(_ids)
+    fields: dict[str, Any] = {
+        "request_id": f"req-{n}",
+        "attempt": 1,
+        "kind": "call",
+        "timestamp": 1_795_000_000.0 + n,
+        "provider": "openai",
+        "requested_model": "gpt-4o",
+        "model": "gpt-4o-mini",
+        "tenant": "acme",
+        "user": "u1",
+        "feature": "faq",
+        "route": "/ask",
+        "prompt_version": "v3",
+        "input_tokens": 120,
+        "output_tokens": 30,
+        "cached_read_tokens": 64,
+        "cache_write_tokens": 0,
+        "cost_usd": 0.000123,
+        "priced": True,
+        "saved_usd": 0.0015,
+        "savings": {"router": 0.0015},
+        "cache": "none",
+        "success": True,
+        "error_type": None,
+        "latency_ms": 412.5,
+        "usage_estimated": False,
+        "notes": {"routed_from": "gpt-4o"},
+    }
+    fields.update(overrides)
+    return CostRecord(**fields)
+
+
+@pytest.fixture
+def make_record() -> Callable[..., CostRecord]:
+    return _make
