@@ -32,7 +32,7 @@ _LAZY = {
     "wrap": "costkit._wrap",
     "tags": "costkit._context",
     "current_tags": "costkit._context",
-    "budgeted": "costkit._context",
+    "budgeted": "costkit._budgeted",
     "Guardrails": "costkit.policies.guardrails",
     "Budget": "costkit.policies.budget",
     "BudgetLimit": "costkit.policies.budget",
@@ -100,7 +100,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import pricing, sinks, testing, tokens
-    from ._context import budgeted, current_tags, tags
+    from ._budgeted import budgeted
+    from ._context import current_tags, tags
     from ._wrap import wrap
     from .policies import gates
     from .policies.budget import Budget, BudgetLimit

@@ -1,0 +1,201 @@
+"""Turns provider attempts and cache hits into CostRecords, prices them, and hands them to the sink.
+
+Records of one logical request are held until the chain returns, then emitted together, so the
+router's saving can be settled against every attempt the request made (a cascade's rejected
+cheap answer is a cost of routing, not a saving). Streamed attempts are recorded when their
+stream ends. A sink that fails never fails the call: it warns once and counts the drop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._call import Call, Result, Usage, content_text
+from ._warn import warn_once
+from .records import CostRecord
+
+Listener = Callable[[CostRecord], None]
+_PENDING = "_pending_records"
+
+
+class Recorder:
+    """Prices attempts with ``pricing`` and emits one CostRecord each to ``sink``."""
+
+    def __init__(self, sink: Any, pricing: Any, *, record_text: bool = False) -> None:
+        self.sink = sink
+        self.pricing = pricing
+        self.record_text = record_text
+        self.listeners: list[Listener] = []
+        self.dropped = 0
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ pricing
+    def price(self, model: str, usage: Usage, provider: str | None = None) -> float | None:
+        cost = self.pricing.cost(model, usage, provider=provider)
+        if cost is None:
+            self.pricing.warn_unknown(model)
+        return cost  # type: ignore[no-any-return]
+
+    def _input_rate(self, model: str, provider: str | None) -> float | None:
+        price = self.pricing.get(model, provider=provider)
+        return None if price is None else float(price.input_per_token)
+
+    # ------------------------------------------------------------------ building
+    def _savings(self, call: Call, usage: Usage, cost: float | None) -> dict[str, float]:
+        savings: dict[str, float] = {}
+        if cost is None:
+            return savings
+        removed = call.notes.get("tokens_removed")
+        if removed:
+            rate = self._input_rate(call.requested_model, call.provider)
+            if rate is not None:
+                savings["context_budget"] = removed * rate
+        if call.model != call.requested_model:
+            base = self.pricing.cost(call.requested_model, usage, provider=call.provider)
+            if base is not None:
+                savings["router"] = base - cost
+        return savings
+
+    def build(
+        self,
+        call: Call,
+        result: Result | None,
+        *,
+        error: BaseException | None,
+        latency_s: float,
+        kind: str | None = None,
+        cache: str = "none",
+        cost: float | None = None,
+        savings: dict[str, float] | None = None,
+    ) -> CostRecord:
+        usage = result.usage if result is not None else Usage()
+        model = (result.model if result is not None and result.model else None) or call.model
+        if cost is None and kind != "cache_hit":
+            cost = self.price(call.model, usage, call.provider) if result is not None else 0.0
+        if savings is None:
+            savings = self._savings(call, usage, cost)
+        notes = {k: v for k, v in call.notes.items() if not k.startswith("_")}
+        if result is not None:
+            notes.update({k: v for k, v in result.notes.items() if not k.startswith("_") and k != "error"})
+        tags = call.tags
+        return CostRecord(
+            request_id=call.request_id,
+            attempt=call.attempt,
+            kind=kind or call.kind,
+            timestamp=time.time(),
+            provider=call.provider,
+            requested_model=call.requested_model,
+            model=model,
+            tenant=tags.tenant,
+            user=tags.user,
+            feature=tags.feature,
+            route=tags.route,
+            prompt_version=tags.prompt_version,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_read_tokens=usage.cached_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cost_usd=cost,
+            priced=cost is not None,
+            saved_usd=sum(savings.values()),
+            savings=savings,
+            cache=cache,
+            success=error is None and (result is None or "stream_error" not in result.notes),
+            error_type=type(error).__name__ if error is not None else (
+                result.notes.get("stream_error") if result is not None else None),
+            latency_ms=latency_s * 1000.0,
+            usage_estimated=usage.estimated,
+            notes=notes,
+            prompt_text=_prompt_text(call) if self.record_text else None,
+            completion_text=(result.text if result is not None else None) if self.record_text else None,
+        )
+
+    # ------------------------------------------------------------------ attempts
+    def attempt(self, call: Call, result: Result | None, error: BaseException | None, started: float) -> Result | None:
+        """Record one provider attempt; returns the result with its cost set."""
+        record = self.build(call, result, error=error, latency_s=time.perf_counter() - started)
+        pending = call.notes.get(_PENDING)
+        if pending is not None and not call.stream:
+            pending.append(record)
+        else:
+            self.emit(record)
+        if result is None:
+            return None
+        return result.evolve(cost_usd=record.cost_usd)
+
+    def cache_hit(self, call: Call, result: Result, started: float) -> None:
+        """A layer answered without the provider: the original answer's cost is this layer's saving."""
+        original = result.cost_usd
+        if original is None:
+            original = self.pricing.cost(call.requested_model, result.usage, provider=call.provider)
+        layer = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}.get(result.source, result.source)
+        savings = {layer: float(original)} if original is not None else {}
+        record = self.build(
+            call.evolve(model=call.requested_model, attempt=0),
+            result.evolve(model=result.model or call.requested_model),
+            error=None,
+            latency_s=time.perf_counter() - started,
+            kind="cache_hit",
+            cache=result.source,
+            cost=0.0,
+            savings=savings,
+        )
+        self.emit(record)
+
+    # ------------------------------------------------------------------ requests
+    def begin(self, call: Call) -> Call:
+        """Hold the request's records until :meth:`end`, to settle savings across its attempts."""
+        return call.with_notes(**{_PENDING: []})
+
+    def end(self, call: Call, result: Result | None) -> None:
+        pending: list[CostRecord] = call.notes.get(_PENDING) or []
+        if not pending:
+            return
+        if len(pending) > 1:
+            pending = _settle_router_saving(pending)
+        for record in pending:
+            self.emit(record)
+
+    def emit(self, record: CostRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(record)
+            except Exception as exc:
+                warn_once(f"listener:{type(exc).__name__}", f"costkit: a record listener failed: {exc!r}")
+        if self.sink is None:
+            return
+        try:
+            self.sink.emit(record)
+        except Exception as exc:
+            with self._lock:
+                self.dropped += 1
+            warn_once(
+                f"sink:{type(self.sink).__name__}",
+                f"costkit: sink {type(self.sink).__name__} failed ({exc!r}); records are being dropped "
+                "(the completion is unaffected; see Recorder.dropped)",
+            )
+
+
+def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
+    """Attempts before the answer are what routing (or retrying) spent: they save nothing, and the
+    router's saving on the answering attempt is reduced by what the rejected attempts cost."""
+    import attrs
+
+    *earlier, last = records
+    spent_before = sum(r.cost_usd or 0.0 for r in earlier)
+    out = [attrs.evolve(r, savings={}, saved_usd=0.0) for r in earlier]
+    savings = dict(last.savings)
+    if "router" in savings or any(r.model != r.requested_model for r in earlier):
+        savings["router"] = savings.get("router", 0.0) - spent_before
+    out.append(attrs.evolve(last, savings=savings, saved_usd=sum(savings.values())))
+    return out
+
+
+def _prompt_text(call: Call) -> str:
+    return "\n".join(f"{m.get('role')}: {content_text(m.get('content'))}" for m in call.messages)
+
+
+__all__ = ["Recorder"]
