@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import attrs
 
@@ -159,7 +159,7 @@ def as_sink(obj: Any) -> Sink:
         raise ConfigError("sink", "expected a sink (an object with emit(record)) or a callable, got None")
     emit = getattr(obj, "emit", None)
     if callable(emit):
-        return obj  # type: ignore[no-any-return]
+        return cast(Sink, obj)
     if isinstance(obj, list | tuple):
         return FanoutSink(obj)
     if callable(obj):

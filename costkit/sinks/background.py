@@ -1,0 +1,310 @@
+"""BackgroundSink: take a slow sink off the hot path.
+
+``emit`` appends to a bounded in-memory queue and returns; one daemon thread drains the queue in
+batches into the wrapped writer. Nothing the writer does (raise, block, crawl) can fail or slow
+the completion that emitted the record: when the queue is full the record is dropped and counted,
+an exception from the writer is caught, counted and warned about once.
+
+The writer is anything with ``write_batch(records)`` (preferred: one transaction / one write per
+batch), or any sink or callable (called once per record).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from .._warn import warn_once
+from ..errors import ConfigError
+from ..records import CostRecord
+from .base import _Counters, _name_of
+
+
+@runtime_checkable
+class BatchWriter(Protocol):
+    """A backend that writes many records at once (one transaction, one ``write``)."""
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None: ...
+
+
+def _positive(field: str, value: Any, *, integer: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if not ok or (integer and not isinstance(value, int)):
+        raise ConfigError(field, f"expected a positive {'int' if integer else 'number'}, got {value!r}")
+
+
+class BackgroundSink(_Counters):
+    """Wraps ``writer`` so that ``emit`` only enqueues; a background thread writes in batches.
+
+    * ``max_queue``: records waiting at most; beyond it ``emit`` drops the record (counted in ``dropped``).
+    * ``batch_size``: records handed to the writer at once, at most.
+    * ``flush_interval_s``: how long a record may wait for its batch to fill before it is written.
+    * ``close_timeout_s``: how long ``close()`` (and interpreter exit) waits for pending records.
+
+    Counters: ``emitted`` (handed to emit), ``written`` (accepted by the writer), ``dropped``
+    (queue full, writer failed, or emitted after close), ``errors`` (writer exceptions).
+    """
+
+    def __init__(
+        self,
+        writer: Any,
+        *,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+        close_timeout_s: float = 5.0,
+        name: str | None = None,
+    ) -> None:
+        _positive("max_queue", max_queue, integer=True)
+        _positive("batch_size", batch_size, integer=True)
+        _positive("flush_interval_s", flush_interval_s)
+        _positive("close_timeout_s", close_timeout_s)
+        super().__init__()
+        self._write: Callable[[Sequence[CostRecord]], None]
+        if isinstance(writer, BatchWriter):
+            self._write = writer.write_batch
+        elif callable(getattr(writer, "emit", None)):
+            self._write = _per_record(writer.emit)
+        elif callable(writer):
+            self._write = _per_record(writer)
+        else:
+            raise ConfigError("writer", "expected an object with write_batch(records), emit(record), or a callable")
+        self.writer = writer
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.flush_interval_s = float(flush_interval_s)
+        self.close_timeout_s = float(close_timeout_s)
+        self.name = name or _name_of(writer)
+        self._init_state()
+        _live.add(self)
+
+    def _init_state(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: deque[CostRecord] = deque()
+        self._enqueued = 0  # records ever accepted into the queue
+        self._processed = 0  # records taken off the queue and handed to the writer (ok or failed)
+        self._flush_waiters = 0
+        self._stopping = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # -- hot path -------------------------------------------------------------------------------
+
+    def emit(self, record: CostRecord) -> None:
+        """Enqueue ``record``; never blocks on the writer and never raises."""
+        with self._cond:
+            if self._closed or len(self._pending) >= self.max_queue:
+                reason = "closed" if self._closed else "full"
+            else:
+                reason = ""
+                self._pending.append(record)
+                self._enqueued += 1
+                n = len(self._pending)
+                if self._thread is None:
+                    self._start()
+                elif n == 1 or n == self.batch_size:
+                    self._cond.notify()
+        if reason:
+            self._count(emitted=1, dropped=1)
+            warn_once(
+                f"sink-{reason}-{id(self)}",
+                f"costkit sink {self.name}: queue {'closed' if reason == 'closed' else f'full ({self.max_queue})'}; "
+                "records are being dropped (see .dropped)",
+            )
+        else:
+            self._count(emitted=1)
+
+    @property
+    def pending(self) -> int:
+        """Records waiting in the queue."""
+        return len(self._pending)
+
+    # -- flush / close ---------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record queued before this call was handed to the writer.
+
+        Returns False if ``timeout`` (default ``close_timeout_s``) passed first, e.g. because the
+        writer is blocked.
+        """
+        deadline = time.monotonic() + (self.close_timeout_s if timeout is None else timeout)
+        with self._cond:
+            target = self._enqueued
+            if self._processed >= target:
+                return True
+            self._flush_waiters += 1
+            self._cond.notify_all()
+            try:
+                while self._processed < target:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._flush_waiters -= 1
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write what is queued (waiting at most ``timeout``), stop the thread and close the writer.
+
+        Records emitted after ``close`` are dropped and counted. Returns False if pending records
+        could not be written in time (they are counted as dropped).
+        """
+        timeout = self.close_timeout_s if timeout is None else timeout
+        with self._cond:
+            if self._closed:
+                return True
+            self._closed = True
+            self._stopping = True
+            thread = self._thread
+            self._cond.notify_all()
+        _live.discard(self)
+        if thread is None:
+            _close_writer(self.writer, self.name)
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            with self._cond:
+                lost = len(self._pending)
+                self._pending.clear()
+            self._count(dropped=lost)
+            warn_once(
+                f"sink-close-timeout-{id(self)}",
+                f"costkit sink {self.name}: writer still busy after {timeout:.1f}s at close; {lost} records dropped",
+            )
+            return False
+        return True
+
+    def __enter__(self) -> BackgroundSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"costkit-sink-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _next_batch(self) -> list[CostRecord] | None:
+        """Block until a batch is due; None when stopping with nothing left."""
+        with self._cond:
+            while not self._pending:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            deadline = time.monotonic() + self.flush_interval_s
+            while len(self._pending) < self.batch_size and not self._stopping and not self._flush_waiters:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            n = min(self.batch_size, len(self._pending))
+            return [self._pending.popleft() for _ in range(n)]
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._write_one_batch(batch)
+        finally:
+            _close_writer(self.writer, self.name)
+
+    def _write_one_batch(self, batch: list[CostRecord]) -> None:
+        try:
+            self._write(batch)
+        except _PartialFailure as exc:
+            self._count(written=len(batch) - exc.failed, dropped=exc.failed, errors=exc.failed)
+            warn_once(
+                f"sink-writer-{id(self)}",
+                f"costkit sink {self.name}: writer raised {exc}; records are being dropped (see .dropped / .errors)",
+            )
+        except Exception as exc:
+            self._count(dropped=len(batch), errors=1)
+            warn_once(
+                f"sink-writer-{id(self)}",
+                f"costkit sink {self.name}: writer raised {type(exc).__name__}: {exc}; "
+                "records are being dropped (see .dropped / .errors)",
+            )
+        else:
+            self._count(written=len(batch))
+        with self._cond:
+            self._processed += len(batch)
+            self._cond.notify_all()
+
+    def _after_fork_in_child(self) -> None:
+        # The worker thread does not exist in a forked child; the parent's pending records are the parent's.
+        self._init_state()
+
+    def __repr__(self) -> str:
+        return f"BackgroundSink({self.name}, pending={self.pending}, written={self.written}, dropped={self.dropped})"
+
+
+def _per_record(emit: Callable[[CostRecord], Any]) -> Callable[[Sequence[CostRecord]], None]:
+    """Adapt a per-record sink to a batch writer; one failing record does not lose the rest."""
+
+    def write(records: Sequence[CostRecord]) -> None:
+        first: Exception | None = None
+        failed = 0
+        for r in records:
+            try:
+                emit(r)
+            except Exception as exc:
+                failed += 1
+                first = first or exc
+        if first is not None:
+            raise _PartialFailure(failed, len(records), first)
+
+    return write
+
+
+class _PartialFailure(Exception):
+    def __init__(self, failed: int, total: int, first: Exception) -> None:
+        self.failed = failed
+        super().__init__(f"{failed}/{total} records failed; first: {type(first).__name__}: {first}")
+
+
+def _close_writer(writer: Any, name: str) -> None:
+    for method in ("flush", "close"):
+        fn = getattr(writer, method, None)
+        if callable(fn):
+            try:
+                fn()
+            except Exception as exc:
+                warn_once(f"sink-writer-{method}-{id(writer)}", f"costkit sink {name}: {method}() raised {exc!r}")
+
+
+# -- process lifecycle ---------------------------------------------------------------------------
+
+_live: weakref.WeakSet[BackgroundSink] = weakref.WeakSet()
+EXIT_TIMEOUT_S = 5.0  # total time interpreter exit may spend writing pending records
+
+
+def _close_all_at_exit() -> None:
+    """Flush and close every live sink, bounded in total by EXIT_TIMEOUT_S."""
+    deadline = time.monotonic() + EXIT_TIMEOUT_S
+    for sink in list(_live):
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            sink.close(timeout=min(remaining, sink.close_timeout_s))
+        except Exception as exc:  # never fail interpreter exit
+            warn_once(f"sink-exit-{id(sink)}", f"costkit sink {sink.name}: close at exit failed: {exc!r}")
+
+
+def _reset_after_fork() -> None:
+    for sink in list(_live):
+        sink._after_fork_in_child()
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+__all__ = ["EXIT_TIMEOUT_S", "BackgroundSink", "BatchWriter"]
