@@ -1,0 +1,106 @@
+"""JSONLSink: one JSON object per line, appended by a background thread.
+
+The simplest durable format: ``tail -f``, ``jq``, any log shipper and pandas read it. Every
+CostRecord field is written under its own name. Each batch is one ``write`` to a file opened in
+append mode, so several processes may append to the same file (lines stay whole on local
+filesystems as long as a batch is written in one ``write`` call).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from .._warn import warn_once
+from ..errors import ConfigError
+from ..records import CostRecord
+from ._codec import record_from_json, record_to_json
+from .background import BackgroundSink
+
+
+class _JSONLWriter:
+    """Appends batches of records to ``path``; opened lazily in the writer thread."""
+
+    def __init__(self, path: Path, fsync: bool) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._file: IO[str] | None = None
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None:
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
+        self._file.write("".join(record_to_json(r) + "\n" for r in records))
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class JSONLSink(BackgroundSink):
+    """Append records as JSON lines to ``path``; ``emit`` only enqueues.
+
+    ``fsync=True`` makes every batch durable against power loss (slower). Queue options are
+    those of :class:`BackgroundSink`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+        close_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise ConfigError("path", f"cannot append to {str(path)!r}: {exc}") from None
+        super().__init__(
+            _JSONLWriter(self.path, fsync),
+            max_queue=max_queue,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            close_timeout_s=close_timeout_s,
+            name=f"JSONLSink({self.path.name})",
+        )
+
+    def records(self) -> list[CostRecord]:
+        """Flush, then read back everything in the file (including other writers' lines)."""
+        self.flush()
+        return self.read(self.path)
+
+    @staticmethod
+    def read(path: str | os.PathLike[str]) -> list[CostRecord]:
+        """All records in a JSONL file (a torn last line, e.g. after a crash, is skipped)."""
+        return list(iter_jsonl(path))
+
+    def __repr__(self) -> str:
+        return f"JSONLSink({str(self.path)!r}, written={self.written}, dropped={self.dropped})"
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[CostRecord]:
+    """Stream records from a JSONL file; lines that do not parse are skipped and warned about once."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield record_from_json(line)
+            except (ValueError, TypeError) as exc:
+                warn_once(
+                    f"jsonl-bad-line-{path}", f"costkit: {path}:{lineno}: skipped a line that is not a record ({exc})"
+                )
+
+
+__all__ = ["JSONLSink", "iter_jsonl"]

@@ -1,0 +1,244 @@
+"""SQLiteSink: the embedded default. One indexed table, WAL mode, one transaction per batch.
+
+Every CostRecord field is a column of its own (``savings`` and ``notes`` as JSON text), so the
+file answers ad-hoc SQL as well as ``costkit report``. WAL lets readers (the report, a dashboard)
+read while the application writes, and several processes may write to the same file: SQLite
+serializes writers and ``busy_timeout`` waits for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..records import FIELDS, CostRecord
+from ._codec import dumps, record_from_mapping
+from .background import BackgroundSink
+
+SCHEMA_VERSION = 1
+DEFAULT_TABLE = "cost_records"
+
+_INTEGER = {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
+_REAL = {"timestamp", "cost_usd", "saved_usd", "latency_ms"}
+_BOOL = {"priced", "success", "usage_estimated"}
+_JSON = {"savings", "notes"}
+_NOT_NULL = {"request_id", "attempt", "kind", "timestamp", "provider", "requested_model", "model"}
+_INDEXES = {
+    "ts": ("timestamp",),
+    "tenant_ts": ("tenant", "timestamp"),
+    "feature_ts": ("feature", "timestamp"),
+    "model_ts": ("model", "timestamp"),
+    "request": ("request_id",),
+}
+
+
+def _column_type(name: str) -> str:
+    kind = "INTEGER" if name in _INTEGER | _BOOL else "REAL" if name in _REAL else "TEXT"
+    return f"{kind} NOT NULL" if name in _NOT_NULL else kind
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
+    # isolation_level=None: we open the one transaction per batch ourselves.
+    conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection, table: str = DEFAULT_TABLE) -> None:
+    """Create the table and its indexes; add columns for record fields a newer costkit introduced."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"could not switch to WAL (journal_mode is {mode})")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    cols = ", ".join(f"{_q(f)} {_column_type(f)}" for f in FIELDS)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {_q(table)} (id INTEGER PRIMARY KEY, {cols})")
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({_q(table)})")}
+    for f in FIELDS:
+        if f not in present:
+            kind = _column_type(f).replace(" NOT NULL", "")
+            conn.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(f)} {kind}")
+    for suffix, columns in _INDEXES.items():
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {_q(table)} ({', '.join(map(_q, columns))})"
+        )
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _row(record: CostRecord) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for f in FIELDS:
+        v = getattr(record, f)
+        if f in _JSON:
+            v = dumps(dict(v))
+        elif f in _BOOL:
+            v = int(bool(v))
+        out.append(v)
+    return tuple(out)
+
+
+class _SQLiteWriter:
+    """Inserts batches in one transaction; its connection lives in the writer thread."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        self.path = path
+        self.table = table
+        self._conn: sqlite3.Connection | None = None
+        cols = ", ".join(map(_q, FIELDS))
+        marks = ", ".join("?" * len(FIELDS))
+        self._insert = f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})"
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None:
+        if self._conn is None:
+            self._conn = _connect(self.path)
+            ensure_schema(self._conn, self.table)
+        conn = self._conn
+        rows = [_row(r) for r in records]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(self._insert, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class SQLiteSink(BackgroundSink):
+    """Write records to a SQLite file (WAL, indexed); ``emit`` only enqueues.
+
+    The file and schema are created at construction, so a path that cannot be written fails
+    there with ``ConfigError("path", ...)`` rather than silently later. Queue options are those
+    of :class:`BackgroundSink`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        table: str = DEFAULT_TABLE,
+        max_queue: int = 10_000,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.5,
+        close_timeout_s: float = 5.0,
+    ) -> None:
+        if str(path) == ":memory:" or str(path).startswith("file::memory:"):
+            raise ConfigError("path", "an in-memory database is private to one connection; use MemorySink instead")
+        if not table or not isinstance(table, str):
+            raise ConfigError("table", f"expected a table name, got {table!r}")
+        self.path = Path(path)
+        self.table = table
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self.path)
+            try:
+                ensure_schema(conn, table)
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError("path", f"cannot use {str(path)!r} as a SQLite database: {exc}") from None
+        super().__init__(
+            _SQLiteWriter(self.path, table),
+            max_queue=max_queue,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            close_timeout_s=close_timeout_s,
+            name=f"SQLiteSink({self.path.name})",
+        )
+
+    def records(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        **equals: str | None,
+    ) -> list[CostRecord]:
+        """Flush, then read back records (oldest first), filtered like :func:`iter_sqlite`."""
+        self.flush()
+        return list(iter_sqlite(self.path, table=self.table, since=since, until=until, limit=limit, **equals))
+
+    @staticmethod
+    def read(path: str | os.PathLike[str], *, table: str = DEFAULT_TABLE, **filters: Any) -> list[CostRecord]:
+        """Every record in a costkit SQLite file (see :func:`iter_sqlite` for filters)."""
+        return list(iter_sqlite(path, table=table, **filters))
+
+    def __repr__(self) -> str:
+        return f"SQLiteSink({str(self.path)!r}, written={self.written}, dropped={self.dropped})"
+
+
+def iter_sqlite(
+    path: str | os.PathLike[str],
+    *,
+    table: str = DEFAULT_TABLE,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int | None = None,
+    **equals: str | None,
+) -> Iterator[CostRecord]:
+    """Stream records from a costkit SQLite file, oldest first.
+
+    ``since`` / ``until`` bound ``timestamp`` (epoch seconds, ``since <= t < until``); keyword
+    filters match fields exactly (``tenant="acme"``, ``feature="faq"``; ``None`` matches NULL).
+    """
+    unknown = sorted(set(equals) - set(FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], f"not a CostRecord field; fields are {', '.join(FIELDS)}")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    where: list[str] = []
+    args: list[Any] = []
+    if since is not None:
+        where.append("timestamp >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("timestamp < ?")
+        args.append(until)
+    for k, v in equals.items():
+        if v is None:
+            where.append(f"{_q(k)} IS NULL")
+        else:
+            where.append(f"{_q(k)} = ?")
+            args.append(v)
+    conn = _connect(Path(path))
+    try:
+        present = [row[1] for row in conn.execute(f"PRAGMA table_info({_q(table)})")]
+        if not present:
+            raise ConfigError("table", f"{path} has no table {table!r}; is it a costkit SQLite file?")
+        cols = [c for c in present if c != "id"]
+        sql = f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for values in conn.execute(sql, args):
+            yield _record(dict(zip(cols, values, strict=True)))
+    finally:
+        conn.close()
+
+
+def _record(row: dict[str, Any]) -> CostRecord:
+    for f in _BOOL:
+        if row.get(f) is not None:
+            row[f] = bool(row[f])
+    for f in _JSON:
+        if row.get(f) is not None:
+            row[f] = json.loads(row[f])
+    return record_from_mapping(row)
+
+
+__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite"]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from costkit.errors import ConfigError
+from costkit.records import FIELDS
+from costkit.sinks import SQLiteSink
+from costkit.sinks.sqlite import _SQLiteWriter, iter_sqlite
+
+
+def test_wal_mode_indexed_schema_with_every_field(tmp_path: Path) -> None:
+    path = tmp_path / "costs.db"
+    SQLiteSink(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(cost_records)")]
+    assert cols == ["id", *FIELDS]
+    indexes = {r[1] for r in conn.execute("PRAGMA index_list(cost_records)")}
+    assert {
+        "cost_records_ts",
+        "cost_records_tenant_ts",
+        "cost_records_feature_ts",
+        "cost_records_model_ts",
+        "cost_records_request",
+    } <= indexes
+    plan = " ".join(
+        r[3] for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM cost_records WHERE tenant = 'a' AND timestamp > 0")
+    )
+    assert "cost_records_tenant_ts" in plan
+    conn.close()
+
+
+def test_records_round_trip_exactly(tmp_path: Path, make_record) -> None:
+    recs = [
+        make_record(),
+        make_record(cost_usd=None, priced=False, success=False, error_type="RateLimitError", kind="retry", attempt=2),
+        make_record(kind="cache_hit", cache="exact", cost_usd=0.0, saved_usd=0.1 + 0.2, savings={"exact": 0.1 + 0.2}),
+        make_record(
+            tenant=None,
+            feature=None,
+            user=None,
+            notes={"clamped": {"max_tokens": [4096, 800]}, "u": "é✓"},
+            prompt_text="hi\nthere",
+            completion_text="ok",
+            usage_estimated=True,
+            latency_ms=1e-9,
+        ),
+    ]
+    sink = SQLiteSink(tmp_path / "costs.db", batch_size=3)
+    for r in recs:
+        sink.emit(r)
+    assert sink.records() == recs
+    sink.close()
+    assert SQLiteSink.read(tmp_path / "costs.db") == recs
+
+
+def test_one_transaction_per_batch(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.db"
+    SQLiteSink(path).close()
+    writer = _SQLiteWriter(path, "cost_records")
+    writer.write_batch([make_record()])  # opens the connection
+    assert writer._conn is not None
+    statements: list[str] = []
+    writer._conn.set_trace_callback(statements.append)
+    writer.write_batch([make_record() for _ in range(50)])
+    assert [s for s in statements if not s.startswith("INSERT")] == ["BEGIN IMMEDIATE", "COMMIT"]
+    assert len([s for s in statements if s.startswith("INSERT")]) == 50
+    writer.close()
+    assert len(SQLiteSink.read(path)) == 51
+
+
+def test_a_failing_batch_is_rolled_back_whole(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.db"
+    SQLiteSink(path).close()
+    writer = _SQLiteWriter(path, "cost_records")
+    bad = make_record(request_id=None)  # type: ignore[arg-type]  # violates NOT NULL
+    with pytest.raises(sqlite3.IntegrityError):
+        writer.write_batch([make_record(), bad])
+    writer.write_batch([make_record(request_id="ok")])
+    writer.close()
+    assert [r.request_id for r in SQLiteSink.read(path)] == ["ok"]
+
+
+def test_filters(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.db"
+    with SQLiteSink(path) as sink:
+        a = make_record(tenant="acme", feature="faq", timestamp=100.0)
+        b = make_record(tenant="globex", feature="faq", timestamp=200.0)
+        c = make_record(tenant="acme", feature="summary", timestamp=300.0)
+        d = make_record(tenant=None, feature="faq", timestamp=400.0)
+        for r in (a, b, c, d):
+            sink.emit(r)
+        assert sink.records(tenant="acme") == [a, c]
+        assert sink.records(since=200.0, until=400.0) == [b, c]
+        assert sink.records(feature="faq", tenant=None) == [d]
+        assert sink.records(limit=2) == [a, b]
+    with pytest.raises(ConfigError) as err:
+        list(iter_sqlite(path, colour="red"))
+    assert err.value.field == "colour"
+
+
+def test_several_writers_share_one_file(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.db"
+    sinks = [SQLiteSink(path, batch_size=7, flush_interval_s=0.01) for _ in range(3)]
+
+    def work(s: SQLiteSink) -> None:
+        for _ in range(200):
+            s.emit(make_record())
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in sinks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in sinks:
+        s.close()
+    assert sum(s.written for s in sinks) == 600
+    assert len(SQLiteSink.read(path)) == 600
+
+
+def test_bad_paths_fail_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        SQLiteSink(":memory:")
+    assert err.value.field == "path"
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("this is not a database " * 100)
+    with pytest.raises(ConfigError) as err:
+        SQLiteSink(not_a_db)
+    assert err.value.field == "path"
+
+
+def test_missing_file_on_read(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        SQLiteSink.read(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_old_file_gains_new_columns(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE cost_records (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, attempt INTEGER NOT NULL, "
+        "kind TEXT NOT NULL, timestamp REAL NOT NULL, provider TEXT NOT NULL, requested_model TEXT NOT NULL, "
+        "model TEXT NOT NULL)"
+    )
+    conn.execute("INSERT INTO cost_records VALUES (1, 'r', 1, 'call', 5.0, 'openai', 'm', 'm')")
+    conn.commit()
+    conn.close()
+    rec = make_record()
+    with SQLiteSink(path) as sink:
+        sink.emit(rec)
+        old, new = sink.records()
+    assert (old.request_id, old.cost_usd, old.savings, old.success, old.input_tokens) == ("r", None, {}, True, 0)
+    assert new == rec
