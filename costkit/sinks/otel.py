@@ -1,0 +1,203 @@
+"""OTelSink: cost records as OpenTelemetry spans and metrics (GenAI semantic conventions).
+
+Each record becomes one CLIENT span named ``"{operation} {model}"`` carrying the GenAI attributes
+(``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.usage.input_tokens`` ...) plus
+costkit's own (``costkit.cost_usd``, ``costkit.tenant``, ``costkit.feature`` ...), timed from
+the record's timestamp (end of the attempt) and latency. It is emitted in the caller's context,
+so it nests under the application's current span. Metrics follow the same conventions:
+``gen_ai.client.token.usage`` and ``gen_ai.client.operation.duration`` histograms, and
+``costkit.cost`` / ``costkit.saved`` counters in USD.
+
+The OpenTelemetry SDK's own processors (BatchSpanProcessor, PeriodicExportingMetricReader) do
+the exporting off the hot path; ``emit`` only records in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._warn import warn_once
+from ..errors import ConfigError
+from ..records import CostRecord
+from .base import _Counters
+
+# record fields that may become metric attributes (spans always carry all of them)
+METRIC_ATTRIBUTE_FIELDS = ("tenant", "user", "feature", "route", "prompt_version", "cache", "kind")
+DEFAULT_METRIC_ATTRIBUTES = ("tenant", "feature", "route", "cache")
+
+_OPERATIONS = {"embedding": "embeddings"}
+
+
+def _operation(record: CostRecord) -> str:
+    return _OPERATIONS.get(record.kind, "chat")
+
+
+def span_attributes(record: CostRecord) -> dict[str, Any]:
+    """The attributes of a record's span: GenAI semantic conventions, then ``costkit.*``."""
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": _operation(record),
+        "gen_ai.provider.name": record.provider,
+        "gen_ai.system": record.provider,  # the pre-1.37 name, still read by many backends
+        "gen_ai.request.model": record.model,
+        "gen_ai.response.model": record.model,
+        "gen_ai.usage.input_tokens": record.input_tokens,
+        "gen_ai.usage.output_tokens": record.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": record.cached_read_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": record.cache_write_tokens,
+        "costkit.request_id": record.request_id,
+        "costkit.attempt": record.attempt,
+        "costkit.kind": record.kind,
+        "costkit.requested_model": record.requested_model,
+        "costkit.priced": record.priced,
+        "costkit.saved_usd": record.saved_usd,
+        "costkit.cache": record.cache,
+        "costkit.success": record.success,
+        "costkit.latency_ms": record.latency_ms,
+        "costkit.usage_estimated": record.usage_estimated,
+    }
+    if record.cost_usd is not None:
+        attrs["costkit.cost_usd"] = record.cost_usd
+    for tag in ("tenant", "user", "feature", "route", "prompt_version"):
+        value = getattr(record, tag)
+        if value is not None:
+            attrs[f"costkit.{tag}"] = value
+    for layer, usd in record.savings.items():
+        attrs[f"costkit.savings.{layer}"] = usd
+    if not record.success:
+        attrs["error.type"] = record.error_type or "_OTHER"
+    return attrs
+
+
+def _metric_attributes(record: CostRecord, fields: tuple[str, ...]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": _operation(record),
+        "gen_ai.provider.name": record.provider,
+        "gen_ai.request.model": record.model,
+        "gen_ai.response.model": record.model,
+    }
+    for f in fields:
+        value = getattr(record, f)
+        if value is not None:
+            attrs[f"costkit.{f}"] = value
+    if not record.success:
+        attrs["error.type"] = record.error_type or "_OTHER"
+    return attrs
+
+
+def _require_otel() -> tuple[Any, Any]:
+    try:
+        from opentelemetry import metrics, trace
+    except ImportError:
+        raise ConfigError(
+            "opentelemetry", "OTelSink needs the OpenTelemetry API and SDK: pip install 'costkit[otel]'"
+        ) from None
+    return trace, metrics
+
+
+class OTelSink(_Counters):
+    """Emit each record as a span and/or as GenAI metrics.
+
+    ``tracer_provider`` / ``meter_provider`` default to the global ones the application set up.
+    ``metric_attributes`` picks which record fields label the metrics (from
+    :data:`METRIC_ATTRIBUTE_FIELDS`); every extra one multiplies the number of time series.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        spans: bool = True,
+        metrics: bool = True,
+        metric_attributes: Iterable[str] = DEFAULT_METRIC_ATTRIBUTES,
+    ) -> None:
+        trace, metrics_api = _require_otel()
+        fields = tuple(metric_attributes)
+        unknown = [f for f in fields if f not in METRIC_ATTRIBUTE_FIELDS]
+        if unknown:
+            raise ConfigError("metric_attributes", f"{unknown[0]!r} is not one of {', '.join(METRIC_ATTRIBUTE_FIELDS)}")
+        if not spans and not metrics:
+            raise ConfigError("spans", "spans and metrics are both off: this sink would record nothing")
+        super().__init__()
+        self.metric_attributes = fields
+        self._trace = trace
+        self._providers = (
+            tracer_provider or trace.get_tracer_provider(),
+            meter_provider or metrics_api.get_meter_provider(),
+        )
+        self._tracer = trace.get_tracer("costkit", tracer_provider=tracer_provider) if spans else None
+        self._instruments: Mapping[str, Any] = {}
+        if metrics:
+            meter = metrics_api.get_meter("costkit", meter_provider=meter_provider)
+            self._instruments = {
+                "tokens": meter.create_histogram(
+                    "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used."
+                ),
+                "duration": meter.create_histogram(
+                    "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration."
+                ),
+                "cost": meter.create_counter("costkit.cost", unit="USD", description="What LLM calls cost."),
+                "saved": meter.create_counter(
+                    "costkit.saved", unit="USD", description="What costkit's layers saved, by layer."
+                ),
+                "calls": meter.create_counter(
+                    "costkit.calls", unit="{call}", description="Provider attempts and cache hits."
+                ),
+            }
+
+    def emit(self, record: CostRecord) -> None:
+        self._count(emitted=1)
+        try:
+            if self._tracer is not None:
+                self._span(record)
+            if self._instruments:
+                self._metrics(record)
+        except Exception as exc:
+            self._count(dropped=1, errors=1)
+            warn_once(f"sink-otel-{id(self)}", f"costkit OTelSink failed ({type(exc).__name__}: {exc}); dropping")
+        else:
+            self._count(written=1)
+
+    def _span(self, record: CostRecord) -> None:
+        end_ns = int(record.timestamp * 1e9)
+        start_ns = end_ns - int(record.latency_ms * 1e6)
+        span = self._tracer.start_span(  # type: ignore[union-attr]
+            f"{_operation(record)} {record.model}",
+            kind=self._trace.SpanKind.CLIENT,
+            attributes=span_attributes(record),
+            start_time=start_ns,
+        )
+        if not record.success:
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, record.error_type or None))
+        span.end(end_time=end_ns)
+
+    def _metrics(self, record: CostRecord) -> None:
+        attrs = _metric_attributes(record, self.metric_attributes)
+        inst = self._instruments
+        if record.cache == "none" and record.kind != "cache_hit":
+            inst["tokens"].record(record.input_tokens, {**attrs, "gen_ai.token.type": "input"})
+            inst["tokens"].record(record.output_tokens, {**attrs, "gen_ai.token.type": "output"})
+            inst["duration"].record(record.latency_ms / 1000.0, attrs)
+        if record.cost_usd:
+            inst["cost"].add(record.cost_usd, attrs)
+        for layer, usd in record.savings.items():
+            if usd > 0:
+                inst["saved"].add(usd, {**attrs, "costkit.layer": layer})
+        inst["calls"].add(1, {**attrs, "costkit.success": record.success})
+
+    def flush(self) -> None:
+        """Ask the providers to export what they hold (if they can)."""
+        for provider in self._providers:
+            fn = getattr(provider, "force_flush", None)
+            if callable(fn):
+                fn()
+
+    def close(self) -> None:
+        """Nothing of ours to release: the application owns its providers."""
+
+    def __repr__(self) -> str:
+        return f"OTelSink(spans={self._tracer is not None}, metrics={bool(self._instruments)})"
+
+
+__all__ = ["DEFAULT_METRIC_ATTRIBUTES", "METRIC_ATTRIBUTE_FIELDS", "OTelSink", "span_attributes"]

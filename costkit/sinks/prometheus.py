@@ -1,0 +1,146 @@
+"""PrometheusSink: cost, savings, tokens, calls and latency as Prometheus metrics.
+
+Metrics (``costkit`` is the default namespace; ``L`` is the configured labels)::
+
+    costkit_cost_usd_total{L}                       what calls cost (priced records)
+    costkit_saved_usd_total{L, layer}               what each layer saved
+    costkit_tokens_total{L, type}                   type: input | output | cached_read | cache_write
+    costkit_calls_total{L, kind, cache, success}    provider attempts and cache hits
+    costkit_unpriced_calls_total{L}                 records whose model had no known price
+    costkit_latency_seconds{L}                      histogram of provider attempts' latency
+
+Every label multiplies the number of time series: tenants x features x models x providers x
+routes, times the extra labels above (and the buckets of the histogram). The default labels
+suit tens of tenants and features; for thousands of tenants drop ``tenant`` from ``labels``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from .._warn import warn_once
+from ..errors import ConfigError
+from ..records import CostRecord
+from .base import _Counters
+
+LABEL_FIELDS = ("tenant", "user", "feature", "route", "prompt_version", "model", "requested_model", "provider")
+DEFAULT_LABELS = ("tenant", "feature", "model", "provider", "route")
+DEFAULT_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+_TOKEN_TYPES = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cached_read", "cached_read_tokens"),
+    ("cache_write", "cache_write_tokens"),
+)
+
+# registry -> (namespace, labels) -> metrics: a second sink on the same registry reuses them
+# instead of failing with "Duplicated timeseries".
+_shared: weakref.WeakKeyDictionary[Any, dict[tuple[str, tuple[str, ...]], dict[str, Any]]] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
+
+
+def _require_prometheus() -> Any:
+    try:
+        import prometheus_client
+    except ImportError:
+        raise ConfigError(
+            "prometheus_client", "PrometheusSink needs prometheus-client: pip install 'costkit[prometheus]'"
+        ) from None
+    return prometheus_client
+
+
+class PrometheusSink(_Counters):
+    """Count what records report into Prometheus metrics on ``registry`` (default: the global one)."""
+
+    def __init__(
+        self,
+        *,
+        registry: Any = None,
+        namespace: str = "costkit",
+        labels: Iterable[str] = DEFAULT_LABELS,
+        latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS,
+    ) -> None:
+        prom = _require_prometheus()
+        label_names = tuple(labels)
+        for name in label_names:
+            if name not in LABEL_FIELDS:
+                raise ConfigError("labels", f"{name!r} is not one of {', '.join(LABEL_FIELDS)}")
+        if len(set(label_names)) != len(label_names):
+            raise ConfigError("labels", f"duplicate label in {label_names}")
+        if not namespace or not namespace.replace("_", "a").isalnum() or namespace[0].isdigit():
+            raise ConfigError("namespace", f"{namespace!r} is not a valid Prometheus metric prefix")
+        buckets = tuple(float(b) for b in latency_buckets)
+        if not buckets or list(buckets) != sorted(set(buckets)):
+            raise ConfigError("latency_buckets", "expected increasing bucket bounds")
+        super().__init__()
+        self.registry = registry if registry is not None else prom.REGISTRY
+        self.namespace = namespace
+        self.labels = label_names
+        key = (namespace, label_names)
+        with _shared_lock:
+            per_registry = _shared.setdefault(self.registry, {})
+            metrics = per_registry.get(key)
+            if metrics is None:
+                try:
+                    metrics = self._create(prom, buckets)
+                except ValueError as exc:  # same names already registered with other labels
+                    raise ConfigError("registry", f"{exc}; use another namespace or registry") from None
+                per_registry[key] = metrics
+        self._m = metrics
+
+    def _create(self, prom: Any, buckets: tuple[float, ...]) -> dict[str, Any]:
+        common = {"namespace": self.namespace, "registry": self.registry}
+        L = list(self.labels)
+        return {
+            "cost": prom.Counter("cost_usd", "What LLM calls cost, in USD.", L, **common),
+            "saved": prom.Counter("saved_usd", "What costkit's layers saved, in USD.", [*L, "layer"], **common),
+            "tokens": prom.Counter("tokens", "Tokens by type.", [*L, "type"], **common),
+            "calls": prom.Counter(
+                "calls", "Provider attempts and cache hits.", [*L, "kind", "cache", "success"], **common
+            ),
+            "unpriced": prom.Counter("unpriced_calls", "Records whose model had no known price.", L, **common),
+            "latency": prom.Histogram("latency_seconds", "Latency of provider attempts.", L, buckets=buckets, **common),
+        }
+
+    def emit(self, record: CostRecord) -> None:
+        self._count(emitted=1)
+        try:
+            self._observe(record)
+        except Exception as exc:
+            self._count(dropped=1, errors=1)
+            warn_once(f"sink-prom-{id(self)}", f"costkit PrometheusSink failed ({type(exc).__name__}: {exc})")
+        else:
+            self._count(written=1)
+
+    def _observe(self, record: CostRecord) -> None:
+        values = [getattr(record, name) or "" for name in self.labels]
+        m = self._m
+        if record.cost_usd:
+            m["cost"].labels(*values).inc(record.cost_usd)
+        if not record.priced or record.cost_usd is None:
+            m["unpriced"].labels(*values).inc()
+        for layer, usd in record.savings.items():
+            if usd > 0:
+                m["saved"].labels(*values, layer).inc(usd)
+        for type_, field in _TOKEN_TYPES:
+            n = getattr(record, field)
+            if n:
+                m["tokens"].labels(*values, type_).inc(n)
+        m["calls"].labels(*values, record.kind, record.cache, "true" if record.success else "false").inc()
+        if record.cache == "none" and record.kind != "cache_hit":
+            m["latency"].labels(*values).observe(record.latency_ms / 1000.0)
+
+    def flush(self) -> None:
+        """Prometheus pulls; nothing to push."""
+
+    def close(self) -> None:
+        """The metrics stay registered (a scrape after close still sees the totals)."""
+
+    def __repr__(self) -> str:
+        return f"PrometheusSink(namespace={self.namespace!r}, labels={self.labels})"
+
+
+__all__ = ["DEFAULT_LABELS", "DEFAULT_LATENCY_BUCKETS", "LABEL_FIELDS", "PrometheusSink"]

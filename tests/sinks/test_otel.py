@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from costkit.errors import ConfigError
+from costkit.sinks import OTelSink
+
+
+@pytest.fixture
+def tracing():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+@pytest.fixture
+def metering():
+    reader = InMemoryMetricReader()
+    return MeterProvider(metric_readers=[reader]), reader
+
+
+def _points(reader: InMemoryMetricReader) -> dict[str, list]:
+    out: dict[str, list] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                out[m.name] = list(m.data.data_points)
+    return out
+
+
+def test_one_span_per_record_with_genai_attributes(tracing, make_record) -> None:
+    provider, exporter = tracing
+    sink = OTelSink(tracer_provider=provider, metrics=False)
+    rec = make_record(timestamp=1_800_000_000.5, latency_ms=250.0)
+    sink.emit(rec)
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    assert span.end_time == 1_800_000_000_500_000_000
+    assert span.end_time - span.start_time == 250_000_000
+    a = dict(span.attributes)
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.provider.name"] == "openai"
+    assert a["gen_ai.system"] == "openai"
+    assert a["gen_ai.request.model"] == "gpt-4o-mini"
+    assert a["gen_ai.response.model"] == "gpt-4o-mini"
+    assert a["gen_ai.usage.input_tokens"] == 120
+    assert a["gen_ai.usage.output_tokens"] == 30
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 64
+    assert a["costkit.cost_usd"] == 0.000123
+    assert a["costkit.saved_usd"] == 0.0015
+    assert a["costkit.savings.router"] == 0.0015
+    assert a["costkit.tenant"] == "acme"
+    assert a["costkit.feature"] == "faq"
+    assert a["costkit.requested_model"] == "gpt-4o"
+    assert "error.type" not in a
+    assert span.status.status_code is StatusCode.UNSET
+    assert (sink.emitted, sink.written, sink.errors) == (1, 1, 0)
+
+
+def test_failed_attempt_span_has_error_status(tracing, make_record) -> None:
+    provider, exporter = tracing
+    sink = OTelSink(tracer_provider=provider, metrics=False)
+    sink.emit(make_record(success=False, error_type="RateLimitError", cost_usd=None, priced=False, tenant=None))
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "RateLimitError"
+    assert "costkit.cost_usd" not in span.attributes
+    assert "costkit.tenant" not in span.attributes
+
+
+def test_span_nests_under_the_applications_current_span(tracing, make_record) -> None:
+    provider, exporter = tracing
+    sink = OTelSink(tracer_provider=provider, metrics=False)
+    with provider.get_tracer("app").start_as_current_span("handle_request") as parent:
+        sink.emit(make_record())
+    child = next(s for s in exporter.get_finished_spans() if s.name != "handle_request")
+    assert child.parent is not None
+    assert child.parent.span_id == parent.get_span_context().span_id
+
+
+def test_metrics_follow_genai_conventions(metering, make_record) -> None:
+    provider, reader = metering
+    sink = OTelSink(meter_provider=provider, spans=False)
+    sink.emit(make_record(cost_usd=0.25, latency_ms=500.0, savings={"router": 0.5}, saved_usd=0.5))
+    sink.emit(make_record(cost_usd=0.125, latency_ms=1500.0, savings={}, saved_usd=0.0))
+    sink.emit(make_record(kind="cache_hit", cache="exact", cost_usd=0.0, savings={"exact": 1.0}, saved_usd=1.0))
+    pts = _points(reader)
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in pts["gen_ai.client.token.usage"]}
+    assert tokens["input"].sum == 240 and tokens["input"].count == 2
+    assert tokens["output"].sum == 60
+    assert tokens["input"].attributes["gen_ai.request.model"] == "gpt-4o-mini"
+    assert tokens["input"].attributes["costkit.tenant"] == "acme"
+    (duration,) = pts["gen_ai.client.operation.duration"]
+    assert duration.sum == 2.0 and duration.count == 2
+    (cost,) = pts["costkit.cost"]
+    assert cost.value == 0.375
+    saved = {p.attributes["costkit.layer"]: p.value for p in pts["costkit.saved"]}
+    assert saved == {"router": 0.5, "exact": 1.0}
+    calls = {p.attributes["costkit.cache"]: p.value for p in pts["costkit.calls"]}
+    assert calls == {"none": 2, "exact": 1}
+
+
+def test_bad_metric_attribute_and_nothing_enabled(metering) -> None:
+    with pytest.raises(ConfigError) as err:
+        OTelSink(metric_attributes=["request_id"])
+    assert err.value.field == "metric_attributes"
+    with pytest.raises(ConfigError) as err:
+        OTelSink(spans=False, metrics=False)
+    assert err.value.field == "spans"
+
+
+def test_missing_library_names_the_extra(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    with pytest.raises(ConfigError, match=r"costkit\[otel\]"):
+        OTelSink()
+
+
+def test_a_failing_provider_never_raises_into_emit(make_record) -> None:
+    class BrokenTracer:
+        def start_span(self, *a, **k):
+            raise RuntimeError("exporter exploded")
+
+    class BrokenProvider:
+        def get_tracer(self, *a, **k):
+            return BrokenTracer()
+
+    sink = OTelSink(tracer_provider=BrokenProvider(), metrics=False)
+    with pytest.warns(UserWarning, match="exporter exploded"):
+        sink.emit(make_record())
+    assert (sink.emitted, sink.dropped, sink.errors) == (1, 1, 1)
