@@ -1,0 +1,332 @@
+"""Real SDK clients wired to the fake provider, in process: no socket, no network.
+
+``FakeOpenAI()`` is a real ``openai.OpenAI`` whose httpx client uses :class:`FakeTransport`, so
+it has exactly the SDK's surface, returns the SDK's own types and raises the SDK's own errors;
+``client.fake`` is the :class:`~costkit.testing.FakeProvider` to script and to assert on.
+The transports only perform what the handler decided (waits, bytes, a dropped connection);
+the sync and async twins differ in nothing else. ``FakeLiteLLM`` drives the real
+``litellm.completion`` with such a client.
+
+The SDKs are imported when a client is built, not when this module is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .handler import FakeProvider, FakeResponse
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+
+    class FakeOpenAIClient(openai.OpenAI):
+        fake: FakeProvider
+
+    class FakeAsyncOpenAIClient(openai.AsyncOpenAI):
+        fake: FakeProvider
+
+    class FakeAnthropicClient(anthropic.Anthropic):
+        fake: FakeProvider
+
+    class FakeAsyncAnthropicClient(anthropic.AsyncAnthropic):
+        fake: FakeProvider
+
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+
+
+def _read_timeout(request: Any) -> float | None:
+    timeout = request.extensions.get("timeout") or {}
+    value = timeout.get("read")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _wait_plan(plan: FakeResponse, request: Any) -> float:
+    """Seconds to wait before answering; negative: wait that long, then time out as the client would."""
+    timeout = _read_timeout(request)
+    if timeout is not None and plan.delay_s > timeout:
+        return -timeout
+    return plan.delay_s
+
+
+TIMED_OUT = "costkit fake provider: no response within the read timeout"
+DISCONNECTED = "Server disconnected without sending a response."
+CUT_SHORT = "peer closed connection without sending complete message body (incomplete chunked read)"
+
+
+@functools.cache
+def transport_classes(http: ModuleType) -> tuple[type[Any], type[Any]]:
+    """The (sync, async) fake transports for an httpx-compatible module.
+
+    openai uses ``httpx``; anthropic 2.x uses its fork ``httpx2``, whose clients accept only
+    ``httpx2`` objects. The classes are the same logic, built once per module.
+    """
+
+    class _SyncFrames(http.SyncByteStream):  # type: ignore[name-defined]
+        def __init__(self, plan: FakeResponse, request: Any) -> None:
+            self._plan = plan
+            self._request = request
+
+        def __iter__(self) -> Iterator[bytes]:
+            for i, frame in enumerate(self._plan.frames or ()):
+                if i and self._plan.chunk_delay_s:
+                    time.sleep(self._plan.chunk_delay_s)
+                yield frame
+            if self._plan.drop:
+                raise http.RemoteProtocolError(CUT_SHORT, request=self._request)
+
+    class _AsyncFrames(http.AsyncByteStream):  # type: ignore[name-defined]
+        def __init__(self, plan: FakeResponse, request: Any) -> None:
+            self._plan = plan
+            self._request = request
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for i, frame in enumerate(self._plan.frames or ()):
+                if i and self._plan.chunk_delay_s:
+                    await asyncio.sleep(self._plan.chunk_delay_s)
+                yield frame
+            if self._plan.drop:
+                raise http.RemoteProtocolError(CUT_SHORT, request=self._request)
+
+    def respond(plan: FakeResponse, request: Any, stream: Any) -> Any:
+        if plan.frames is not None:
+            return http.Response(plan.status, headers=dict(plan.headers), stream=stream, request=request)
+        return http.Response(plan.status, headers=dict(plan.headers), content=plan.body, request=request)
+
+    class FakeTransport(http.BaseTransport):  # type: ignore[name-defined]
+        """An httpx transport that answers from a FakeProvider in the calling thread."""
+
+        def __init__(self, fake: FakeProvider) -> None:
+            self.fake = fake
+
+        def handle_request(self, request: Any) -> Any:
+            plan = self.fake.handle(request.method, request.url.path, request.headers, request.read())
+            wait = _wait_plan(plan, request)
+            if wait:
+                time.sleep(abs(wait))
+                if wait < 0:
+                    raise http.ReadTimeout(TIMED_OUT, request=request)
+            if plan.drop and plan.frames is None:
+                raise http.RemoteProtocolError(DISCONNECTED, request=request)
+            return respond(plan, request, _SyncFrames(plan, request))
+
+    class AsyncFakeTransport(http.AsyncBaseTransport):  # type: ignore[name-defined]
+        """The async twin of FakeTransport (waits with asyncio.sleep)."""
+
+        def __init__(self, fake: FakeProvider) -> None:
+            self.fake = fake
+
+        async def handle_async_request(self, request: Any) -> Any:
+            plan = self.fake.handle(request.method, request.url.path, request.headers, await request.aread())
+            wait = _wait_plan(plan, request)
+            if wait:
+                await asyncio.sleep(abs(wait))
+                if wait < 0:
+                    raise http.ReadTimeout(TIMED_OUT, request=request)
+            if plan.drop and plan.frames is None:
+                raise http.RemoteProtocolError(DISCONNECTED, request=request)
+            return respond(plan, request, _AsyncFrames(plan, request))
+
+    return FakeTransport, AsyncFakeTransport
+
+
+def FakeTransport(fake: FakeProvider) -> httpx.BaseTransport:
+    """An ``httpx`` transport answered by ``fake``: ``httpx.Client(transport=FakeTransport(fake))``."""
+    return transport_classes(httpx)[0](fake)
+
+
+def AsyncFakeTransport(fake: FakeProvider) -> httpx.AsyncBaseTransport:
+    """The async twin of :func:`FakeTransport`."""
+    return transport_classes(httpx)[1](fake)
+
+
+def _anthropic_http() -> ModuleType:
+    """The httpx-compatible module the installed anthropic SDK builds its clients on."""
+    import anthropic._base_client as base
+
+    return getattr(base, "httpx2", None) or getattr(base, "httpx")  # noqa: B009
+
+
+def FakeOpenAI(
+    fake: FakeProvider | None = None,
+    *,
+    api_key: str = "sk-costkit-fake",
+    base_url: str = OPENAI_BASE_URL,
+    max_retries: int = 0,
+    **client_kwargs: Any,
+) -> FakeOpenAIClient:
+    """A real ``openai.OpenAI`` answered in process by ``fake`` (a new provider if None)."""
+    import openai
+
+    fake = fake if fake is not None else FakeProvider()
+    client = openai.OpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        http_client=httpx.Client(transport=FakeTransport(fake)),
+        **client_kwargs,
+    )
+    client.fake = fake  # type: ignore[attr-defined]
+    return client  # type: ignore[return-value]
+
+
+def FakeAsyncOpenAI(
+    fake: FakeProvider | None = None,
+    *,
+    api_key: str = "sk-costkit-fake",
+    base_url: str = OPENAI_BASE_URL,
+    max_retries: int = 0,
+    **client_kwargs: Any,
+) -> FakeAsyncOpenAIClient:
+    """A real ``openai.AsyncOpenAI`` answered in process by ``fake``."""
+    import openai
+
+    fake = fake if fake is not None else FakeProvider()
+    client = openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        http_client=httpx.AsyncClient(transport=AsyncFakeTransport(fake)),
+        **client_kwargs,
+    )
+    client.fake = fake  # type: ignore[attr-defined]
+    return client  # type: ignore[return-value]
+
+
+def FakeAnthropic(
+    fake: FakeProvider | None = None,
+    *,
+    api_key: str = "sk-ant-costkit-fake",
+    base_url: str = ANTHROPIC_BASE_URL,
+    max_retries: int = 0,
+    **client_kwargs: Any,
+) -> FakeAnthropicClient:
+    """A real ``anthropic.Anthropic`` answered in process by ``fake``."""
+    import anthropic
+
+    fake = fake if fake is not None else FakeProvider()
+    client = anthropic.Anthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        http_client=_anthropic_http().Client(transport=transport_classes(_anthropic_http())[0](fake)),
+        **client_kwargs,
+    )
+    client.fake = fake  # type: ignore[attr-defined]
+    return client  # type: ignore[return-value]
+
+
+def FakeAsyncAnthropic(
+    fake: FakeProvider | None = None,
+    *,
+    api_key: str = "sk-ant-costkit-fake",
+    base_url: str = ANTHROPIC_BASE_URL,
+    max_retries: int = 0,
+    **client_kwargs: Any,
+) -> FakeAsyncAnthropicClient:
+    """A real ``anthropic.AsyncAnthropic`` answered in process by ``fake``."""
+    import anthropic
+
+    fake = fake if fake is not None else FakeProvider()
+    client = anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        http_client=_anthropic_http().AsyncClient(transport=transport_classes(_anthropic_http())[1](fake)),
+        **client_kwargs,
+    )
+    client.fake = fake  # type: ignore[attr-defined]
+    return client  # type: ignore[return-value]
+
+
+def _import_litellm() -> Any:
+    # litellm fetches its price list from the network at import unless told not to.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+class FakeLiteLLM:
+    """Called like the ``litellm`` module; runs the real ``litellm.completion`` offline.
+
+    Every completion goes through litellm's OpenAI-compatible path with a :func:`FakeOpenAI`
+    client, so callers get a real ``litellm.ModelResponse`` (or litellm's
+    ``CustomStreamWrapper``) whose usage comes from the fake. The model name is sent as given
+    (``"anthropic/claude-3-5-haiku"`` reaches the fake as ``claude-3-5-haiku``'s full name).
+    Any other attribute is the real litellm module's.
+    """
+
+    def __init__(self, fake: FakeProvider | None = None) -> None:
+        self.fake = fake if fake is not None else FakeProvider()
+        self._client: Any = None
+        self._aclient: Any = None
+
+    @property
+    def client(self) -> FakeOpenAIClient:
+        if self._client is None:
+            self._client = FakeOpenAI(self.fake)
+        return self._client
+
+    @property
+    def async_client(self) -> FakeAsyncOpenAIClient:
+        if self._aclient is None:
+            self._aclient = FakeAsyncOpenAI(self.fake)
+        return self._aclient
+
+    def _kwargs(self, model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("api_key", "sk-costkit-fake")
+        kwargs["custom_llm_provider"] = "openai"
+        kwargs["model"] = model
+        return kwargs
+
+    def completion(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        litellm = _import_litellm()
+        kwargs = self._kwargs(model, kwargs)
+        kwargs["client"] = self.client
+        return litellm.completion(messages=messages, **kwargs)
+
+    async def acompletion(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        litellm = _import_litellm()
+        kwargs = self._kwargs(model, kwargs)
+        kwargs["client"] = self.async_client
+        return await litellm.acompletion(messages=messages, **kwargs)
+
+    def embedding(self, model: str, input: Any, **kwargs: Any) -> Any:
+        litellm = _import_litellm()
+        kwargs = self._kwargs(model, kwargs)
+        kwargs["client"] = self.client
+        return litellm.embedding(input=input, **kwargs)
+
+    async def aembedding(self, model: str, input: Any, **kwargs: Any) -> Any:
+        litellm = _import_litellm()
+        kwargs = self._kwargs(model, kwargs)
+        kwargs["client"] = self.async_client
+        return await litellm.aembedding(input=input, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(_import_litellm(), name)
+
+
+__all__ = [
+    "AsyncFakeTransport",
+    "FakeAnthropic",
+    "FakeAsyncAnthropic",
+    "FakeAsyncOpenAI",
+    "FakeLiteLLM",
+    "FakeOpenAI",
+    "FakeTransport",
+]

@@ -1,0 +1,103 @@
+"""pytest fixtures for testing offline with costkit's fake provider.
+
+Registered through the ``pytest11`` entry point, so installing costkit makes them available::
+
+    def test_answer(fake_openai, cost_records):
+        fake_openai.fake.on("refund", "Refunds take 5 days.")
+        client = costkit.wrap(fake_openai, sink=cost_records)
+        ...
+
+Every fixture is function-scoped and builds a fresh provider, so no script or call log leaks
+between tests. Nothing heavy is imported until a fixture is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .clients import (
+        FakeAnthropicClient,
+        FakeAsyncAnthropicClient,
+        FakeAsyncOpenAIClient,
+        FakeLiteLLM,
+        FakeOpenAIClient,
+    )
+    from .handler import FakeProvider
+    from .server import FakeServer
+
+
+@pytest.fixture
+def fake_provider() -> FakeProvider:
+    """A fresh :class:`~costkit.testing.FakeProvider`, shared by the client fixtures of one test."""
+    from .handler import FakeProvider
+
+    return FakeProvider()
+
+
+@pytest.fixture
+def fake_openai(fake_provider: FakeProvider) -> Iterator[FakeOpenAIClient]:
+    """A real ``openai.OpenAI`` answered in process; ``.fake`` is the provider."""
+    from .clients import FakeOpenAI
+
+    client = FakeOpenAI(fake_provider)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_async_openai(fake_provider: FakeProvider) -> FakeAsyncOpenAIClient:
+    """A real ``openai.AsyncOpenAI`` answered in process; ``.fake`` is the provider.
+
+    A plain fixture (works with any pytest-asyncio mode): the in-process transport holds no
+    connection, so there is nothing to close."""
+    from .clients import FakeAsyncOpenAI
+
+    return FakeAsyncOpenAI(fake_provider)
+
+
+@pytest.fixture
+def fake_anthropic(fake_provider: FakeProvider) -> Iterator[FakeAnthropicClient]:
+    """A real ``anthropic.Anthropic`` answered in process; ``.fake`` is the provider."""
+    from .clients import FakeAnthropic
+
+    client = FakeAnthropic(fake_provider)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake_async_anthropic(fake_provider: FakeProvider) -> FakeAsyncAnthropicClient:
+    """A real ``anthropic.AsyncAnthropic`` answered in process; ``.fake`` is the provider."""
+    from .clients import FakeAsyncAnthropic
+
+    return FakeAsyncAnthropic(fake_provider)
+
+
+@pytest.fixture
+def fake_litellm(fake_provider: FakeProvider) -> FakeLiteLLM:
+    """Called like the ``litellm`` module (``completion``, ``acompletion``), answered by the fake."""
+    from .clients import FakeLiteLLM
+
+    return FakeLiteLLM(fake_provider)
+
+
+@pytest.fixture
+def fake_server(fake_provider: FakeProvider) -> Iterator[FakeServer]:
+    """A running :func:`~costkit.testing.serve` on 127.0.0.1 (``.base_url``, ``.anthropic_base_url``)."""
+    from .server import serve
+
+    server = serve(fake_provider)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cost_records() -> Any:
+    """A fresh ``costkit.sinks.MemorySink``: pass it as ``sink=`` and assert on ``.records``."""
+    from costkit.sinks import MemorySink
+
+    return MemorySink()

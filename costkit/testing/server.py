@@ -1,0 +1,223 @@
+"""The fake provider over real HTTP on 127.0.0.1, so the SDKs run their whole network stack.
+
+``serve()`` starts a threaded HTTP/1.1 server (keep-alive, TCP_NODELAY, one ``sendall`` per
+response, SSE as chunked transfer) in front of the same :class:`FakeProvider` the in-process
+clients use. Benchmarks measure costkit's overhead against it, so the request path is kept to a
+hand-written parser and no per-request allocation beyond the bodies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import socketserver
+import threading
+from typing import Any
+
+from .handler import FakeProvider, FakeResponse
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
+}
+_MAX_LINE = 65536
+
+
+class _Connection(socketserver.StreamRequestHandler):
+    """One keep-alive connection: parse requests, hand them to the fake, write what it decided."""
+
+    rbufsize = 65536
+    wbufsize = 0
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, add=False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def handle(self) -> None:
+        try:
+            while not self.server.stopping.is_set():
+                if not self._one_request():
+                    return
+        except (OSError, ValueError):
+            return
+
+    def _one_request(self) -> bool:
+        line = self.rfile.readline(_MAX_LINE)
+        while line in (b"\r\n", b"\n"):
+            line = self.rfile.readline(_MAX_LINE)
+        if not line:
+            return False
+        method, target, version = line.decode("latin-1").split(" ", 2)
+        headers: dict[str, str] = {}
+        while True:
+            h = self.rfile.readline(_MAX_LINE)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        keep_alive = version.strip() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+        plan = self.server.fake.handle(method, target.split("?", 1)[0], headers, body)
+        return self._send(plan, keep_alive) and keep_alive
+
+    def _send(self, plan: FakeResponse, keep_alive: bool) -> bool:
+        stopping = self.server.stopping
+        if plan.delay_s and stopping.wait(plan.delay_s):
+            return False
+        if plan.drop and plan.frames is None:
+            return False  # close without a response
+        head = [f"HTTP/1.1 {plan.status} {_REASONS.get(plan.status, 'Status')}"]
+        head.extend(f"{k}: {v}" for k, v in plan.headers.items())
+        head.append("connection: keep-alive" if keep_alive else "connection: close")
+        sock = self.connection
+        if plan.frames is None:
+            head.append(f"content-length: {len(plan.body)}")
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + plan.body)
+            return True
+        head.append("transfer-encoding: chunked")
+        prefix = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        for i, frame in enumerate(plan.frames):
+            if i and plan.chunk_delay_s and stopping.wait(plan.chunk_delay_s):
+                return False
+            sock.sendall(prefix + b"%x\r\n" % len(frame) + frame + b"\r\n")
+            prefix = b""
+        if plan.drop:
+            return False  # the stream stops mid-body
+        sock.sendall(prefix + b"0\r\n\r\n")
+        return True
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], fake: FakeProvider) -> None:
+        self.fake = fake
+        self.stopping = threading.Event()
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Connection)
+
+    def track(self, sock: socket.socket, *, add: bool) -> None:
+        with self._open_lock:
+            if add:
+                self._open.add(sock)
+            else:
+                self._open.discard(sock)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            socks, self._open = list(self._open), set()
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+class FakeServer:
+    """A running fake provider on 127.0.0.1: point an SDK's ``base_url`` at it.
+
+    ``base_url`` is the OpenAI one (``http://127.0.0.1:PORT/v1``), ``anthropic_base_url`` the
+    Anthropic one (the SDK adds ``/v1``). ``fake`` is the script and the call log. Close it (or use
+    it as a context manager) to stop the server and drop open connections.
+    """
+
+    def __init__(self, fake: FakeProvider | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.fake = fake if fake is not None else FakeProvider()
+        self._server = _Server((host, port), self.fake)
+        address = self._server.server_address
+        self.host: str = str(address[0])
+        self.port: int = int(address[1])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="costkit-fake-server", daemon=True
+        )
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    def openai_client(self, **kwargs: Any) -> Any:
+        """A real ``openai.OpenAI`` pointed at this server (``max_retries=0`` unless given)."""
+        import openai
+
+        kwargs.setdefault("api_key", "sk-costkit-fake")
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=self.base_url, **kwargs)
+
+    def async_openai_client(self, **kwargs: Any) -> Any:
+        import openai
+
+        kwargs.setdefault("api_key", "sk-costkit-fake")
+        kwargs.setdefault("max_retries", 0)
+        return openai.AsyncOpenAI(base_url=self.base_url, **kwargs)
+
+    def anthropic_client(self, **kwargs: Any) -> Any:
+        import anthropic
+
+        kwargs.setdefault("api_key", "sk-ant-costkit-fake")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.Anthropic(base_url=self.anthropic_base_url, **kwargs)
+
+    def async_anthropic_client(self, **kwargs: Any) -> Any:
+        import anthropic
+
+        kwargs.setdefault("api_key", "sk-ant-costkit-fake")
+        kwargs.setdefault("max_retries", 0)
+        return anthropic.AsyncAnthropic(base_url=self.anthropic_base_url, **kwargs)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<FakeServer {self.base_url}{' closed' if self._closed else ''}>"
+
+
+def serve(fake: FakeProvider | None = None, *, host: str = "127.0.0.1", port: int = 0) -> FakeServer:
+    """Start the fake provider on ``host`` (a free port unless given) and return its handle."""
+    return FakeServer(fake, host=host, port=port)
+
+
+__all__ = ["FakeServer", "serve"]
