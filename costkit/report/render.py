@@ -1,0 +1,174 @@
+"""Render reports as a plain-text table, JSON or CSV (HTML lives in :mod:`costkit.report.html`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .aggregate import GroupStats, Report
+
+NONE_LABEL = "(none)"
+
+
+def usd(value: float) -> str:
+    """Dollars with enough digits for sub-cent LLM calls."""
+    if abs(value) >= 100:
+        return f"{value:,.2f}"
+    text = f"{value:.6f}".rstrip("0")
+    decimals = len(text.split(".")[1])
+    return text + "0" * (2 - decimals) if decimals < 2 else text
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def key_label(value: Any) -> str:
+    return NONE_LABEL if value is None or value == "" else str(value)
+
+
+def describe_filters(filters: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None) or "none"
+
+
+# -- table ---------------------------------------------------------------------------------------
+
+_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("requests", ">"),
+    ("attempts", ">"),
+    ("hit rate", ">"),
+    ("in tokens", ">"),
+    ("out tokens", ">"),
+    ("cost $", ">"),
+    ("share", ">"),
+    ("$/request", ">"),
+    ("saved $", ">"),
+    ("errors", ">"),
+    ("unpriced", ">"),
+)
+
+
+def _cells(g: GroupStats) -> list[str]:
+    return [
+        f"{g.requests:,}",
+        f"{g.attempts:,}",
+        pct(g.cache_hit_rate),
+        f"{g.input_tokens:,}",
+        f"{g.output_tokens:,}",
+        usd(g.cost_usd),
+        pct(g.share),
+        usd(g.cost_per_request),
+        usd(g.saved_usd),
+        f"{g.errors:,}",
+        f"{g.unpriced:,}",
+    ]
+
+
+def _grid(header: Sequence[str], aligns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(f"{c:{a}{w}}" for c, a, w in zip(cells, aligns, widths, strict=True)).rstrip()
+
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def totals_lines(total: GroupStats, layers: Sequence[str]) -> list[str]:
+    lines = [
+        f"total cost ${usd(total.cost_usd)} over {total.requests:,} requests "
+        f"({_n(total.attempts, 'provider attempt')}, {_n(total.cache_hits, 'cache hit')}, "
+        f"hit rate {pct(total.cache_hit_rate)})",
+        f"saved ${usd(total.saved_usd)} "
+        f"({pct(total.savings_rate)} of ${usd(total.would_have_cost_usd)} without costkit)"
+        f"; errors {total.errors:,}; unpriced records {total.unpriced:,}",
+        f"tokens: {total.input_tokens:,} in ({total.cached_read_tokens:,} cached read, "
+        f"{total.cache_write_tokens:,} cache write), {total.output_tokens:,} out",
+    ]
+    if layers:
+        lines.append("saved by layer: " + ", ".join(f"{k} ${usd(total.savings[k])}" for k in layers))
+    return lines
+
+
+def to_table(reports: Sequence[Report], *, title: str = "costkit report", top: int | None = None) -> str:
+    """A plain-text report: totals, then one table per grouping, largest cost first."""
+    out = [title, ""]
+    if reports:
+        out += totals_lines(reports[0].total, reports[0].layers)
+    for rep in reports:
+        groups = rep.groups if top is None else rep.groups[:top]
+        header = [*rep.by, *(c for c, _ in _COLUMNS)]
+        aligns = ["<"] * len(rep.by) + [a for _, a in _COLUMNS]
+        rows = [[*(key_label(k) for k in g.key), *_cells(g)] for g in groups]
+        out += ["", f"by {' x '.join(rep.by)}", *_grid(header, aligns, rows)]
+        if len(groups) < len(rep.groups):
+            rest = rep.groups[len(groups) :]
+            rest_cost, rest_share = sum(g.cost_usd for g in rest), sum(g.share for g in rest)
+            out.append(f"... {len(rest)} more groups, ${usd(rest_cost)} ({pct(rest_share)})")
+    return "\n".join(out) + "\n"
+
+
+# -- json / csv ----------------------------------------------------------------------------------
+
+
+def to_json(reports: Sequence[Report], *, source: str = "", filters: Mapping[str, Any] | None = None) -> str:
+    total = reports[0].total.to_dict() if reports else {}
+    doc = {
+        "source": source,
+        "filters": {k: v for k, v in (filters or {}).items() if v is not None},
+        "total": total,
+        "reports": [r.to_dict() for r in reports],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+_CSV_METRICS = (
+    "requests",
+    "attempts",
+    "cache_hits",
+    "records",
+    "cache_hit_rate",
+    "input_tokens",
+    "output_tokens",
+    "cached_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "share",
+    "cost_per_request",
+    "saved_usd",
+    "savings_rate",
+    "errors",
+    "unpriced",
+)
+
+
+def to_csv(reports: Sequence[Report]) -> str:
+    """One row per group of every grouping, plus a ``total`` row; savings as ``saved_<layer>`` columns."""
+    dims: list[str] = []
+    for rep in reports:
+        dims += [d for d in rep.by if d not in dims]
+    layers = list(reports[0].layers) if reports else []
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["grouping", *dims, *_CSV_METRICS, *(f"saved_{k}" for k in layers)])
+
+    def row(grouping: str, by: Sequence[str], g: GroupStats) -> list[Any]:
+        d = g.to_dict(by)
+        keys = ["" if d.get(x) is None else d[x] for x in dims] if by else [""] * len(dims)
+        return [grouping, *keys, *(d[m] for m in _CSV_METRICS), *(g.savings.get(k, 0.0) for k in layers)]
+
+    if reports:
+        w.writerow(row("total", (), reports[0].total))
+    for rep in reports:
+        for g in rep.groups:
+            w.writerow(row("+".join(rep.by), rep.by, g))
+    return buf.getvalue()
+
+
+__all__ = ["describe_filters", "key_label", "pct", "to_csv", "to_json", "to_table", "totals_lines", "usd"]

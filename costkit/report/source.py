@@ -1,0 +1,57 @@
+"""Read cost records from a file the sinks wrote: SQLite or JSONL, chosen by extension (or content)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..records import FIELDS, CostRecord
+from .aggregate import filter_records
+
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def file_format(path: str | os.PathLike[str]) -> str:
+    """``"sqlite"`` or ``"jsonl"``: by extension, else by the file's first bytes."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in SQLITE_SUFFIXES:
+        return "sqlite"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    with open(p, "rb") as f:
+        return "sqlite" if f.read(16) == _SQLITE_MAGIC else "jsonl"
+
+
+def load_records(
+    path: str | os.PathLike[str],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    **equals: Any,
+) -> Iterable[CostRecord]:
+    """Stream the records of a costkit SQLite or JSONL file, filtered (``since <= t < until``, fields equal).
+
+    Raises ``FileNotFoundError`` for a missing file. SQLite filters run in SQL on the indexed
+    columns; JSONL is filtered while it is read.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if file_format(p) == "sqlite":
+        from ..sinks.sqlite import iter_sqlite
+
+        column_filters = {k: v for k, v in equals.items() if k in FIELDS}
+        other = {k: v for k, v in equals.items() if k not in FIELDS}
+        records: Iterable[CostRecord] = iter_sqlite(p, since=since, until=until, **column_filters)
+        return filter_records(records, **other) if other else records
+    from ..sinks.jsonl import iter_jsonl
+
+    return filter_records(iter_jsonl(p), since=since, until=until, **equals)
+
+
+__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "file_format", "load_records"]

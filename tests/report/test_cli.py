@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from costkit.report.cli import main
+from costkit.sinks import JSONLSink, SQLiteSink
+
+
+@pytest.fixture
+def db(tmp_path: Path, records) -> Path:
+    path = tmp_path / "costs.db"
+    with SQLiteSink(path) as s:
+        for r in records:
+            s.emit(r)
+    return path
+
+
+def test_default_is_a_table_by_feature(db: Path, capsys) -> None:
+    assert main(["report", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("costkit report: costs.db  (filters: none)\n")
+    assert "by feature\n" in out
+    assert "total cost $1.9375 over 6 requests" in out
+    rows = [line.split()[0] for line in out.split("by feature\n")[1].splitlines()[2:]]
+    assert rows == ["summary", "(none)", "faq"]
+
+
+def test_by_repeated_and_combined(db: Path, capsys) -> None:
+    assert main(["report", str(db), "--by", "feature", "--by", "tenant,day", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["by"] for r in doc["reports"]] == [["feature"], ["tenant", "day"]]
+    assert doc["reports"][1]["groups"][0]["tenant"] == "acme"
+    assert doc["reports"][1]["groups"][0]["day"] == "2026-11-01"
+    assert doc["reports"][1]["groups"][0]["cost_usd"] == 1.25
+
+
+def test_since_until_and_tenant_filters(db: Path, capsys) -> None:
+    assert (
+        main(
+            [
+                "report",
+                str(db),
+                "--since",
+                "2026-11-01",
+                "--until",
+                "2026-11-01",
+                "--tenant",
+                "acme",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["filters"] == {"since": "2026-11-01", "until": "2026-11-01", "tenant": "acme"}
+    assert doc["total"]["requests"] == 3  # r1, r3, r4
+    assert doc["total"]["cost_usd"] == 1.25
+
+
+def test_csv_to_a_file_from_jsonl(tmp_path: Path, records, capsys) -> None:
+    path = tmp_path / "costs.jsonl"
+    with JSONLSink(path) as s:
+        for r in records:
+            s.emit(r)
+    out = tmp_path / "report.csv"
+    assert main(["report", str(path), "--by", "model", "--format", "csv", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == "wrote " + str(out) + " (8 records)\n"
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["model"], r["cost_usd"]) for r in rows] == [
+        ("", "1.9375"),
+        ("gpt-4o", "1.5"),
+        ("gpt-4o-mini", "0.4375"),
+        ("mystery-1", "0.0"),
+    ]
+
+
+def test_html_file(db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(db), "--format", "html", "-o", str(out), "--by", "feature", "--by", "model"]) == 0
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert "<h2>By feature</h2>" in html and "<h2>By model</h2>" in html
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "{tmp}/missing.db"], "costkit: error: no such file: {tmp}/missing.db"),
+        (["report", "{db}", "--by", "colour"], "costkit: error: --by: cannot group by 'colour'"),
+        (["report", "{db}", "--since", "yesterday"], "costkit: error: --since: 'yesterday' is not a date"),
+        (["report", "{db}", "--top", "0"], "costkit: error: --top: expected a positive number"),
+        (["report", "{tmp}/notes.db"], "costkit: error: cannot read {tmp}/notes.db"),
+    ],
+)
+def test_clear_errors(db: Path, tmp_path: Path, capsys, argv, message) -> None:
+    (tmp_path / "notes.db").write_text("not a database " * 50)
+    fill = {"tmp": str(tmp_path), "db": str(db)}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert capsys.readouterr().err.startswith(message.format(**fill))
+
+
+def test_no_command_prints_help(capsys) -> None:
+    assert main([]) == 2
+    assert "report" in capsys.readouterr().err
+
+
+def test_runs_as_a_module(db: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "costkit.report", "report", str(db), "--by", "tenant"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "by tenant" in proc.stdout
