@@ -257,63 +257,78 @@ def _import_litellm() -> Any:
     return litellm
 
 
+def _routes_to_anthropic(litellm: Any, model: str, custom_llm_provider: str | None) -> bool:
+    """Whether litellm would send ``model`` to Anthropic (decided from its bundled model list)."""
+    if custom_llm_provider:
+        return custom_llm_provider == "anthropic"
+    if "/" in model:
+        return model.startswith("anthropic/")
+    info = litellm.model_cost.get(model) or {}
+    return info.get("litellm_provider") == "anthropic" or model in getattr(litellm, "anthropic_models", ())
+
+
 class FakeLiteLLM:
     """Called like the ``litellm`` module; runs the real ``litellm.completion`` offline.
 
-    Every completion goes through litellm's OpenAI-compatible path with a :func:`FakeOpenAI`
-    client, so callers get a real ``litellm.ModelResponse`` (or litellm's
-    ``CustomStreamWrapper``) whose usage comes from the fake. The model name is sent as given
-    (``"anthropic/claude-3-5-haiku"`` reaches the fake as ``claude-3-5-haiku``'s full name).
-    Any other attribute is the real litellm module's.
+    Models litellm routes to Anthropic go through litellm's own Anthropic path (its HTTP handler
+    on a :class:`FakeTransport`, so the fake answers ``/v1/messages``); every other model goes
+    through litellm's OpenAI path with a :func:`FakeOpenAI` client. Callers get a real
+    ``litellm.ModelResponse`` (or litellm's ``CustomStreamWrapper``) whose usage comes from the
+    fake. Any other attribute is the real litellm module's.
     """
 
     def __init__(self, fake: FakeProvider | None = None) -> None:
         self.fake = fake if fake is not None else FakeProvider()
-        self._client: Any = None
-        self._aclient: Any = None
+        self._clients: dict[str, Any] = {}
 
-    @property
-    def client(self) -> FakeOpenAIClient:
-        if self._client is None:
-            self._client = FakeOpenAI(self.fake)
-        return self._client
+    def _client(self, kind: str) -> Any:
+        client = self._clients.get(kind)
+        if client is None:
+            from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler, HTTPHandler
 
-    @property
-    def async_client(self) -> FakeAsyncOpenAIClient:
-        if self._aclient is None:
-            self._aclient = FakeAsyncOpenAI(self.fake)
-        return self._aclient
+            if kind == "openai":
+                client = FakeOpenAI(self.fake)
+            elif kind == "async_openai":
+                client = FakeAsyncOpenAI(self.fake)
+            elif kind == "anthropic":
+                client = HTTPHandler(client=httpx.Client(transport=FakeTransport(self.fake)))
+            else:
+                client = AsyncHTTPHandler(transport=AsyncFakeTransport(self.fake))
+            self._clients[kind] = client
+        return client
 
-    def _kwargs(self, model: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def _route(self, litellm: Any, model: str, kwargs: dict[str, Any], *, is_async: bool) -> dict[str, Any]:
         kwargs.setdefault("max_retries", 0)
-        kwargs.setdefault("api_key", "sk-costkit-fake")
-        kwargs["custom_llm_provider"] = "openai"
+        if _routes_to_anthropic(litellm, model, kwargs.get("custom_llm_provider")):
+            kwargs.setdefault("api_key", "sk-ant-costkit-fake")
+            kwargs["client"] = self._client("async_anthropic" if is_async else "anthropic")
+        else:
+            kwargs.setdefault("api_key", "sk-costkit-fake")
+            kwargs["custom_llm_provider"] = "openai"
+            kwargs["client"] = self._client("async_openai" if is_async else "openai")
         kwargs["model"] = model
         return kwargs
 
     def completion(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
         litellm = _import_litellm()
-        kwargs = self._kwargs(model, kwargs)
-        kwargs["client"] = self.client
-        return litellm.completion(messages=messages, **kwargs)
+        return litellm.completion(messages=messages, **self._route(litellm, model, kwargs, is_async=False))
 
     async def acompletion(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
         litellm = _import_litellm()
-        kwargs = self._kwargs(model, kwargs)
-        kwargs["client"] = self.async_client
-        return await litellm.acompletion(messages=messages, **kwargs)
+        return await litellm.acompletion(messages=messages, **self._route(litellm, model, kwargs, is_async=True))
 
     def embedding(self, model: str, input: Any, **kwargs: Any) -> Any:
+        """OpenAI-style embeddings through litellm (the fake's deterministic hashed vectors)."""
         litellm = _import_litellm()
-        kwargs = self._kwargs(model, kwargs)
-        kwargs["client"] = self.client
-        return litellm.embedding(input=input, **kwargs)
+        kwargs.update(custom_llm_provider="openai", client=self._client("openai"))
+        kwargs.setdefault("api_key", "sk-costkit-fake")
+        return litellm.embedding(model=model, input=input, **kwargs)
 
     async def aembedding(self, model: str, input: Any, **kwargs: Any) -> Any:
         litellm = _import_litellm()
-        kwargs = self._kwargs(model, kwargs)
-        kwargs["client"] = self.async_client
-        return await litellm.aembedding(input=input, **kwargs)
+        kwargs.update(custom_llm_provider="openai", client=self._client("async_openai"))
+        kwargs.setdefault("api_key", "sk-costkit-fake")
+        return await litellm.aembedding(model=model, input=input, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
