@@ -267,8 +267,11 @@ def _routes_to_anthropic(litellm: Any, model: str, custom_llm_provider: str | No
     return info.get("litellm_provider") == "anthropic" or model in getattr(litellm, "anthropic_models", ())
 
 
-class FakeLiteLLM:
+class FakeLiteLLM(ModuleType):
     """Called like the ``litellm`` module; runs the real ``litellm.completion`` offline.
+
+    It is a module object named ``litellm.costkit_fake`` so that code which accepts "the litellm
+    module" (``costkit.wrap(litellm)``) accepts it too.
 
     Models litellm routes to Anthropic go through litellm's own Anthropic path (its HTTP handler
     on a :class:`FakeTransport`, so the fake answers ``/v1/messages``); every other model goes
@@ -278,6 +281,7 @@ class FakeLiteLLM:
     """
 
     def __init__(self, fake: FakeProvider | None = None) -> None:
+        super().__init__("litellm.costkit_fake", "A fake litellm module answered by costkit's fake provider.")
         self.fake = fake if fake is not None else FakeProvider()
         self._clients: dict[str, Any] = {}
 
