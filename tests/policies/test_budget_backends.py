@@ -1,0 +1,384 @@
+"""Budget counters: reserve / settle / release, in-process and in a real Redis."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import warnings
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+from costkit._warn import CostkitWarning
+from costkit.errors import ConfigError
+from costkit.policies.budget_backends import (
+    Hold,
+    InProcessBudgetBackend,
+    RedisBudgetBackend,
+    thresholds_crossed,
+    usd_to_nano,
+    window_of,
+)
+
+KEYS = ("global", "tenant=a", "feature=x")
+LIMITS = {"global": 1_000, "tenant=a": 600, "feature=x": 450}
+
+
+def holds(amounts: dict[str, int]) -> list[Hold]:
+    return [Hold(key=k, limit=LIMITS[k], amount=a) for k, a in amounts.items()]
+
+
+# ----------------------------------------------------------------------------- units and windows
+def test_usd_to_nano_is_exact_and_rounds_holds_up() -> None:
+    assert usd_to_nano(1.0) == 1_000_000_000
+    assert usd_to_nano(0.1) == 100_000_000  # no float drift
+    assert usd_to_nano(0.3) == 300_000_000
+    assert usd_to_nano(1.5e-10) == 0
+    assert usd_to_nano(1.5e-10, round_up=True) == 1
+    assert sum(usd_to_nano(0.1) for _ in range(10)) == usd_to_nano(1.0)
+
+
+def test_windows_are_utc() -> None:
+    t = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+    assert window_of("day", t) == ("2026-11-18", 1_795_046_400.0)
+    assert window_of("hour", t) == ("2026-11-18T11", 1_795_003_200.0)
+    assert window_of("month", t) == ("2026-11", 1_796_083_200.0)  # 2026-12-01T00:00Z
+    assert window_of("week", t)[0] == "2026-W47"
+    assert window_of("total", t) == ("total", None)
+    assert window_of("month", 1_796_083_199.0)[0] == "2026-11"
+    assert window_of("month", 1_796_083_200.0)[0] == "2026-12"
+    assert window_of("month", 1_798_761_600.0)[0] == "2027-01"  # December rolls the year
+    with pytest.raises(ConfigError) as e:
+        window_of("fortnight", t)
+    assert e.value.field == "window"
+
+
+def test_thresholds_crossed_once() -> None:
+    assert thresholds_crossed(0, 500, 1000, (0.5, 0.8)) == [0.5]
+    assert thresholds_crossed(500, 900, 1000, (0.5, 0.8)) == [0.8]
+    assert thresholds_crossed(100, 990, 1000, (0.5, 0.8, 0.95)) == [0.5, 0.8, 0.95]
+    assert thresholds_crossed(900, 900, 1000, (0.5, 0.8)) == []
+
+
+# ----------------------------------------------------------------------------- in-process
+def test_reserve_checks_all_counters_at_once() -> None:
+    b = InProcessBudgetBackend()
+    r1 = b.reserve(holds({"global": 400, "tenant=a": 400}), ttl_s=60)
+    assert r1.ok
+    r2 = b.reserve(holds({"global": 300, "tenant=a": 300}), ttl_s=60)  # tenant=a: 400 + 300 > 600
+    assert not r2.ok and r2.refused is not None and r2.refused.key == "tenant=a"
+    assert (r2.spent, r2.reserved) == (0, 400)
+    # nothing of the refused reservation was held on the counter that had room
+    assert b.usage("global").reserved == 400
+    assert b.settle(r1, [250, 250]) == [(0, 250), (0, 250)]
+    assert b.usage("global").spent == 250 and b.usage("global").reserved == 0
+    r3 = b.reserve(holds({"tenant=a": 350}), ttl_s=60)
+    assert r3.ok
+    b.release(r3)
+    assert b.usage("tenant=a").reserved == 0 and b.usage("tenant=a").spent == 250
+
+
+def test_reservations_expire_after_their_ttl() -> None:
+    now = [100.0]
+    b = InProcessBudgetBackend(monotonic=lambda: now[0])
+    r = b.reserve(holds({"feature=x": 450}), ttl_s=30)
+    assert r.ok
+    assert not b.reserve(holds({"feature=x": 1}), ttl_s=30).ok
+    now[0] += 31  # the holder crashed: its hold lapses
+    assert b.usage("feature=x").reserved == 0
+    assert b.reserve(holds({"feature=x": 450}), ttl_s=30).ok
+    # a late settle of the lapsed reservation still records the spend, once
+    b.settle(r, [100])
+    assert b.usage("feature=x").spent == 100 and b.usage("feature=x").reserved == 450
+
+
+def test_ended_windows_are_swept() -> None:
+    wall, mono = [1000.0], [0.0]
+    b = InProcessBudgetBackend(clock=lambda: wall[0], monotonic=lambda: mono[0], sweep_every_s=10)
+    old = Hold(key="day|old", limit=10, amount=1, expires_at=1500.0)
+    b.settle(b.reserve([old], 60), [1])
+    wall[0], mono[0] = 2000.0, 100.0
+    b.reserve([Hold(key="day|new", limit=10, amount=1, expires_at=90_000.0)], 60)
+    assert b.usage("day|old").spent == 0  # dropped with its window
+    assert b.usage("day|new").reserved == 1
+
+
+def test_threads_never_overrun_and_never_lose_a_unit() -> None:
+    b = InProcessBudgetBackend()
+    limit = 100_000
+    settled: list[int] = []
+    refused_with_room: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        rnd = random.Random(seed)
+        for _ in range(400):
+            amount = rnd.randint(1, 900)
+            r = b.reserve([Hold(key="k", limit=limit, amount=amount)], 60)
+            if not r.ok:
+                if r.spent + r.reserved + amount <= limit:
+                    refused_with_room.append((r.spent, r.reserved))
+                continue
+            if rnd.random() < 0.2:
+                b.release(r)
+                continue
+            actual = rnd.randint(0, amount)
+            b.settle(r, [actual])
+            with lock:
+                settled.append(actual)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    state = b.usage("k")
+    assert state.reserved == 0
+    assert state.spent == sum(settled) <= limit
+    assert refused_with_room == []
+
+
+# ----------------------------------------------------------------------------- property-based
+class LedgerMachine(RuleBasedStateMachine):
+    """Any interleaving of reserve/settle/release/expiry matches a simple model, to the unit."""
+
+    backend: Any
+    reservations = Bundle("reservations")
+
+    def make_backend(self) -> Any:
+        self.now = 0.0
+        return InProcessBudgetBackend(monotonic=lambda: self.now)
+
+    def expire_all(self) -> None:
+        self.now += 1_000.0
+
+    @initialize()
+    def setup(self) -> None:
+        self.backend = self.make_backend()
+        self.spent = dict.fromkeys(KEYS, 0)
+        self.live: dict[str, dict[str, int]] = {}  # reservation id -> key -> amount still held
+
+    def reserved(self, key: str) -> int:
+        return sum(h.get(key, 0) for h in self.live.values())
+
+    @rule(
+        target=reservations,
+        amounts=st.dictionaries(st.sampled_from(KEYS), st.integers(0, 700), min_size=1, max_size=3),
+    )
+    def reserve(self, amounts: dict[str, int]) -> Any:
+        fits = all(self.spent[k] + self.reserved(k) + a <= LIMITS[k] for k, a in amounts.items())
+        r = self.backend.reserve(holds(amounts), ttl_s=600)
+        assert r.ok == fits
+        if not r.ok:
+            k = r.refused.key
+            assert (r.spent, r.reserved) == (self.spent[k], self.reserved(k))
+            assert r.spent + r.reserved + r.refused.amount > r.refused.limit
+            return None
+        self.live[r.id] = dict(amounts)
+        return r
+
+    @rule(r=consumes(reservations), fraction=st.floats(0, 1))
+    def settle(self, r: Any, fraction: float) -> None:
+        if r is None or r.id not in self.live:  # refused, or its holder crashed (it never settles)
+            return
+        actual = [int(h.amount * fraction) for h in r.holds]
+        changes = self.backend.settle(r, actual)
+        for h, a, (before, after) in zip(r.holds, actual, changes):
+            assert before == self.spent[h.key] and after == before + a
+            self.spent[h.key] += a
+        self.live.pop(r.id, None)
+
+    @rule(r=consumes(reservations))
+    def release(self, r: Any) -> None:
+        if r is None or r.id not in self.live:
+            return
+        self.backend.release(r)
+        self.live.pop(r.id, None)
+
+    @rule()
+    def crash_and_expire(self) -> None:
+        # every holder died: their holds lapse after the TTL, settled spend stays
+        self.expire_all()
+        self.live.clear()
+
+    @invariant()
+    def counters_match_the_model(self) -> None:
+        if not hasattr(self, "backend"):
+            return
+        for k in KEYS:
+            state = self.backend.usage(k)
+            assert state.spent == self.spent[k]
+            assert state.reserved == self.reserved(k)
+            assert state.spent + state.reserved <= LIMITS[k]
+
+
+TestInProcessLedger = LedgerMachine.TestCase
+TestInProcessLedger.settings = settings(max_examples=100, stateful_step_count=30, deadline=None)
+
+
+@pytest.mark.redis
+def test_redis_ledger_matches_the_model(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+
+    class RedisLedger(LedgerMachine):
+        def make_backend(self) -> Any:
+            client.flushall()
+            self.prefix = f"t{random.getrandbits(40)}"
+            return RedisBudgetBackend(redis_url, prefix=self.prefix)
+
+        def expire_all(self) -> None:
+            # lapse every hold by moving its deadline into the past, as a crash + TTL would
+            for key in client.scan_iter("*:h"):
+                client.zadd(key, {m: 0 for m in client.zrange(key, 0, -1)})
+
+    run_state_machine_as_test(
+        RedisLedger,
+        settings=settings(
+            max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+        ),
+    )
+    client.close()
+
+
+# ----------------------------------------------------------------------------- Redis
+@pytest.mark.redis
+def test_redis_reserve_settle_release(redis_url: str) -> None:
+    b = RedisBudgetBackend(redis_url, prefix="unit")
+    r1 = b.reserve(holds({"global": 400, "tenant=a": 400}), ttl_s=60)
+    assert r1.ok
+    r2 = b.reserve(holds({"global": 300, "tenant=a": 300}), ttl_s=60)
+    assert not r2.ok and r2.refused is not None and r2.refused.key == "tenant=a" and r2.reserved == 400
+    assert b.usage("global").reserved == 400
+    assert b.settle(r1, [250, 260]) == [(0, 250), (0, 260)]
+    assert (b.usage("tenant=a").spent, b.usage("tenant=a").reserved) == (260, 0)
+    r3 = b.reserve(holds({"tenant=a": 340}), ttl_s=60)
+    assert r3.ok
+    b.release(r3)
+    assert b.usage("tenant=a").reserved == 0
+    b.close()
+
+
+@pytest.mark.redis
+def test_redis_holds_lapse_after_ttl_and_window_keys_expire(redis_url: str) -> None:
+    import redis
+
+    b = RedisBudgetBackend(redis_url, prefix="ttl")
+    ends = time.time() + 3600
+    r = b.reserve([Hold(key="day|x", limit=100, amount=100, expires_at=ends)], ttl_s=0.05)
+    assert r.ok and b.usage("day|x").reserved == 100
+    time.sleep(0.1)
+    assert b.usage("day|x").reserved == 0  # a crashed holder does not keep the budget
+    assert b.reserve([Hold(key="day|x", limit=100, amount=100, expires_at=ends)], ttl_s=60).ok
+    client = redis.Redis.from_url(redis_url)
+    ttl = client.ttl(b.key("day|x"))
+    assert 3600 < ttl <= 3600 + 86400  # kept a day past the window's end, then dropped
+    total = b.reserve([Hold(key="total|x", limit=100, amount=1)], ttl_s=60)
+    assert total.ok and client.ttl(b.key("total|x")) == -1
+    client.close()
+
+
+@pytest.mark.redis
+def test_keys_share_one_cluster_slot(redis_url: str) -> None:
+    b = RedisBudgetBackend(redis_url, prefix="app:budget")
+    assert b.key("day|global|2026-11-22|usd") == "{app:budget}:day|global|2026-11-22|usd"
+
+
+class _DownClient:
+    """A Redis client whose server is gone: every script call fails."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def register_script(self, _src: str) -> Any:
+        def run(**_kw: Any) -> Any:
+            import redis
+
+            self.calls += 1
+            raise redis.ConnectionError("Connection refused")
+
+        return run
+
+
+def test_fail_open_lets_calls_through_unenforced_and_backs_off() -> None:
+    client = _DownClient()
+    b = RedisBudgetBackend(client=client, on_unavailable="open", retry_after_s=60)
+    with pytest.warns(CostkitWarning, match="unavailable"):
+        r = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert r.ok and not r.enforced and "ConnectionError" in (r.error or "")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once only
+        r2 = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert r2.ok and not r2.enforced
+    assert client.calls == 1  # marked down: the second call did not pay another timeout
+    assert b.unenforced == 2
+
+
+def test_fail_closed_refuses() -> None:
+    b = RedisBudgetBackend(client=_DownClient(), on_unavailable="closed")
+    with pytest.warns(CostkitWarning):
+        r = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert not r.ok and not r.enforced and r.refused is None
+
+
+def test_settle_while_down_is_counted_as_dropped() -> None:
+    b = RedisBudgetBackend(client=_DownClient(), retry_after_s=0)
+    with pytest.warns(CostkitWarning):
+        r = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert b.settle(r, [5]) == [(0, 0)]
+    assert b.dropped == 1
+
+
+def test_unreachable_server_fails_within_the_socket_timeout() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_unavailable="closed", timeout_s=0.2)
+    with pytest.warns(CostkitWarning):
+        r = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert not r.ok and not r.enforced
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({}, "url"),
+        ({"url": "redis://x", "client": object()}, "url"),
+        ({"url": "redis://x", "on_unavailable": "maybe"}, "on_unavailable"),
+        ({"url": "redis://x", "timeout_s": 0}, "timeout_s"),
+        ({"url": "redis://x", "timeout_s": float("inf")}, "timeout_s"),
+        ({"url": "redis://x", "retry_after_s": -1}, "retry_after_s"),
+        ({"url": "redis://x", "prefix": "a{b}"}, "prefix"),
+    ],
+)
+def test_redis_backend_config_errors(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        RedisBudgetBackend(**kwargs)
+    assert e.value.field == field
+
+
+@pytest.mark.redis
+def test_redis_counts_large_budgets_exactly(redis_url: str) -> None:
+    b = RedisBudgetBackend(redis_url, prefix="big")
+    big = usd_to_nano(2_000_000.0)  # 2e15 nano-dollars: Lua would print such a number as 2e+15
+    h = [Hold(key="k", limit=big, amount=usd_to_nano(1_000_000.123456789))]
+    r = b.reserve(h, ttl_s=60)
+    assert r.ok and b.usage("k").reserved == 1_000_000_123_456_789
+    assert b.settle(r, [1_000_000_123_456_789]) == [(0, 1_000_000_123_456_789)]
+    r2 = b.reserve(h, ttl_s=60)
+    assert not r2.ok and r2.spent == 1_000_000_123_456_789
