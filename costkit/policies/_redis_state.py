@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import threading
 import time
@@ -160,7 +161,16 @@ class Do:
     blocking: bool = False
 
 
-StateFlow: TypeAlias = Generator["Call | Sleep | Do", Any, Result]
+@attrs.frozen(slots=True)
+class Wait:
+    """Yielded by a flow to wait for another thread's / task's result: blocking in the sync driver,
+    awaited in the async one. A timeout is thrown into the flow as ``TimeoutError``."""
+
+    future: concurrent.futures.Future[Any]
+    timeout_s: float | None = None
+
+
+StateFlow: TypeAlias = Generator["Call | Sleep | Do | Wait", Any, Result]
 
 
 class StateFlowPolicy:
@@ -173,45 +183,62 @@ class StateFlowPolicy:
         gen = self.flow(call)
         to_send: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                step = gen.throw(error) if error is not None else gen.send(to_send)
-            except StopIteration as stop:
-                return stop.value
-            error = None
-            to_send = None
-            try:
-                if isinstance(step, Sleep):
-                    if step.seconds > 0:
-                        time.sleep(step.seconds)
-                elif isinstance(step, Do):
-                    to_send = step.fn()
-                else:
-                    to_send = next(step)
-            except Exception as exc:
-                error = exc
+        try:
+            while True:
+                try:
+                    step = gen.throw(error) if error is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                error = None
+                to_send = None
+                try:
+                    if isinstance(step, Sleep):
+                        if step.seconds > 0:
+                            time.sleep(step.seconds)
+                    elif isinstance(step, Do):
+                        to_send = step.fn()
+                    elif isinstance(step, Wait):
+                        try:
+                            to_send = step.future.result(step.timeout_s)
+                        except concurrent.futures.TimeoutError:
+                            raise TimeoutError(f"waited {step.timeout_s}s") from None
+                    else:
+                        to_send = next(step)
+                except Exception as exc:
+                    error = exc
+        finally:
+            gen.close()  # a caller interrupted mid-flow (KeyboardInterrupt...): the flow's finally runs now
 
     async def ahandle(self, call: Call, anext: ANext) -> Result:
         gen = self.flow(call)
         to_send: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                step = gen.throw(error) if error is not None else gen.send(to_send)
-            except StopIteration as stop:
-                return stop.value
-            error = None
-            to_send = None
-            try:
-                if isinstance(step, Sleep):
-                    if step.seconds > 0:
-                        await asyncio.sleep(step.seconds)
-                elif isinstance(step, Do):
-                    to_send = await asyncio.to_thread(step.fn) if step.blocking else step.fn()
-                else:
-                    to_send = await anext(step)
-            except Exception as exc:
-                error = exc
+        try:
+            while True:
+                try:
+                    step = gen.throw(error) if error is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                error = None
+                to_send = None
+                try:
+                    if isinstance(step, Sleep):
+                        if step.seconds > 0:
+                            await asyncio.sleep(step.seconds)
+                    elif isinstance(step, Do):
+                        to_send = await asyncio.to_thread(step.fn) if step.blocking else step.fn()
+                    elif isinstance(step, Wait):
+                        waiter = asyncio.shield(asyncio.wrap_future(step.future))
+                        try:
+                            to_send = await asyncio.wait_for(waiter, step.timeout_s)
+                        except asyncio.TimeoutError:
+                            raise TimeoutError(f"waited {step.timeout_s}s") from None
+                    else:
+                        to_send = await anext(step)
+                except Exception as exc:
+                    error = exc
+        finally:
+            gen.close()  # a cancelled task: the flow's finally runs now
 
 
 # ----------------------------------------------------------------------------- Redis
@@ -307,6 +334,7 @@ __all__ = [
     "StateFlow",
     "StateFlowPolicy",
     "StateUnavailable",
+    "Wait",
     "check_fail_mode",
     "check_int",
     "check_name",
