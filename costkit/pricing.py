@@ -27,7 +27,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone, tzinfo
 from typing import Any, Final
 
 import attrs
@@ -151,6 +152,92 @@ class RangeTier:
     cache_write_per_token: float | None = attrs.field(default=None, validator=_check_rate)
 
 
+_WEEKDAYS: Final = {
+    "mon": 1, "monday": 1, "tue": 2, "tues": 2, "tuesday": 2, "wed": 3, "wednesday": 3,
+    "thu": 4, "thur": 4, "thurs": 4, "thursday": 4, "fri": 5, "friday": 5,
+    "sat": 6, "saturday": 6, "sun": 7, "sunday": 7,
+}  # fmt: skip
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.strip().split(":")
+    h, m = int(hours), int(minutes)
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise ValueError(hhmm)
+    return h * 60 + m
+
+
+def _parse_windows(value: Any) -> tuple[tuple[int, int], ...]:
+    """``"HH:MM-HH:MM"`` (UTC) strings -> (start, end) minutes; malformed windows are skipped."""
+    items = (value,) if isinstance(value, str) else value if isinstance(value, Sequence) else ()
+    windows = []
+    for item in items:
+        if not isinstance(item, str) or item.count("-") != 1:
+            continue
+        start, end = item.split("-")
+        try:
+            windows.append((_minutes(start), _minutes(end)))
+        except ValueError:
+            continue
+    return tuple(windows)
+
+
+def _in_windows(windows: tuple[tuple[int, int], ...], minute: int) -> bool:
+    # start inclusive, end exclusive; a window may wrap past midnight; start == end is the whole day
+    return any((start <= minute < end) if start < end else (minute >= start or minute < end) for start, end in windows)
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class OffPeak:
+    """Time-of-day rates (``off_peak_pricing``, e.g. DeepSeek's discount hours) that replace the
+    standard ones while a window is open. ``rules`` pair ISO weekdays (1 = Monday, read in
+    ``weekday_timezone``; None = every day) with UTC windows in minutes.
+    """
+
+    input_per_token: float | None = attrs.field(default=None, validator=_check_rate)
+    output_per_token: float | None = attrs.field(default=None, validator=_check_rate)
+    cache_read_per_token: float | None = attrs.field(default=None, validator=_check_rate)
+    cache_write_per_token: float | None = attrs.field(default=None, validator=_check_rate)
+    rules: tuple[tuple[frozenset[int] | None, tuple[tuple[int, int], ...]], ...] = ()
+    weekday_timezone: str | None = None
+
+    def is_open(self, at: datetime) -> bool:
+        utc = at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+        minute = utc.hour * 60 + utc.minute
+        weekday: int | None = None
+        for days, windows in self.rules:
+            if days is not None:
+                if weekday is None:
+                    weekday = utc.astimezone(self._calendar()).isoweekday()
+                if weekday not in days:
+                    continue
+            if _in_windows(windows, minute):
+                return True
+        return False
+
+    def _calendar(self) -> tzinfo:
+        if self.weekday_timezone:
+            try:
+                from zoneinfo import ZoneInfo
+
+                return ZoneInfo(self.weekday_timezone)
+            except (ValueError, KeyError, OSError):
+                return timezone.utc
+        return timezone.utc
+
+    def apply(self, rates: Rates, read_missing: bool, write_missing: bool) -> Rates:
+        """Swap in the off-peak rates; cache rates the model lacks follow the off-peak input rate."""
+        inp = rates.input if self.input_per_token is None else self.input_per_token
+        read = rates.cache_read if not read_missing else inp
+        write = rates.cache_write if not write_missing else inp
+        return Rates(
+            inp,
+            rates.output if self.output_per_token is None else self.output_per_token,
+            read if self.cache_read_per_token is None else self.cache_read_per_token,
+            write if self.cache_write_per_token is None else self.cache_write_per_token,
+        )
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class ModelPrice:
     """The price sheet of one model: per-token USD rates and the limits the map records.
@@ -178,6 +265,7 @@ class ModelPrice:
     range_tiers: tuple[RangeTier, ...] = attrs.field(
         default=(), converter=lambda ts: tuple(sorted(ts, key=lambda t: t.start))
     )
+    off_peak: OffPeak | None = None
     max_input_tokens: int | None = attrs.field(default=None, validator=_check_limit)
     max_output_tokens: int | None = attrs.field(default=None, validator=_check_limit)
     supports_function_calling: bool = False
@@ -207,10 +295,38 @@ class ModelPrice:
     def output_per_million(self) -> float:
         return self.output_per_token * _PER_MILLION
 
-    def rates(self, input_tokens: int = 0, *, batch: bool = False) -> Rates:
-        """The rates a request with ``input_tokens`` prompt tokens (cached included) bills at."""
+    def rates(self, input_tokens: int = 0, *, batch: bool = False, at: datetime | None = None) -> Rates:
+        """The rates a request with ``input_tokens`` prompt tokens (cached included) bills at.
+
+        ``at`` matters only for models with off-peak pricing (default: now, UTC).
+        """
         if batch:
             return self._batch_rates(input_tokens)
+        rates = self._standard_rates(input_tokens)
+        if self.off_peak is not None and self.off_peak.is_open(at or datetime.now(timezone.utc)):
+            read_missing, write_missing = self._cache_rates_missing(input_tokens)
+            return self.off_peak.apply(rates, read_missing, write_missing)
+        return rates
+
+    def cost(self, usage: Usage, batch: bool = False, *, at: datetime | None = None) -> float:
+        """USD for one attempt with this usage (see the module docstring for the billing rules)."""
+        if not batch and not self.tiers and not self.range_tiers and self.off_peak is None:
+            return self._flat.cost(usage)
+        return self.rates(usage.input_tokens, batch=batch, at=at).cost(usage)
+
+    def _cache_rates_missing(self, input_tokens: int) -> tuple[bool, bool]:
+        """Whether the cache-read / cache-write rate of this request is unpublished (then it follows input)."""
+        if self.range_tiers and self._range_tier(input_tokens) is not None:
+            return False, False
+        read, write = self.cache_read_per_token is None, self.cache_write_per_token is None
+        for step in self.tiers:
+            if not self._crosses(input_tokens, step.above_tokens):
+                break
+            read = read and step.cache_read_per_token is None
+            write = write and step.cache_write_per_token is None
+        return read, write
+
+    def _standard_rates(self, input_tokens: int) -> Rates:
         if self.range_tiers:
             tier = self._range_tier(input_tokens)
             if tier is not None:
@@ -233,12 +349,6 @@ class ModelPrice:
             read = read if step.cache_read_per_token is None else step.cache_read_per_token
             write = write if step.cache_write_per_token is None else step.cache_write_per_token
         return Rates(inp, out, inp if read is None else read, inp if write is None else write)
-
-    def cost(self, usage: Usage, batch: bool = False) -> float:
-        """USD for one attempt with this usage (see the module docstring for the billing rules)."""
-        if not batch and not self.tiers and not self.range_tiers:
-            return self._flat.cost(usage)
-        return self.rates(usage.input_tokens, batch=batch).cost(usage)
 
     def worst_case_cost(self, input_tokens: int, max_output_tokens: int | None = None, *, batch: bool = False) -> float:
         """The most a call can cost: every prompt token uncached, every allowed output token used."""
@@ -355,6 +465,51 @@ def _range_tiers(entry: Mapping[str, Any]) -> tuple[RangeTier, ...]:
     return tuple(tiers)
 
 
+def _off_peak(entry: Mapping[str, Any]) -> OffPeak | None:
+    block = entry.get("off_peak_pricing")
+    if not isinstance(block, Mapping):
+        return None
+    rules: list[tuple[frozenset[int] | None, tuple[tuple[int, int], ...]]] = []
+    flat = _parse_windows(block.get("hours_utc"))
+    if flat:
+        rules.append((None, flat))
+    windows = block.get("windows")
+    if isinstance(windows, Sequence) and not isinstance(windows, str):
+        for rule in windows:
+            if not isinstance(rule, Mapping):
+                continue
+            hours = _parse_windows(rule.get("hours_utc"))
+            if not hours:
+                continue
+            days: frozenset[int] | None = None
+            raw_days = rule.get("weekdays")
+            if raw_days is not None:
+                if isinstance(raw_days, str) or not isinstance(raw_days, Sequence):
+                    continue
+                days = frozenset(
+                    d
+                    for d in (
+                        _WEEKDAYS.get(x.strip().lower())
+                        if isinstance(x, str)
+                        else x
+                        if isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 7
+                        else None
+                        for x in raw_days
+                    )
+                    if d is not None
+                )
+            rules.append((days, hours))
+    tz = block.get("weekday_timezone")
+    return OffPeak(
+        input_per_token=_map_float(block, "input_cost_per_token"),
+        output_per_token=_map_float(block, "output_cost_per_token"),
+        cache_read_per_token=_map_float(block, "cache_read_input_token_cost"),
+        cache_write_per_token=_map_float(block, "cache_creation_input_token_cost"),
+        rules=tuple(rules),
+        weekday_timezone=tz.strip() if isinstance(tz, str) and tz.strip() else None,
+    )
+
+
 def price_from_map_entry(model: str, entry: Mapping[str, Any]) -> ModelPrice:
     """Turn one entry of LiteLLM's cost map into a :class:`ModelPrice` (unknown keys are ignored)."""
     provider = entry.get("litellm_provider")
@@ -379,6 +534,7 @@ def price_from_map_entry(model: str, entry: Mapping[str, Any]) -> ModelPrice:
         tiers=_threshold_tiers(entry),
         tiers_inclusive=provider in _INCLUSIVE_THRESHOLD_PROVIDERS,
         range_tiers=_range_tiers(entry),
+        off_peak=_off_peak(entry),
         max_input_tokens=max_input,
         max_output_tokens=max_output if max_output is not None else _map_int(entry, "max_tokens"),
         supports_function_calling=bool(entry.get("supports_function_calling", False)),
@@ -533,10 +689,18 @@ class PriceBook:
         # the base keeps its own memo, so its later register() calls are seen here too
         return None if self._base is None else self._base.get(model, provider)
 
-    def cost(self, model: str, usage: Usage, *, provider: str | None = None, batch: bool = False) -> float | None:
+    def cost(
+        self,
+        model: str,
+        usage: Usage,
+        *,
+        provider: str | None = None,
+        batch: bool = False,
+        at: datetime | None = None,
+    ) -> float | None:
         """USD for ``usage`` on ``model``; None when the model has no known price."""
         price = self.get(model, provider)
-        return None if price is None else price.cost(usage, batch)
+        return None if price is None else price.cost(usage, batch, at=at)
 
     def worst_case_cost(
         self, model: str, input_tokens: int, max_output_tokens: int | None = None, provider: str | None = None
@@ -698,6 +862,8 @@ class PriceBook:
     def _from_overrides(self, model: str, hint: str | None) -> ModelPrice | None:
         if not self._overrides:
             return None
+        if hint is None and "/" in model:
+            hint = model.split("/", 1)[0].lower()  # "groq/llama-3-8b" asks for groq's price first
         for name in _spellings(model, hint, None):
             if hint is not None and (hit := self._overrides.get((hint, name))) is not None:
                 return hit
@@ -801,9 +967,11 @@ def get(model: str, provider: str | None = None) -> ModelPrice | None:
     return default_pricebook().get(model, provider)
 
 
-def cost(model: str, usage: Usage, *, provider: str | None = None, batch: bool = False) -> float | None:
+def cost(
+    model: str, usage: Usage, *, provider: str | None = None, batch: bool = False, at: datetime | None = None
+) -> float | None:
     """``default_pricebook().cost(...)``."""
-    return default_pricebook().cost(model, usage, provider=provider, batch=batch)
+    return default_pricebook().cost(model, usage, provider=provider, batch=batch, at=at)
 
 
 def worst_case_cost(
@@ -831,6 +999,7 @@ def warn_unknown(model: str) -> bool:
 __all__ = [
     "CostMap",
     "ModelPrice",
+    "OffPeak",
     "PriceBook",
     "RangeTier",
     "Rates",
