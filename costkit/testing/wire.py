@@ -240,7 +240,7 @@ def _split_json(s: str, size: int = 8) -> list[str]:
 def _responses_usage(usage: Usage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cached_read_tokens},
+        "input_tokens_details": {"cached_tokens": usage.cached_read_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.input_tokens + usage.output_tokens,
