@@ -19,6 +19,7 @@ grouped by model) counts as a request in both; the total counts it once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,16 +31,27 @@ from ..records import CostRecord
 GroupKey = tuple[Any, ...]
 
 
+@functools.lru_cache(maxsize=4096)
+def _hour_start(hour: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(hour * 3600, dt.timezone.utc)
+
+
+# records arrive in time order, so formatting once per UTC hour (cached) is enough
 def _day(r: CostRecord) -> str:
-    return dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).strftime("%Y-%m-%d")
+    return _label(int(r.timestamp // 3600), "%Y-%m-%d")
 
 
 def _month(r: CostRecord) -> str:
-    return dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).strftime("%Y-%m")
+    return _label(int(r.timestamp // 3600), "%Y-%m")
 
 
 def _hour(r: CostRecord) -> str:
-    return dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:00Z")
+    return _label(int(r.timestamp // 3600), "%Y-%m-%dT%H:00Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(hour: int, fmt: str) -> str:
+    return _hour_start(hour).strftime(fmt)
 
 
 def _field(name: str) -> Callable[[CostRecord], Any]:
@@ -215,23 +227,32 @@ class _Acc:
 
     def add(self, r: CostRecord, hit: bool) -> None:
         self.records += 1
-        self.request_ids.add(r.request_id)
+        rid = r.request_id
+        self.request_ids.add(rid)
         if hit:
             self.cache_hits += 1
-            self.cached_request_ids.add(r.request_id)
+            self.cached_request_ids.add(rid)
         else:
             self.attempts += 1
         self.input_tokens += r.input_tokens
         self.output_tokens += r.output_tokens
-        self.cached_read_tokens += r.cached_read_tokens
-        self.cache_write_tokens += r.cache_write_tokens
-        if r.cost_usd is None or not r.priced:
+        if r.cached_read_tokens:
+            self.cached_read_tokens += r.cached_read_tokens
+        if r.cache_write_tokens:
+            self.cache_write_tokens += r.cache_write_tokens
+        cost = r.cost_usd
+        if cost is None:
             self.unpriced += 1
-        if r.cost_usd is not None:
-            self.cost_usd += r.cost_usd
-        self.saved_usd += r.saved_usd
-        for layer, usd in r.savings.items():
-            self.savings[layer] = self.savings.get(layer, 0.0) + usd
+        else:
+            self.cost_usd += cost
+            if not r.priced:
+                self.unpriced += 1
+        if r.saved_usd:
+            self.saved_usd += r.saved_usd
+        if r.savings:
+            savings = self.savings
+            for layer, usd in r.savings.items():
+                savings[layer] = savings.get(layer, 0.0) + usd
         if not r.success:
             self.errors += 1
 
@@ -266,11 +287,12 @@ def aggregate_many(records: Iterable[CostRecord], groupings: Iterable[Iterable[s
     readers = [[DIMENSIONS[d] for d in dims] for dims in plans]
     accs: list[dict[GroupKey, _Acc]] = [{} for _ in plans]
     total = _Acc()
+    plan = list(zip(accs, readers, strict=True))
     for r in records:
-        hit = is_cache_hit(r)
+        hit = r.kind == _CACHE_HIT_KIND or r.cache != "none"
         total.add(r, hit)
-        for acc, read in zip(accs, readers, strict=True):
-            key = tuple(f(r) for f in read)
+        for acc, read in plan:
+            key = (read[0](r),) if len(read) == 1 else tuple(f(r) for f in read)
             group = acc.get(key)
             if group is None:
                 group = acc[key] = _Acc()

@@ -15,6 +15,7 @@ import attrs
 
 from ..records import CostRecord
 
+_NAMES = frozenset(a.name for a in attrs.fields(CostRecord))
 # fields that cannot be None: a missing value (a column added after the row was written) takes the default
 _NOT_OPTIONAL = frozenset(
     a.name for a in attrs.fields(CostRecord) if a.default is not attrs.NOTHING and a.default is not None
@@ -48,15 +49,23 @@ def record_to_json(record: CostRecord) -> str:
 
 def record_from_mapping(data: Mapping[str, Any]) -> CostRecord:
     """Build a record from a decoded row, tolerating fields this version does not know."""
-    d = {k: v for k, v in data.items() if v is not None or k not in _NOT_OPTIONAL}
+    d = {k: v for k, v in data.items() if k in _NAMES and (v is not None or k not in _NOT_OPTIONAL)}
     cost = d.get("cost_usd")
     if isinstance(cost, float) and math.isnan(cost):
         d["cost_usd"] = None
-    return CostRecord.from_dict(d)
+    return CostRecord(**d)
+
+
+def loads_mapping(text: str | None) -> dict[str, Any]:
+    """A JSON object column (``savings``, ``notes``); ``{}`` and NULL skip the parser."""
+    if text is None or text == "{}":
+        return {}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
 
 
 def record_from_json(line: str) -> CostRecord:
     return record_from_mapping(json.loads(line))
 
 
-__all__ = ["dumps", "jsonable", "record_from_json", "record_from_mapping", "record_to_json"]
+__all__ = ["dumps", "jsonable", "loads_mapping", "record_from_json", "record_from_mapping", "record_to_json"]

@@ -99,10 +99,11 @@ class BackgroundSink(_Counters):
     def emit(self, record: CostRecord) -> None:
         """Enqueue ``record``; never blocks on the writer and never raises."""
         with self._cond:
+            # ``_emitted`` is only ever written here, under this lock: one lock per emit on the hot path.
+            self._emitted += 1
             if self._closed or len(self._pending) >= self.max_queue:
                 reason = "closed" if self._closed else "full"
             else:
-                reason = ""
                 self._pending.append(record)
                 self._enqueued += 1
                 n = len(self._pending)
@@ -110,15 +111,13 @@ class BackgroundSink(_Counters):
                     self._start()
                 elif n == 1 or n == self.batch_size:
                     self._cond.notify()
-        if reason:
-            self._count(emitted=1, dropped=1)
-            warn_once(
-                f"sink-{reason}-{id(self)}",
-                f"costkit sink {self.name}: queue {'closed' if reason == 'closed' else f'full ({self.max_queue})'}; "
-                "records are being dropped (see .dropped)",
-            )
-        else:
-            self._count(emitted=1)
+                return
+        self._count(dropped=1)
+        warn_once(
+            f"sink-{reason}-{id(self)}",
+            f"costkit sink {self.name}: queue {'closed' if reason == 'closed' else f'full ({self.max_queue})'}; "
+            "records are being dropped (see .dropped)",
+        )
 
     @property
     def pending(self) -> int:

@@ -77,7 +77,7 @@ class _Counters:
     @property
     def stats(self) -> SinkStats:
         with self._counter_lock:
-            return SinkStats(self._emitted, self._written, self._dropped, self._errors)
+            return SinkStats(self.emitted, self.written, self.dropped, self.errors)
 
 
 def _name_of(obj: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 
 from ..records import CostRecord
@@ -10,10 +9,11 @@ from .base import _Counters
 
 
 class MemorySink(_Counters):
-    """Appends every record to :attr:`records` (thread-safe; ``emit`` is a list append).
+    """Appends every record to :attr:`records`; ``emit`` is one list append (atomic, so thread-safe).
 
     ``max_records`` bounds memory in long-running processes: the oldest records are dropped
-    (and counted in ``dropped``) once it is reached.
+    (and counted in ``dropped``) once it is reached; that mode takes a lock per emit.
+    ``emitted`` / ``written`` count the records in :attr:`records` plus those :meth:`clear` removed.
     """
 
     def __init__(self, max_records: int | None = None) -> None:
@@ -26,16 +26,30 @@ class MemorySink(_Counters):
         super().__init__()
         self.max_records = max_records
         self.records: list[CostRecord] = []
-        self._lock = threading.Lock()
+        self._lock = self._counter_lock
+        self._removed = 0  # records taken out by clear() or by the max_records bound
+        if max_records is not None:
+            self.emit = self._emit_bounded  # type: ignore[method-assign]
 
     def emit(self, record: CostRecord) -> None:
+        self.records.append(record)
+
+    def _emit_bounded(self, record: CostRecord) -> None:
         with self._lock:
             self.records.append(record)
-            over = 0
-            if self.max_records is not None and len(self.records) > self.max_records:
-                over = len(self.records) - self.max_records
+            over = len(self.records) - self.max_records  # type: ignore[operator]
+            if over > 0:
                 del self.records[:over]
-        self._count(emitted=1, written=1, dropped=over)
+                self._removed += over
+                self._dropped += over
+
+    @property
+    def emitted(self) -> int:
+        return self._removed + len(self.records)
+
+    @property
+    def written(self) -> int:
+        return self.emitted
 
     def flush(self) -> None:
         """Nothing is buffered."""
@@ -49,8 +63,11 @@ class MemorySink(_Counters):
             return list(self.records)
 
     def clear(self) -> None:
+        """Forget the records (the counters keep counting them)."""
         with self._lock:
-            self.records.clear()
+            n = len(self.records)
+            del self.records[:n]  # one atomic slice delete: records appended meanwhile stay
+            self._removed += n
 
     def where(self, predicate: Callable[[CostRecord], bool] | None = None, **fields: object) -> list[CostRecord]:
         """Records whose fields equal ``fields`` (e.g. ``feature="faq"``) and that pass ``predicate``."""

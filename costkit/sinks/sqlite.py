@@ -8,7 +8,6 @@ serializes writers and ``busy_timeout`` waits for the lock instead of failing.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..records import FIELDS, CostRecord
-from ._codec import dumps, record_from_mapping
+from ._codec import dumps, loads_mapping, record_from_mapping
 from .background import BackgroundSink
 
 SCHEMA_VERSION = 1
@@ -236,8 +235,8 @@ def _record(row: dict[str, Any]) -> CostRecord:
         if row.get(f) is not None:
             row[f] = bool(row[f])
     for f in _JSON:
-        if row.get(f) is not None:
-            row[f] = json.loads(row[f])
+        if f in row:
+            row[f] = loads_mapping(row[f])
     return record_from_mapping(row)
 
 

@@ -21,6 +21,9 @@ def test_records_in_order_with_counters(make_record) -> None:
     assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (3, 3, 0, 0)
     sink.clear()
     assert sink.records == []
+    assert sink.emitted == 3  # counters keep what clear() removed
+    sink.emit(recs[0])
+    assert (sink.emitted, sink.stats.written, len(sink)) == (4, 4, 1)
 
 
 def test_totals_skip_unpriced(make_record) -> None:
@@ -39,6 +42,7 @@ def test_max_records_keeps_newest_and_counts_drops(make_record) -> None:
         sink.emit(r)
     assert sink.records == recs[-2:]
     assert sink.dropped == 3
+    assert sink.emitted == 5
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
