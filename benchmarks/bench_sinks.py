@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from costkit.records import CostRecord  # noqa: E402
-from costkit.report.aggregate import aggregate_many  # noqa: E402
-from costkit.report.source import load_records  # noqa: E402
-from costkit.sinks import BackgroundSink, CallableSink, JSONLSink, MemorySink, SQLiteSink  # noqa: E402
-from costkit.sinks.sqlite import FIELDS, _q, _row  # noqa: E402
+from costkit.records import CostRecord
+from costkit.report.aggregate import aggregate_many
+from costkit.report.source import load_records
+from costkit.sinks import BackgroundSink, CallableSink, JSONLSink, MemorySink, SQLiteSink
+from costkit.sinks.sqlite import FIELDS, _q, _row
 
 
 def make_records(n: int) -> list[CostRecord]:
@@ -93,8 +93,10 @@ def main() -> None:
     records = make_records(args.n)
     naive_n = min(args.n, 3000)
     tmp = Path(tempfile.mkdtemp(prefix="costkit-bench-"))
-    print(f"costkit sinks benchmark: n={args.n:,} records, {args.repeat} runs, medians; python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cpus")
+    print(
+        f"costkit sinks benchmark: n={args.n:,} records, {args.repeat} runs, medians; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cpus"
+    )
 
     # -- emit cost on the caller's thread ----------------------------------------------------------
     results: dict[str, list[float]] = {}
@@ -149,15 +151,19 @@ def main() -> None:
             reps = aggregate_many(load_records(path), [["feature"], ["tenant", "day"], ["model"]])
             times.append(time.perf_counter() - t)
         med = statistics.median(times)
-        print(f"\nreport from {label} ({reps[0].total.records:,} records, 3 groupings): "
-              f"{med:.3f} s median, {reps[0].total.records / med:,.0f} records/s")
+        print(
+            f"\nreport from {label} ({reps[0].total.records:,} records, 3 groupings): "
+            f"{med:.3f} s median, {reps[0].total.records / med:,.0f} records/s"
+        )
     t_mem = []
     for _ in range(args.repeat):
         t = time.perf_counter()
         aggregate_many(records, [["feature"], ["tenant", "day"], ["model"]])
         t_mem.append(time.perf_counter() - t)
-    print(f"report from memory (aggregation only): {statistics.median(t_mem):.3f} s, "
-          f"{args.n / statistics.median(t_mem):,.0f} records/s")
+    print(
+        f"report from memory (aggregation only): {statistics.median(t_mem):.3f} s, "
+        f"{args.n / statistics.median(t_mem):,.0f} records/s"
+    )
 
 
 if __name__ == "__main__":
