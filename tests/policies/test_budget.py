@@ -1,0 +1,578 @@
+"""Budget: reserve the worst case, settle the actual, release on failure; in-process and across processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from costkit._call import Call, Result, Tags, Usage
+from costkit._pipeline import FlowPolicy, Pipeline
+from costkit._stream import ResultStream
+from costkit._warn import CostkitWarning
+from costkit.errors import BudgetExceeded, ConfigError
+from costkit.policies.budget import Budget, BudgetAlert, BudgetLimit
+from costkit.policies.budget_backends import InProcessBudgetBackend, RedisBudgetBackend, usd_to_nano
+from costkit.policies.guardrails import WorstCaseEstimator
+from costkit.pricing import PriceBook
+from costkit.records import CostRecord
+
+INPUT_TOKENS = 1000  # every test prompt counts as 1000 tokens: costs are exact below
+
+
+def book() -> PriceBook:
+    b = PriceBook(base=None, cost_map={})
+    b.register("strong", input_per_million=10, output_per_million=30, max_output_tokens=1000)
+    b.register("cheap", input_per_million=1, output_per_million=2, max_output_tokens=1000)
+    return b
+
+
+class FixedInput(WorstCaseEstimator):
+    """Prices with the test book; every prompt is INPUT_TOKENS long (the tokenizer is tested elsewhere)."""
+
+    def __init__(self, input_tokens: int = INPUT_TOKENS) -> None:
+        super().__init__(book())
+        self.n = input_tokens
+
+    def input_tokens(self, call: Call) -> int:
+        return self.n
+
+
+class Provider:
+    """A terminal answering with ``output`` tokens; logs the models it was called with."""
+
+    def __init__(self, output: int = 50, fail: BaseException | None = None, input_tokens: int = INPUT_TOKENS) -> None:
+        self.output = output
+        self.input_tokens = input_tokens
+        self.fail = fail
+        self.models: list[str] = []
+        self.prices = book()
+
+    def __call__(self, call: Call) -> Result:
+        self.models.append(call.model)
+        if self.fail is not None:
+            raise self.fail
+        usage = Usage(input_tokens=self.input_tokens, output_tokens=self.output)
+        return Result(text="ok", usage=usage, model=call.model, cost_usd=self.prices.cost(call.model, usage))
+
+    async def acall(self, call: Call) -> Result:
+        await asyncio.sleep(0)
+        return self(call)
+
+
+def make_call(model: str = "strong", max_tokens: int | None = 100, **tags: str) -> Call:
+    return Call(
+        provider="openai",
+        api="chat",
+        requested_model=model,
+        model=model,
+        messages=({"role": "user", "content": "hi"},),
+        max_output_tokens=max_tokens,
+        tags=Tags(**tags),
+    )
+
+
+def budget(*limits: BudgetLimit, **kw: Any) -> Budget:
+    kw.setdefault("estimator", FixedInput())
+    return Budget(list(limits), **kw)
+
+
+# strong, 1000 input tokens: $0.01; 100 output tokens: $0.003 -> worst case $0.013; 50 output: actual $0.0115
+WORST, ACTUAL = 0.013, 0.0115
+
+
+def test_settles_the_actual_cost_exactly() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+    Pipeline([b], Provider()).run(make_call())
+    assert b.spent(limit) == pytest.approx(ACTUAL, abs=0)
+    assert b.backend.usage(b.key_for(limit)).reserved == 0
+
+
+def test_refuses_a_call_whose_worst_case_does_not_fit() -> None:
+    limit = BudgetLimit(usd=0.03)
+    b, provider = budget(limit), Provider()
+    run = Pipeline([b], provider).run
+    run(make_call())
+    run(make_call())  # 0.0115 spent + 0.013 worst = 0.0245 <= 0.03: allowed
+    with pytest.raises(BudgetExceeded) as e:
+        run(make_call())  # 0.023 spent + 0.013 worst > 0.03
+    assert len(provider.models) == 2  # the refused call never reached the provider
+    err = e.value
+    assert err.spent_usd == pytest.approx(0.023, abs=1e-12)
+    assert err.limit_usd == 0.03 and err.requested_usd == pytest.approx(WORST, abs=1e-12)
+    assert err.scope.startswith("day:global[global]@")
+    assert err.details["remaining"] == pytest.approx(0.007, abs=1e-12)
+    assert err.details["reason"] == "limit" and err.details["unit"] == "usd"
+
+
+def test_a_call_that_fits_the_remaining_budget_is_not_refused() -> None:
+    limit = BudgetLimit(usd=0.03)
+    b, provider = budget(limit, estimator=FixedInput(100)), Provider(input_tokens=100)
+    run = Pipeline([b], provider).run
+    # 100 input tokens = $0.001; max_tokens 100 -> worst $0.004; actual (50 out) $0.0025
+    for _ in range(11):
+        run(make_call())
+    assert b.spent(limit) == pytest.approx(0.0275, abs=1e-12)  # 0.0025 left: worst 0.004 no longer fits
+    with pytest.raises(BudgetExceeded):
+        run(make_call())
+    run(make_call(max_tokens=40))  # worst 0.001 + 0.0012 = 0.0022 <= 0.0025: allowed
+    assert len(provider.models) == 12
+
+
+def test_failure_releases_the_hold_and_the_error_passes_through() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+
+    class ProviderDown(Exception):
+        pass
+
+    with pytest.raises(ProviderDown):
+        Pipeline([b], Provider(fail=ProviderDown())).run(make_call())
+    state = b.backend.usage(b.key_for(limit))
+    assert (state.spent, state.reserved) == (0, 0)
+
+
+def test_limits_per_tenant_feature_and_pair() -> None:
+    per_tenant = BudgetLimit(usd=1.0, tenant="*")
+    acme_only = BudgetLimit(usd=1.0, tenant="acme")
+    per_pair = BudgetLimit(usd=1.0, tenant="*", feature="*")
+    faq = BudgetLimit(usd=1.0, feature="faq", window="month")
+    b = budget(per_tenant, acme_only, per_pair, faq)
+    run = Pipeline([b], Provider()).run
+    run(make_call(tenant="acme", feature="faq"))
+    run(make_call(tenant="acme", feature="chat"))
+    run(make_call(tenant="beta", feature="faq"))
+    run(make_call())
+    acme, beta = Tags(tenant="acme"), Tags(tenant="beta")
+    assert b.spent(per_tenant, acme) == pytest.approx(2 * ACTUAL, abs=1e-12)
+    assert b.spent(per_tenant, beta) == pytest.approx(ACTUAL, abs=1e-12)
+    assert b.spent(per_tenant, Tags()) == pytest.approx(ACTUAL, abs=1e-12)  # untagged calls: bucket "-"
+    assert b.spent(acme_only, acme) == pytest.approx(2 * ACTUAL, abs=1e-12)
+    assert b.spent(per_pair, Tags(tenant="acme", feature="chat")) == pytest.approx(ACTUAL, abs=1e-12)
+    assert b.spent(faq, Tags(feature="faq")) == pytest.approx(2 * ACTUAL, abs=1e-12)
+    assert b.key_for(per_pair, Tags(tenant="acme", feature="faq")).startswith(
+        "day:tenant=*,feature=*|tenant=acme,feature=faq|"
+    )
+    with pytest.raises(ValueError):
+        b.key_for(acme_only, beta)
+
+
+def test_one_exhausted_tenant_does_not_block_another() -> None:
+    per_tenant = BudgetLimit(usd=0.02, tenant="*")
+    b = budget(per_tenant)
+    run = Pipeline([b], Provider()).run
+    run(make_call(tenant="acme"))
+    with pytest.raises(BudgetExceeded) as e:
+        run(make_call(tenant="acme"))
+    assert e.value.details["bucket"] == "tenant=acme"
+    run(make_call(tenant="beta"))
+
+
+def test_degrades_to_a_cheaper_model_when_the_budget_is_short() -> None:
+    limit = BudgetLimit(usd=0.02)
+    b, provider = budget(limit, on_exceed="degrade", degrade_to=["cheap"]), Provider()
+    seen: list[Call] = []
+
+    class Spy(FlowPolicy):
+        def flow(self, call: Call) -> Any:
+            seen.append(call)
+            return (yield call)
+
+    run = Pipeline([b, Spy()], provider).run
+    run(make_call())  # strong: spent 0.0115, 0.0085 left < 0.013
+    run(make_call())  # cheap worst: 0.001 + 0.0002 = 0.0012: fits
+    assert provider.models == ["strong", "cheap"]
+    assert seen[1].notes["budget_degraded"] == {"from": "strong", "to": "cheap"}
+    assert seen[1].requested_model == "strong"
+    assert b.spent(limit) == pytest.approx(ACTUAL + 0.0011, abs=1e-12)
+
+
+def test_degrade_raises_when_nothing_fits() -> None:
+    b = budget(BudgetLimit(usd=0.0005), on_exceed="degrade", degrade_to="cheap")
+    with pytest.raises(BudgetExceeded):
+        Pipeline([b], Provider()).run(make_call())
+
+
+def test_token_budgets() -> None:
+    limit = BudgetLimit(tokens=2500)
+    b = budget(limit)
+    run = Pipeline([b], Provider()).run
+    run(make_call())  # worst 1100 tokens, actual 1050
+    assert b.spent(limit, unit="tokens") == 1050
+    with pytest.raises(BudgetExceeded) as e:
+        run(make_call(max_tokens=500))  # 1050 + 1500 > 2500
+    assert e.value.details["unit"] == "tokens" and e.value.details["remaining"] == 1450
+    run(make_call(max_tokens=400))  # 1050 + 1400 <= 2500
+
+
+def test_threshold_alerts_fire_once_per_crossing() -> None:
+    alerts: list[BudgetAlert] = []
+    limit = BudgetLimit(usd=0.05, name="support")
+    b = budget(limit, alerts=(0.5, 0.8), on_alert=alerts.append)
+    run = Pipeline([b], Provider()).run
+    for _ in range(3):
+        run(make_call())  # spent: 0.0115, 0.023, 0.0345
+    assert [(a.threshold, a.spent) for a in alerts] == [(0.5, pytest.approx(0.0345, abs=1e-12))]
+    run(make_call())  # 0.046 crosses 0.8
+    assert [a.threshold for a in alerts] == [0.5, 0.8]
+    assert alerts[1].limit is limit and alerts[1].unit == "usd" and alerts[1].limit_value == 0.05
+
+
+def test_a_failing_alert_callback_never_fails_the_call() -> None:
+    def boom(_alert: BudgetAlert) -> None:
+        raise RuntimeError("pager down")
+
+    b = budget(BudgetLimit(usd=0.01), alerts=(0.5,), on_alert=boom, estimator=FixedInput(100))
+    with pytest.warns(CostkitWarning, match="on_alert"):
+        Pipeline([b], Provider(output=300, input_tokens=100)).run(make_call(max_tokens=300))  # $0.01: crosses 50%
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def add(self, chunk: Any) -> bool:
+        self.parts.append(chunk)
+        return True
+
+    def result(self) -> Result:
+        return Result(text="".join(self.parts), usage=Usage(input_tokens=INPUT_TOKENS, output_tokens=len(self.parts)))
+
+
+def test_a_stream_is_settled_when_it_ends() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+    prices = book()
+
+    def finalize(r: Result) -> Result:
+        return r.evolve(cost_usd=prices.cost("strong", r.usage))
+
+    def terminal(call: Call) -> Result:
+        return Result(stream=ResultStream(iter(["a"] * 20), _Acc(), finalize), model=call.model)
+
+    result = Pipeline([b], terminal).run(make_call().evolve(stream=True))
+    key = b.key_for(limit)
+    assert b.backend.usage(key).reserved == usd_to_nano(WORST)  # held while the stream runs
+    assert list(result.stream) == ["a"] * 20
+    state = b.backend.usage(key)
+    assert state.reserved == 0 and state.spent == usd_to_nano(0.01 + 20 * 30e-6)
+
+
+def test_settles_every_attempt_the_chain_below_made() -> None:
+    """With the recorder's per-request records, a retry below the budget is paid for too."""
+    limit = BudgetLimit(usd=1.0)
+    b, provider = budget(limit), Provider()
+    prices = book()
+
+    def recording_terminal(call: Call) -> Result:  # what the recorder does: one record per attempt
+        result = provider(call)
+        call.notes["_pending_records"].append(
+            CostRecord(
+                request_id=call.request_id,
+                attempt=call.attempt,
+                kind=call.kind,
+                timestamp=0.0,
+                provider="openai",
+                requested_model=call.requested_model,
+                model=call.model,
+                input_tokens=INPUT_TOKENS,
+                output_tokens=50,
+                cost_usd=prices.cost(call.model, result.usage),
+            )
+        )
+        return result
+
+    class TwoAttempts(FlowPolicy):  # a cascade: cheap first, then strong
+        def flow(self, call: Call) -> Any:
+            yield call.with_model("cheap")
+            return (yield call.evolve(attempt=2, kind="escalation"))
+
+    call = make_call().with_notes(_pending_records=[])
+    Pipeline([b, TwoAttempts()], recording_terminal).run(call)
+    assert b.spent(limit) == pytest.approx(0.0011 + ACTUAL, abs=1e-12)
+
+
+def test_cache_hit_below_the_budget_costs_nothing() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+
+    def cache_hit(call: Call) -> Result:
+        return Result(text="cached", usage=Usage(input_tokens=10, output_tokens=5), source="exact", cost_usd=0.5)
+
+    Pipeline([b], cache_hit).run(make_call())
+    assert b.spent(limit) == 0.0
+
+
+def test_unpriced_model_reserves_nothing_and_warns() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+    with pytest.warns(CostkitWarning, match="cannot price 'mystery'"):
+        Pipeline([b], lambda c: Result(text="x", model=c.model)).run(make_call(model="mystery"))
+    b2 = budget(limit, on_unpriced="reject")
+    with pytest.raises(BudgetExceeded) as e:
+        Pipeline([b2], lambda c: Result(text="x")).run(make_call(model="mystery"))
+    assert e.value.details["reason"] == "unpriced"
+
+
+def test_a_call_no_limit_applies_to_passes_untouched() -> None:
+    b = budget(BudgetLimit(usd=0.000001, tenant="acme"))
+    provider = Provider()
+    Pipeline([b], provider).run(make_call(tenant="beta"))
+    assert provider.models == ["strong"]
+
+
+async def test_async_tasks_never_overrun() -> None:
+    limit = BudgetLimit(usd=0.1)
+    b, provider = budget(limit), Provider()
+    arun = Pipeline([b], provider, provider.acall).arun
+
+    refusals: list[BudgetExceeded] = []
+
+    async def one() -> bool:
+        try:
+            await arun(make_call())
+            return True
+        except BudgetExceeded as e:
+            refusals.append(e)
+            return False
+
+    done = await asyncio.gather(*(one() for _ in range(40)))
+    # all 40 tasks reserve before any settles: 7 worst cases (7 x 0.013 = 0.091) fit in 0.1, an 8th does not
+    assert sum(done) == 7
+    assert b.spent(limit) == pytest.approx(7 * ACTUAL, abs=1e-12)
+    assert all(e.details["remaining"] < e.requested_usd for e in refusals)
+    assert b.backend.usage(b.key_for(limit)).reserved == 0
+
+
+async def test_async_failure_releases() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+
+    async def down(call: Call) -> Result:
+        raise TimeoutError
+
+    with pytest.raises(TimeoutError):
+        await Pipeline([b], lambda c: Result(), down).arun(make_call())
+    assert b.backend.usage(b.key_for(limit)).reserved == 0
+
+
+def test_threads_never_overrun() -> None:
+    limit = BudgetLimit(usd=0.5)
+    b, provider = budget(limit), Provider()
+    run = Pipeline([b], provider).run
+    ok: list[int] = []
+    refusals: list[BudgetExceeded] = []
+
+    def worker() -> None:
+        for _ in range(20):
+            try:
+                run(make_call())
+                ok.append(1)
+            except BudgetExceeded as e:
+                refusals.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # sequentially 43 calls fit (43 x 0.0115 = 0.4945); holds in flight may refuse a few earlier
+    assert 30 <= len(ok) <= 43
+    assert b.spent(limit) == pytest.approx(len(ok) * ACTUAL, abs=1e-12)
+    assert b.spent(limit) <= 0.5
+    assert all(e.details["remaining"] < e.requested_usd for e in refusals)
+
+
+def test_with_a_wrapped_client_the_budget_settles_what_the_records_say() -> None:
+    import costkit
+    from costkit.sinks.memory import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    prices = book()
+    prices.register("gpt-4o-mini", input_per_million=0.15, output_per_million=0.6, max_output_tokens=16384)
+    limit = BudgetLimit(usd=1.0, tenant="*")
+    b = Budget([limit], pricing=prices)
+    sink = MemorySink()
+    client = costkit.wrap(
+        FakeOpenAI(FakeProvider(default="four words of answer")), policies=[b], sink=sink, pricing=prices
+    )
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=50, costkit={"tenant": "acme"}
+    )
+    (record,) = sink.records
+    assert record.cost_usd and record.cost_usd > 0
+    assert b.spent(limit, Tags(tenant="acme")) == pytest.approx(record.cost_usd, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- backends through the policy
+class _DownClient:
+    """A Redis client whose server is gone."""
+
+    def register_script(self, _src: str) -> Any:
+        def run(**_kw: Any) -> Any:
+            import redis
+
+            raise redis.ConnectionError("Connection refused")
+
+        return run
+
+
+def test_fail_closed_backend_refuses_with_a_reason() -> None:
+    b = budget(BudgetLimit(usd=1.0), backend=RedisBudgetBackend(client=_DownClient(), on_unavailable="closed"))
+    with pytest.warns(CostkitWarning), pytest.raises(BudgetExceeded) as e:
+        Pipeline([b], Provider()).run(make_call())
+    assert e.value.details["reason"] == "backend_unavailable"
+
+
+def test_fail_open_backend_lets_the_call_through() -> None:
+    backend = RedisBudgetBackend(client=_DownClient(), on_unavailable="open")
+    provider = Provider()
+    with pytest.warns(CostkitWarning):
+        Pipeline([budget(BudgetLimit(usd=1.0), backend=backend)], provider).run(make_call())
+    assert provider.models == ["strong"] and backend.unenforced == 1
+
+
+@pytest.mark.redis
+def test_redis_backend_through_the_policy(redis_url: str) -> None:
+    limit = BudgetLimit(usd=0.03)
+    b = budget(limit, backend=RedisBudgetBackend(redis_url, prefix="policy"))
+    run = Pipeline([b], Provider()).run
+    run(make_call())
+    run(make_call())
+    with pytest.raises(BudgetExceeded):
+        run(make_call())
+    assert b.spent(limit) == pytest.approx(2 * ACTUAL, abs=1e-12)
+
+
+# ----------------------------------------------------------------------------- config
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({}, "usd"),
+        ({"usd": -1}, "usd"),
+        ({"usd": float("nan")}, "usd"),
+        ({"tokens": 1.5}, "tokens"),
+        ({"usd": 1, "window": "fortnight"}, "window"),
+        ({"usd": 1, "tenant": ""}, "tenant"),
+        ({"usd": 1, "feature": "a|b"}, "feature"),
+        ({"usd": 1, "name": ""}, "name"),
+    ],
+)
+def test_budget_limit_config_errors(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        BudgetLimit(**kwargs)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "field"),
+    [
+        ([], {}, "limits"),
+        (["x"], {}, "limits[0]"),
+        ([BudgetLimit(usd=1), BudgetLimit(usd=2)], {}, "limits[1]"),
+        ([BudgetLimit(usd=1)], {"on_exceed": "shrug"}, "on_exceed"),
+        ([BudgetLimit(usd=1)], {"on_exceed": "degrade"}, "degrade_to"),
+        ([BudgetLimit(usd=1)], {"alerts": (0, 0.5)}, "alerts"),
+        ([BudgetLimit(usd=1)], {"alerts": (1.5,)}, "alerts"),
+        ([BudgetLimit(usd=1)], {"on_alert": "pager"}, "on_alert"),
+        ([BudgetLimit(usd=1)], {"reservation_ttl_s": 0}, "reservation_ttl_s"),
+        ([BudgetLimit(usd=1)], {"backend": object()}, "backend"),
+        ([BudgetLimit(usd=1)], {"on_unpriced": "maybe"}, "on_unpriced"),
+    ],
+)
+def test_budget_config_errors(args: list[Any], kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Budget(args, **kwargs)
+    assert e.value.field == field
+
+
+def test_default_backend_is_in_process() -> None:
+    assert isinstance(Budget([BudgetLimit(usd=1)]).backend, InProcessBudgetBackend)
+
+
+# ----------------------------------------------------------------------------- many processes
+# 4 processes x 16 threads against one Redis: the worker below is this file run as a script.
+LIMIT_USD = 1.0
+PROCESSES, THREADS, CALLS = 4, 16, 25
+
+
+def _worker(url: str, prefix: str, seed: int, out: str) -> None:
+    limit = BudgetLimit(usd=LIMIT_USD)
+    b = Budget([limit], backend=RedisBudgetBackend(url, prefix=prefix, timeout_s=2.0), estimator=FixedInput(100))
+    prices = book()
+    lock = threading.Lock()
+    log: list[dict[str, Any]] = []
+
+    def thread(tseed: int) -> None:
+        rnd = random.Random(tseed)
+
+        def terminal(call: Call) -> Result:
+            time.sleep(rnd.random() * 0.002)  # calls overlap in flight
+            out_tokens = rnd.randint(0, call.max_output_tokens or 0)
+            usage = Usage(input_tokens=100, output_tokens=out_tokens)
+            return Result(text="x", usage=usage, cost_usd=prices.cost(call.model, usage))
+
+        run = Pipeline([b], terminal).run
+        for _ in range(CALLS):
+            max_tokens = rnd.randint(1, 660)  # worst case $0.00103 .. $0.0208
+            worst = prices.worst_case_cost("strong", 100, max_tokens)
+            try:
+                result = run(make_call(max_tokens=max_tokens))
+                entry = {"ok": True, "cost_nano": usd_to_nano(result.cost_usd or 0.0), "worst": worst}
+            except BudgetExceeded as e:
+                entry = {"ok": False, "remaining": e.details["remaining"], "requested": e.requested_usd, "worst": worst}
+            with lock:
+                log.append(entry)
+
+    threads = [threading.Thread(target=thread, args=(seed * 1000 + i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    Path(out).write_text(json.dumps(log))
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_four_processes_sixteen_threads_never_overspend(redis_url: str, tmp_path: Path) -> None:
+    prefix = "hammer"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    outs = [tmp_path / f"worker{i}.json" for i in range(PROCESSES)]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, "--worker", redis_url, prefix, str(i + 1), str(out)], env=env)
+        for i, out in enumerate(outs)
+    ]
+    for p in procs:
+        assert p.wait(timeout=180) == 0
+    log = [e for out in outs for e in json.loads(out.read_text())]
+    assert len(log) == PROCESSES * THREADS * CALLS
+    ok = [e for e in log if e["ok"]]
+    refused = [e for e in log if not e["ok"]]
+
+    backend = RedisBudgetBackend(redis_url, prefix=prefix)
+    limit = BudgetLimit(usd=LIMIT_USD)
+    state = backend.usage(Budget([limit], backend=backend).key_for(limit))
+    spent_by_workers = sum(e["cost_nano"] for e in ok)
+    assert state.spent == spent_by_workers  # not a nano-dollar lost or counted twice
+    assert state.spent <= usd_to_nano(LIMIT_USD)  # recorded spend never exceeds $1.00
+    assert state.reserved == 0  # every hold was settled or released
+    # no call was refused while the remaining budget covered its worst case
+    assert all(e["remaining"] < e["requested"] for e in refused)
+    assert all(e["requested"] == pytest.approx(e["worst"], abs=1e-9) for e in refused)
+    assert len(ok) > 50 and len(refused) > 100  # the budget was really contested
+    print(f"\n{len(ok)} calls admitted, {len(refused)} refused, spent ${state.spent / 1e9:.6f} of ${LIMIT_USD:.2f}")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
