@@ -365,3 +365,30 @@ def test_redis_down_fail_closed_fails_the_call_before_the_provider() -> None:
         with pytest.raises(StateUnavailable):
             Pipeline([breaker], term).run(make_call())
     assert term.calls == []
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_wrapped_client_100_percent_failures_open_the_circuit() -> None:
+    from costkit.sinks import MemorySink
+    from costkit.testing import Failure, FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(failure_rate=1.0, failure_kinds=[Failure.server_error(500), Failure.overloaded(503)], seed=2)
+    sink = MemorySink()
+    breaker = CircuitBreaker(failure_threshold=5, failure_rate=None, open_s=60)
+    retry = RetryBudget(max_attempts=3, budget_ratio=0.5, backoff_base_s=0)
+    wrapped = costkit.wrap(FakeOpenAI(fake), policies=[retry, breaker], sink=sink)
+    outcomes = []
+    for i in range(40):
+        try:
+            wrapped.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"q{i}"}])
+            outcomes.append("ok")
+        except CircuitOpen:
+            outcomes.append("open")
+        except openai.InternalServerError:
+            outcomes.append("failed")
+    assert len(fake.calls) == 5  # then every call failed fast
+    assert outcomes == ["failed"] + ["open"] * 39
+    assert len(sink.records) == 5 and not any(r.success for r in sink.records)
+    assert breaker.state("openai", "gpt-4o") == OPEN

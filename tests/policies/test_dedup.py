@@ -407,3 +407,55 @@ def test_four_processes_100_calls_one_provider_call(redis_url: str) -> None:
     assert sum(n for n, _ in out) == 1
     texts = {t for _, ts in out for t in ts}
     assert texts == {"answer 1"} and sum(len(ts) for _, ts in out) == 100
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_wrapped_client_100_threads_one_provider_call_and_dedup_records() -> None:
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(latency_s=0.3)
+    sink = MemorySink()
+    wrapped = costkit.wrap(FakeOpenAI(fake), policies=[Dedup()], sink=sink)
+    barrier = threading.Barrier(100)
+
+    def one(i: int) -> str:
+        barrier.wait()
+        kwargs: dict[str, Any] = {"stream": True} if i % 2 else {}
+        reply = wrapped.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "What is 2+2?"}], temperature=0, **kwargs
+        )
+        if i % 2:
+            return "".join(chunk.choices[0].delta.content or "" for chunk in reply if chunk.choices)
+        return reply.choices[0].message.content or ""
+
+    with ThreadPoolExecutor(100) as pool:
+        texts = list(pool.map(one, range(100)))
+    assert len(fake.calls) == 1
+    assert len(set(texts)) == 1 and texts[0]
+    records = sink.records
+    provider = [r for r in records if r.kind != "cache_hit"]
+    hits = [r for r in records if r.kind == "cache_hit"]
+    assert len(provider) == 1 and len(hits) == 99
+    assert all(r.cache == "dedup" and r.cost_usd == 0.0 for r in hits)
+    assert provider[0].cost_usd is not None and provider[0].cost_usd > 0
+    assert all(r.savings == {"dedup": provider[0].cost_usd} for r in hits)
+
+
+async def test_wrapped_async_client_100_tasks_one_provider_call() -> None:
+    from costkit.testing import FakeAsyncOpenAI, FakeProvider
+
+    fake = FakeProvider(latency_s=0.2)
+    wrapped = costkit.wrap(FakeAsyncOpenAI(fake), policies=[Dedup()], sink=None)
+    replies = await asyncio.gather(
+        *(
+            wrapped.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "What is 2+2?"}], temperature=0
+            )
+            for _ in range(100)
+        )
+    )
+    assert len(fake.calls) == 1
+    assert len({r.choices[0].message.content for r in replies}) == 1

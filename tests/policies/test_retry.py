@@ -421,3 +421,58 @@ def test_four_processes_share_one_budget(redis_url: str) -> None:
 
     window = redis.Redis.from_url(redis_url).hgetall("costkit:{retry:procs}:window")
     assert sum(int(v) for k, v in window.items() if k.startswith(b"retries_")) == retries
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_wrapped_client_with_30_percent_injected_failures() -> None:
+    """429 / 500 / timeouts on 30% of attempts: every call ends within its attempt limit, retries stay
+    within the ratio, and every attempt (failed ones included) has its cost record."""
+    from costkit.sinks import MemorySink
+    from costkit.testing import Failure, FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(
+        failure_rate=0.3,
+        failure_kinds=[Failure.rate_limit(retry_after=0.0), Failure.server_error(500), Failure.timeout(delay_s=5.0)],
+        seed=5,
+    )
+    client = FakeOpenAI(fake, timeout=0.05, max_retries=2)
+    sink = MemorySink()
+    retry = RetryBudget(max_attempts=3, budget_ratio=0.1, window_s=60, min_retries_per_s=0.1, backoff_base_s=0)
+    wrapped = costkit.wrap(client, policies=[retry], sink=sink)
+
+    def one(i: int) -> str:
+        try:
+            reply = wrapped.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"question {i}"}]
+            )
+            return reply.choices[0].message.content or ""
+        except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError) as exc:
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(one, range(200)))
+    c = retry.counters
+    assert c.calls == 200 and len(outcomes) == 200
+    assert c.retries <= 0.1 * 200 + 0.1 * 60
+    # the SDK's own retries are off (costkit owns them): one provider request per attempt
+    assert len(fake.calls) == c.calls + c.retries
+    records = sink.records
+    assert len(records) == len(fake.calls)
+    assert sum(not r.success for r in records) == fake.count(failed=True)
+    by_request: dict[str, list[Any]] = {}
+    for r in records:
+        by_request.setdefault(r.request_id, []).append(r)
+    assert len(by_request) == 200
+    for attempts in by_request.values():
+        attempts.sort(key=lambda r: r.attempt)
+        assert len(attempts) <= 3
+        assert [(r.attempt, r.kind) for r in attempts] == [(1, "call")] + [
+            (n, "retry") for n in range(2, len(attempts) + 1)
+        ]
+        assert all(not r.success for r in attempts[:-1])  # only a failure is retried
+    # a call failed exactly when its last attempt failed; the error is the SDK's own class
+    failed = sum(not attempts[-1].success for attempts in by_request.values())
+    assert failed == sum(not o.startswith("Fake answer") for o in outcomes)
+    assert failed > 0 and c.retries > 0
