@@ -17,7 +17,6 @@ the provider (a cache hit); yielding several times retries or escalates.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -88,6 +87,8 @@ class FlowPolicy:
             error = None
             if isinstance(step, Sleep):
                 if step.seconds > 0:
+                    import asyncio  # imported here: `import costkit` stays light
+
                     await asyncio.sleep(step.seconds)
                 to_send = None
                 continue

@@ -260,7 +260,10 @@ def wrap(
             "client", f"costkit.wrap supports openai and anthropic clients and the litellm module, got {client!r}"
         )
     recorder = Recorder(_resolve_sink(sink), _resolve_pricing(pricing), record_text=record_text)
-    engine = _Engine(policies, recorder)
+    return _wrap_with(client, kind, _Engine(policies, recorder))
+
+
+def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:
     target = client
     if engine.owns_retries and kind in ("openai", "anthropic"):
         target = client.with_options(max_retries=0)  # costkit's RetryBudget owns retries
@@ -283,7 +286,18 @@ def wrap(
         adapter = CompletionAdapter()
         overrides["completion"] = engine.sync_method(adapter, client.completion)
         overrides["acompletion"] = engine.async_method(adapter, client.acompletion)
+    if kind in ("openai", "anthropic"):
+        # client.with_options(...) / copy(...) stay wrapped, sharing the chain, sink and prices.
+        for name in ("with_options", "copy"):
+            overrides[name] = _rewrapping(getattr(client, name), kind, engine)
     return WrappedClient(client, overrides)
+
+
+def _rewrapping(method: Callable[..., Any], kind: str, engine: _Engine) -> Callable[..., Any]:
+    def rewrapped(*args: Any, **kwargs: Any) -> WrappedClient:
+        return _wrap_with(method(*args, **kwargs), kind, engine)
+
+    return rewrapped
 
 
 __all__ = ["WrappedClient", "default_db_path", "wrap"]

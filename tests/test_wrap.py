@@ -1,0 +1,242 @@
+"""The drop-in wrapper with the in-process fake provider: records, tags, streams, replay, passthrough."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import costkit
+from costkit import FlowPolicy, Result
+from costkit.sinks import MemorySink
+from costkit.testing import FakeAnthropic, FakeAsyncAnthropic, FakeAsyncOpenAI, FakeOpenAI, FakeProvider
+
+# gpt-4o and claude-3-5-haiku rates from LiteLLM's bundled cost map (USD per token)
+GPT4O_IN, GPT4O_OUT, GPT4O_CACHED = 2.5e-6, 1e-5, 1.25e-6
+MSG = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def expected_gpt4o(rec):
+    return (rec.input_tokens - rec.cached_read_tokens) * GPT4O_IN + rec.cached_read_tokens * GPT4O_CACHED + (
+        rec.output_tokens * GPT4O_OUT
+    )
+
+
+@pytest.fixture
+def fake():
+    return FakeProvider().on("capital of France", "Paris.")
+
+
+@pytest.fixture
+def sink():
+    return MemorySink()
+
+
+def test_returns_the_sdk_object_and_records_exact_cost_with_tags(fake, sink):
+    from openai.types.chat import ChatCompletion
+
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    with costkit.tags(tenant="acme", feature="faq"):
+        reply = client.chat.completions.create(model="gpt-4o", messages=MSG, costkit={"prompt_version": "v14"})
+    assert type(reply) is ChatCompletion
+    assert reply.choices[0].message.content == "Paris."
+    assert "costkit" not in fake.last.body  # the per-call keyword never reaches the SDK
+    [rec] = sink.records
+    assert (rec.kind, rec.attempt, rec.provider, rec.requested_model, rec.model) == (
+        "call", 1, "openai", "gpt-4o", "gpt-4o")
+    assert (rec.tenant, rec.feature, rec.prompt_version) == ("acme", "faq", "v14")
+    assert rec.input_tokens == reply.usage.prompt_tokens and rec.output_tokens == reply.usage.completion_tokens
+    assert rec.cost_usd == pytest.approx(expected_gpt4o(rec), abs=1e-12)
+    assert rec.success and rec.cache == "none" and rec.prompt_text is None
+
+
+def test_stream_hides_the_usage_chunk_costkit_asked_for(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True))
+    assert fake.last.body["stream_options"] == {"include_usage": True}
+    assert all(c.choices for c in chunks)  # the caller never sees the usage-only chunk
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Paris."
+    [rec] = sink.records
+    assert rec.output_tokens > 0 and not rec.usage_estimated
+    assert rec.cost_usd == pytest.approx(expected_gpt4o(rec), abs=1e-12)
+
+
+def test_stream_keeps_the_usage_chunk_when_the_caller_asked(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True,
+                                                 stream_options={"include_usage": True}))
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == sink.records[0].output_tokens
+
+
+def test_provider_exceptions_pass_through_and_are_recorded(fake, sink):
+    import openai
+
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    fake.fail_next(1, status=429, retry_after=2)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o", messages=MSG)
+    [rec] = sink.records
+    assert (rec.success, rec.error_type, rec.cost_usd, rec.input_tokens) == (False, "RateLimitError", 0.0, 0)
+
+
+def test_everything_else_passes_through(fake, sink):
+    raw = FakeOpenAI(fake)
+    client = costkit.wrap(raw, sink=sink)
+    assert client.models is raw.models
+    assert client.api_key == raw.api_key
+    assert client.unwrapped is raw
+    emb = client.embeddings.create(model="text-embedding-3-small", input=["a"])
+    assert len(emb.data) == 1 and sink.records == []  # not a completion: not wrapped
+    clone = client.with_options(timeout=5)
+    clone.chat.completions.create(model="gpt-4o", messages=MSG)
+    assert len(sink.records) == 1  # with_options stays wrapped and shares the sink
+
+
+class AnswerFromMemory(FlowPolicy):
+    """A minimal cache used to check how the wrapper treats answers that skip the provider."""
+
+    def __init__(self):
+        self.stored = None
+
+    def flow(self, call):
+        if self.stored is not None:
+            return self.stored.evolve(source="exact")
+        result = yield call
+        result.when_complete(lambda final: setattr(self, "stored", final))
+        return result
+
+
+def test_answer_from_a_layer_is_replayed_as_a_stream_and_recorded_as_a_hit(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), policies=[AnswerFromMemory()], sink=sink)
+    first = client.chat.completions.create(model="gpt-4o", messages=MSG)
+    again = client.chat.completions.create(model="gpt-4o", messages=MSG)
+    streamed = list(client.chat.completions.create(model="gpt-4o", messages=MSG, stream=True))
+    assert fake.count() == 1
+    assert again == first
+    assert "".join(c.choices[0].delta.content or "" for c in streamed) == "Paris."
+    assert type(streamed[0]).__name__ == "ChatCompletionChunk"
+    call, hit1, hit2 = sink.records
+    assert (hit1.kind, hit1.cache, hit1.cost_usd, hit1.attempt) == ("cache_hit", "exact", 0.0, 0)
+    assert hit1.saved_usd == pytest.approx(call.cost_usd) and hit1.savings == {"exact_cache": call.cost_usd}
+
+
+def test_responses_api_plain_and_streamed(fake, sink):
+    from openai.types.responses import Response
+
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    r = client.responses.create(model="gpt-4o", input="What is the capital of France?", instructions="Be brief.")
+    assert type(r) is Response and r.output_text == "Paris."
+    events = list(client.responses.create(model="gpt-4o", input="What is the capital of France?", stream=True))
+    assert events[-1].type == "response.completed"
+    plain, streamed = sink.records
+    assert plain.input_tokens == r.usage.input_tokens and streamed.output_tokens == r.usage.output_tokens
+    assert plain.cost_usd == pytest.approx(expected_gpt4o(plain), abs=1e-12)
+
+
+def test_anthropic_messages_with_system_and_stream(sink):
+    from anthropic.types import Message
+
+    fake = FakeProvider().on("capital", "Paris.")
+    client = costkit.wrap(FakeAnthropic(fake), sink=sink)
+    m = client.messages.create(model="claude-haiku-4-5", max_tokens=100, system="Be brief.", messages=MSG)
+    assert type(m) is Message and m.content[0].text == "Paris."
+    assert fake.last.body["system"] == "Be brief." and fake.last.body["max_tokens"] == 100
+    with client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=MSG, stream=True) as s:
+        kinds = [e.type for e in s]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    plain, streamed = sink.records
+    assert (plain.input_tokens, plain.output_tokens) == (m.usage.input_tokens, m.usage.output_tokens)
+    assert streamed.output_tokens == m.usage.output_tokens
+    price = costkit.pricing.get("claude-haiku-4-5")
+    assert plain.cost_usd == pytest.approx(
+        plain.input_tokens * price.input_per_token + plain.output_tokens * price.output_per_token, abs=1e-12)
+
+
+def test_async_clients(fake, sink):
+    async def main():
+        oa = costkit.wrap(FakeAsyncOpenAI(fake), sink=sink)
+        an = costkit.wrap(FakeAsyncAnthropic(fake), sink=sink)
+        r = await oa.chat.completions.create(model="gpt-4o", messages=MSG)
+        chunks = [c async for c in await oa.chat.completions.create(model="gpt-4o", messages=MSG, stream=True)]
+        m = await an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=MSG)
+        return r, chunks, m
+
+    r, chunks, m = asyncio.run(main())
+    assert r.choices[0].message.content == "Paris." and m.content[0].text == "Paris."
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Paris."
+    assert [rec.provider for rec in sink.records] == ["openai", "openai", "anthropic"]
+    assert all(rec.output_tokens > 0 for rec in sink.records)
+
+
+def test_unknown_model_gives_unpriced_record_and_one_warning(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    with pytest.warns(UserWarning, match=r"costkit\.pricing\.register") as warned:
+        client.chat.completions.create(model="my-finetune-xyz", messages=MSG)
+        client.chat.completions.create(model="my-finetune-xyz", messages=MSG)
+    assert len([w for w in warned if "my-finetune-xyz" in str(w.message)]) == 1
+    assert [(r.cost_usd, r.priced) for r in sink.records] == [(None, False), (None, False)]
+
+
+def test_a_failing_sink_never_fails_the_call(fake):
+    def broken(record):
+        raise OSError("disk full")
+
+    client = costkit.wrap(FakeOpenAI(fake), sink=broken)
+    with pytest.warns(UserWarning, match="disk full"):
+        reply = client.chat.completions.create(model="gpt-4o", messages=MSG)
+        client.chat.completions.create(model="gpt-4o", messages=MSG)
+    assert reply.choices[0].message.content == "Paris."
+    assert client.costkit_recorder.dropped == 2 or client.costkit_recorder.sink.errors == 2
+
+
+def test_record_text_is_opt_in(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink, record_text=True)
+    client.chat.completions.create(model="gpt-4o", messages=MSG)
+    assert sink.records[0].prompt_text == "user: What is the capital of France?"
+    assert sink.records[0].completion_text == "Paris."
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"policies": "ExactCache"}, "policies"),
+        ({"policies": [object()]}, "policies[0]"),
+        ({"pricing": 3}, "pricing"),
+        ({"record_text": "yes"}, "record_text"),
+    ],
+)
+def test_bad_configuration_names_the_field(fake, kwargs, field):
+    with pytest.raises(costkit.ConfigError) as err:
+        costkit.wrap(FakeOpenAI(fake), sink=None, **kwargs)
+    assert err.value.field == field
+
+
+def test_bad_call_arguments(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    with pytest.raises(costkit.ConfigError) as err:
+        client.chat.completions.create(model="gpt-4o", messages=MSG, costkit={"tenat": "x"})
+    assert err.value.field == "costkit.tenat"
+    with pytest.raises(TypeError, match="max_tokens must be an int"):
+        client.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens="10")
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        client.chat.completions.create("gpt-4o")
+    with pytest.raises(costkit.ConfigError) as err:
+        costkit.wrap(object())
+    assert err.value.field == "client"
+
+
+def test_wrapping_litellm_module(sink):
+    from costkit.testing import FakeLiteLLM
+
+    fake = FakeProvider().on("capital", "Paris.")
+    llm = costkit.wrap(FakeLiteLLM(fake), sink=sink)
+    r = llm.completion(model="gpt-4o", messages=MSG)
+    assert type(r).__name__ == "ModelResponse" and r.choices[0].message.content == "Paris."
+    chunks = list(llm.completion(model="gpt-4o", messages=MSG, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris."
+    plain, streamed = sink.records
+    assert plain.output_tokens == r.usage.completion_tokens == streamed.output_tokens
+    assert plain.cost_usd == pytest.approx(expected_gpt4o(plain), abs=1e-12)
