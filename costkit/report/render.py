@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,9 @@ def usd(value: float) -> str:
     """Dollars with enough digits for sub-cent LLM calls."""
     if abs(value) >= 100:
         return f"{value:,.2f}"
-    text = f"{value:.6f}".rstrip("0")
+    # at least 6 decimals, and 3 significant digits for tiny per-call costs (0.00000255)
+    places = 6 if value == 0 else max(6, min(12, 2 - math.floor(math.log10(abs(value)))))
+    text = f"{value:.{places}f}".rstrip("0")
     decimals = len(text.split(".")[1])
     return text + "0" * (2 - decimals) if decimals < 2 else text
 

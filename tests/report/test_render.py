@@ -9,7 +9,14 @@ from costkit.report.render import to_csv, to_json, to_table, usd
 
 
 def test_usd_keeps_sub_cent_digits() -> None:
-    assert [usd(x) for x in (0.0, 1.0, 0.5625, 0.000123, 1234.5)] == ["0.00", "1.00", "0.5625", "0.000123", "1,234.50"]
+    assert [usd(x) for x in (0.0, 1.0, 0.5625, 0.000123, 1234.5, 2.55e-06)] == [
+        "0.00",
+        "1.00",
+        "0.5625",
+        "0.000123",
+        "1,234.50",
+        "0.00000255",
+    ]
 
 
 def test_table_lists_totals_then_groups_by_cost(records) -> None:

@@ -156,3 +156,20 @@ def test_old_file_gains_new_columns(tmp_path: Path, make_record) -> None:
         old, new = sink.records()
     assert (old.request_id, old.cost_usd, old.savings, old.success, old.input_tokens) == ("r", None, {}, True, 0)
     assert new == rec
+
+
+def test_a_wrapped_client_records_into_sqlite(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import costkit
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    path = tmp_path / "costs.db"
+    sink = SQLiteSink(path)
+    client = costkit.wrap(FakeOpenAI(FakeProvider(default="Hello there")), sink=sink)
+    with costkit.tags(tenant="acme", feature="faq"):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    (rec,) = sink.records()
+    assert (rec.tenant, rec.feature, rec.model, rec.kind, rec.success) == ("acme", "faq", "gpt-4o-mini", "call", True)
+    assert rec.input_tokens > 0 and rec.output_tokens > 0
+    assert rec.cost_usd is not None and rec.cost_usd > 0
+    sink.close()
