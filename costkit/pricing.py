@@ -20,6 +20,7 @@ Billing follows LiteLLM's own rules so the numbers agree with ``litellm.completi
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -187,6 +188,19 @@ def _in_windows(windows: tuple[tuple[int, int], ...], minute: int) -> bool:
     return any((start <= minute < end) if start < end else (minute >= start or minute < end) for start, end in windows)
 
 
+@functools.lru_cache(maxsize=32)
+def _calendar(name: str | None) -> tzinfo:
+    """The calendar weekdays are read in (an IANA zone name; UTC when absent or unknown)."""
+    if name:
+        try:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(name)
+        except (ValueError, KeyError, OSError):
+            return timezone.utc
+    return timezone.utc
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class OffPeak:
     """Time-of-day rates (``off_peak_pricing``, e.g. DeepSeek's discount hours) that replace the
@@ -201,29 +215,27 @@ class OffPeak:
     rules: tuple[tuple[frozenset[int] | None, tuple[tuple[int, int], ...]], ...] = ()
     weekday_timezone: str | None = None
 
-    def is_open(self, at: datetime) -> bool:
-        utc = at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
-        minute = utc.hour * 60 + utc.minute
+    def is_open(self, at: datetime | None = None) -> bool:
+        """Whether the off-peak rates apply at ``at`` (default: now). A naive ``at`` is taken as UTC."""
+        if at is None:
+            now = time.time()  # cheaper than datetime.now() on the per-call path
+            minute = int(now // 60) % 1440
+            utc: datetime | None = None
+        else:
+            utc = at.astimezone(timezone.utc) if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+            minute = utc.hour * 60 + utc.minute
         weekday: int | None = None
         for days, windows in self.rules:
             if days is not None:
                 if weekday is None:
-                    weekday = utc.astimezone(self._calendar()).isoweekday()
+                    if utc is None:
+                        utc = datetime.fromtimestamp(now, timezone.utc)
+                    weekday = utc.astimezone(_calendar(self.weekday_timezone)).isoweekday()
                 if weekday not in days:
                     continue
             if _in_windows(windows, minute):
                 return True
         return False
-
-    def _calendar(self) -> tzinfo:
-        if self.weekday_timezone:
-            try:
-                from zoneinfo import ZoneInfo
-
-                return ZoneInfo(self.weekday_timezone)
-            except (ValueError, KeyError, OSError):
-                return timezone.utc
-        return timezone.utc
 
     def apply(self, rates: Rates, read_missing: bool, write_missing: bool) -> Rates:
         """Swap in the off-peak rates; cache rates the model lacks follow the off-peak input rate."""
@@ -303,7 +315,7 @@ class ModelPrice:
         if batch:
             return self._batch_rates(input_tokens)
         rates = self._standard_rates(input_tokens)
-        if self.off_peak is not None and self.off_peak.is_open(at or datetime.now(timezone.utc)):
+        if self.off_peak is not None and self.off_peak.is_open(at):
             read_missing, write_missing = self._cache_rates_missing(input_tokens)
             return self.off_peak.apply(rates, read_missing, write_missing)
         return rates
