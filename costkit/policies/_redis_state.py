@@ -2,10 +2,11 @@
 
 * :class:`Ring` counts events in ``n`` buckets over a window. The same arithmetic runs in Python
   (in-process state) and in the Lua scripts (Redis state), so both backends decide alike.
-* :class:`StateFlowPolicy` drives a flow like :class:`~costkit._pipeline.FlowPolicy`, which may also
-  ``yield Do(fn)``: run a state operation (a lock-protected update, or a Redis script) inline in
-  the sync driver and in a worker thread from the async driver, so a Redis round trip never
-  blocks an event loop.
+* :class:`StateFlowPolicy` drives a flow like :class:`~costkit._pipeline.FlowPolicy`; the flow may
+  also ``yield Do(fn)``: run a state operation (a lock-protected update, or a Redis script),
+  inline in the sync driver and in a worker thread from the async driver, so a Redis round trip
+  never blocks an event loop; and ``yield Wait(future, timeout_s)``: wait for another thread's
+  or task's result (blocking in the sync driver, awaited in the async one).
 * :class:`RedisState` wraps one Redis client for one policy: short socket timeouts (never a hang),
   atomic Lua scripts, and the failure mode. ``on_redis_error="open"`` (default): when Redis fails
   the policy falls back to this process's in-memory state (its guarantees then hold per process),

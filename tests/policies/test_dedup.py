@@ -459,3 +459,21 @@ async def test_wrapped_async_client_100_tasks_one_provider_call() -> None:
     )
     assert len(fake.calls) == 1
     assert len({r.choices[0].message.content for r in replies}) == 1
+
+
+@pytest.mark.redis
+def test_a_redis_that_never_answers_does_not_hang_the_call() -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        provider = Provider()
+        dedup = Dedup(redis=f"redis://127.0.0.1:{port}/0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = Pipeline([dedup], provider).run(make_call())
+            second = Pipeline([dedup], provider).run(make_call())  # Redis marked down: no second wait
+    assert first.text == "answer 1" and second.source == "dedup" and len(provider.calls) == 1
+    assert dedup.redis_state is not None and dedup.redis_state.failures == 1

@@ -476,3 +476,19 @@ def test_wrapped_client_with_30_percent_injected_failures() -> None:
     failed = sum(not attempts[-1].success for attempts in by_request.values())
     assert failed == sum(not o.startswith("Fake answer") for o in outcomes)
     assert failed > 0 and c.retries > 0
+
+
+def test_ring_counts_a_sliding_window() -> None:
+    from costkit.policies._redis_state import Ring
+
+    ring = Ring(10.0, 10, ("a", "b"))
+    ring.add(100.0, "a")
+    ring.add(100.5, "a", 2)
+    ring.add(105.0, "b")
+    assert ring.totals(105.0) == {"a": 3, "b": 1}
+    assert ring.totals(109.9) == {"a": 3, "b": 1}
+    assert ring.totals(110.0) == {"a": 0, "b": 1}  # the bucket of t=100 left the window
+    ring.add(120.0, "a")  # reuses the slot of t=100, reset first
+    assert ring.totals(120.0) == {"a": 1, "b": 0}
+    ring.clear()
+    assert ring.totals(120.0) == {"a": 0, "b": 0}
