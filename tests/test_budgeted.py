@@ -1,0 +1,416 @@
+"""@costkit.budgeted: per-invocation, per-day and per-month spend of a function, enforced by ScopeCheck."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from costkit._budgeted import ScopeCheck, active_scopes, budgeted, charge
+from costkit._call import Call, Result, Usage
+from costkit._context import current_tags
+from costkit._pipeline import Pipeline
+from costkit._stream import ResultStream
+from costkit.errors import BudgetExceeded, ConfigError, GuardrailViolation
+from costkit.policies.guardrails import WorstCaseEstimator
+from costkit.pricing import PriceBook
+from costkit.records import CostRecord
+
+
+def book() -> PriceBook:
+    b = PriceBook(base=None, cost_map={})
+    b.register("strong", input_per_million=10, output_per_million=30, max_output_tokens=1000)
+    return b
+
+
+class FixedInput(WorstCaseEstimator):
+    """Every prompt is 1000 tokens: with max_tokens=100 the worst case is $0.013, 50 output tokens cost $0.0115."""
+
+    def __init__(self) -> None:
+        super().__init__(book())
+
+    def input_tokens(self, call: Call) -> int:
+        return 1000
+
+
+WORST, ACTUAL = 0.013, 0.0115
+
+
+class Provider:
+    def __init__(self, tool_calls: bool = False) -> None:
+        self.calls: list[Call] = []
+        self.tool_calls = tool_calls
+        self.prices = book()
+        self.lock = threading.Lock()
+
+    def __call__(self, call: Call) -> Result:
+        with self.lock:
+            self.calls.append(call)
+        usage = Usage(input_tokens=1000, output_tokens=50)
+        tools = ({"id": "1", "name": "lookup"},) if self.tool_calls else ()
+        return Result(
+            text="ok",
+            tool_calls=tools,
+            finish_reason="tool_calls" if tools else "stop",
+            usage=usage,
+            model=call.model,
+            cost_usd=self.prices.cost(call.model, usage),
+        )
+
+    async def acall(self, call: Call) -> Result:
+        await asyncio.sleep(0)
+        return self(call)
+
+
+def make_call(max_tokens: int = 100) -> Call:
+    return Call(
+        provider="openai",
+        api="chat",
+        requested_model="strong",
+        model="strong",
+        messages=({"role": "user", "content": "hi"},),
+        max_output_tokens=max_tokens,
+    )
+
+
+def chain(provider: Provider) -> Pipeline:
+    return Pipeline([ScopeCheck(estimator=FixedInput())], provider, provider.acall)
+
+
+def test_per_call_limit_refuses_the_call_that_would_exceed_it() -> None:
+    provider = Provider()
+    run = chain(provider).run
+
+    @budgeted(feature="summary", max_usd_per_call=0.03)
+    def summarize() -> None:
+        run(make_call())
+        run(make_call())  # 0.0115 + 0.013 <= 0.03
+        run(make_call())  # 0.023 + 0.013 > 0.03
+
+    with pytest.raises(BudgetExceeded) as e:
+        summarize()
+    assert len(provider.calls) == 2
+    err = e.value
+    assert err.spent_usd == pytest.approx(2 * ACTUAL, abs=1e-12)
+    assert err.limit_usd == 0.03 and err.requested_usd == pytest.approx(WORST, abs=1e-12)
+    assert err.scope == "budgeted:summary:max_usd_per_call"
+    assert err.details["remaining"] == pytest.approx(0.03 - 2 * ACTUAL, abs=1e-12)
+    # the next invocation starts a fresh per-call budget
+    provider.calls.clear()
+
+    @budgeted(max_usd_per_call=0.03)
+    def once() -> None:
+        run(make_call())
+
+    once()
+    once()
+    assert len(provider.calls) == 2
+
+
+def test_per_day_limit_spans_invocations() -> None:
+    provider = Provider()
+    run = chain(provider).run
+
+    @budgeted(feature="nightly", max_usd_per_call=0.02, max_usd_per_day=0.05)
+    def nightly() -> None:
+        run(make_call())
+
+    for _ in range(3):
+        nightly()  # 3 x 0.0115 = 0.0345; a 4th: 0.0345 + 0.013 = 0.0475 <= 0.05
+    nightly()
+    with pytest.raises(BudgetExceeded) as e:
+        nightly()  # 0.046 + 0.013 > 0.05
+    assert e.value.details["limit"] == "max_usd_per_day"
+    assert nightly.budget.spent_today() == pytest.approx(4 * ACTUAL, abs=1e-12)  # type: ignore[attr-defined]
+    assert nightly.budget.spent_this_month() == pytest.approx(4 * ACTUAL, abs=1e-12)  # type: ignore[attr-defined]
+
+
+def test_month_limit() -> None:
+    run = chain(Provider()).run
+
+    @budgeted(max_usd_per_month=0.02)
+    def f() -> None:
+        run(make_call())
+
+    f()
+    with pytest.raises(BudgetExceeded, match="max_usd_per_month"):
+        f()
+
+
+async def test_async_function_and_the_tasks_it_starts() -> None:
+    provider = Provider()
+    arun = chain(provider).arun
+    refused: list[BudgetExceeded] = []
+
+    async def one() -> None:
+        try:
+            await arun(make_call())
+        except BudgetExceeded as e:
+            refused.append(e)
+
+    @budgeted(max_usd_per_call=0.1)
+    async def agent() -> None:
+        await asyncio.gather(*(one() for _ in range(20)))  # tasks copy the context: the scope follows
+
+    await agent()
+    assert len(provider.calls) == 7  # 7 worst cases held at once fit in $0.10, an 8th does not
+    assert all(e.details["remaining"] < e.requested_usd for e in refused)
+
+
+def test_threads_share_the_scope_when_given_the_context() -> None:
+    provider = Provider()
+    run = chain(provider).run
+    spent: list[float] = []
+
+    @budgeted(max_usd_per_call=0.2)
+    def fan_out() -> None:
+        def work() -> None:
+            for _ in range(5):
+                try:
+                    run(make_call())
+                except BudgetExceeded:
+                    pass
+
+        with ThreadPoolExecutor(8) as pool:
+            for f in [pool.submit(contextvars.copy_context().run, work) for _ in range(8)]:
+                f.result()
+        spent.append(active_scopes()[-1].spent_usd)
+
+    fan_out()
+    assert spent[0] <= 0.2
+    assert spent[0] == pytest.approx(len(provider.calls) * ACTUAL, abs=1e-12)
+    assert 13 <= len(provider.calls) <= 17  # sequentially 17 fit (17 x 0.0115 + 0.013 > 0.2)
+
+
+def test_a_thread_without_the_context_is_outside_the_scope() -> None:
+    provider = Provider()
+    run = chain(provider).run
+
+    @budgeted(max_usd_per_call=0.001)
+    def f() -> None:
+        t = threading.Thread(target=run, args=(make_call(),))
+        t.start()
+        t.join()
+
+    f()
+    assert len(provider.calls) == 1
+
+
+def test_max_calls() -> None:
+    provider = Provider()
+    run = chain(provider).run
+
+    @budgeted(max_calls=3)
+    def loop() -> None:
+        while True:
+            run(make_call())
+
+    with pytest.raises(GuardrailViolation) as e:
+        loop()
+    assert e.value.rule == "max_calls" and len(provider.calls) == 3
+
+
+def test_max_tool_steps_stops_a_runaway_agent() -> None:
+    provider = Provider(tool_calls=True)  # the model asks for a tool every time
+    run = chain(provider).run
+
+    @budgeted(max_tool_steps=2)
+    def agent() -> None:
+        while True:
+            run(make_call())
+
+    with pytest.raises(GuardrailViolation) as e:
+        agent()
+    # two tool rounds allowed; the third request for tools is paid for, then the loop is stopped
+    assert e.value.rule == "max_tool_steps" and len(provider.calls) == 3
+
+
+def test_feature_and_tenant_tag_the_calls_inside() -> None:
+    seen: list[Any] = []
+
+    @budgeted(feature="nightly", tenant="acme")
+    def f() -> None:
+        seen.append(current_tags())
+
+    f()
+    assert (seen[0].feature, seen[0].tenant) == ("nightly", "acme")
+    assert current_tags().feature is None
+
+
+def test_no_scope_no_work() -> None:
+    class Exploding(WorstCaseEstimator):
+        def __call__(self, call: Call) -> Any:
+            raise AssertionError("the estimate is not made outside a scope")
+
+    provider = Provider()
+    Pipeline([ScopeCheck(estimator=Exploding())], provider).run(make_call())
+    assert len(provider.calls) == 1
+
+
+def test_nested_scopes_are_all_enforced_and_charged() -> None:
+    run = chain(Provider()).run
+
+    @budgeted(max_usd_per_call=0.02)
+    def inner() -> None:
+        run(make_call())
+
+    @budgeted(max_usd_per_call=0.03)
+    def outer() -> float:
+        inner()
+        inner()  # each inner call has room; outer: 0.0115 + 0.013 <= 0.03
+        return active_scopes()[-1].spent_usd
+
+    assert outer.__wrapped__ is not None  # type: ignore[attr-defined]
+
+    @budgeted(max_usd_per_call=0.03)
+    def outer3() -> None:
+        inner()
+        inner()
+        inner()  # outer: 0.023 + 0.013 > 0.03
+
+    with pytest.raises(BudgetExceeded, match="outer3"):
+        outer3()
+    assert outer() == pytest.approx(2 * ACTUAL, abs=1e-12)
+
+
+def test_failure_releases_the_hold() -> None:
+    def down(call: Call) -> Result:
+        raise ConnectionError
+
+    run = Pipeline([ScopeCheck(estimator=FixedInput())], down).run
+
+    @budgeted(max_usd_per_call=0.02)
+    def f() -> float:
+        for _ in range(3):
+            with pytest.raises(ConnectionError):
+                run(make_call())  # never refused: each failure gave its hold back
+        return active_scopes()[-1].spent_usd
+
+    assert f() == 0.0
+
+
+class _Acc:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def add(self, chunk: Any) -> bool:
+        self.n += 1
+        return True
+
+    def result(self) -> Result:
+        return Result(text="x" * self.n, usage=Usage(input_tokens=1000, output_tokens=self.n))
+
+
+def test_stream_is_settled_when_consumed() -> None:
+    prices = book()
+
+    def terminal(call: Call) -> Result:
+        finalize = lambda r: r.evolve(cost_usd=prices.cost("strong", r.usage))  # noqa: E731
+        return Result(stream=ResultStream(iter(range(10)), _Acc(), finalize), model=call.model)
+
+    run = Pipeline([ScopeCheck(estimator=FixedInput())], terminal).run
+
+    @budgeted(max_usd_per_call=1.0)
+    def f() -> tuple[float, float]:
+        result = run(make_call().evolve(stream=True))
+        before = active_scopes()[-1].spent_usd
+        list(result.stream)
+        return before, active_scopes()[-1].spent_usd
+
+    assert f() == (0.0, pytest.approx(0.01 + 10 * 30e-6, abs=1e-12))
+
+
+def record(request_id: str, cost: float) -> CostRecord:
+    return CostRecord(
+        request_id=request_id,
+        attempt=1,
+        kind="embedding",
+        timestamp=0.0,
+        provider="openai",
+        requested_model="m",
+        model="m",
+        cost_usd=cost,
+    )
+
+
+def test_charge_adds_records_the_scope_check_did_not_see() -> None:
+    run = chain(Provider()).run
+
+    @budgeted(max_usd_per_call=0.05)
+    def f() -> float:
+        charge(record("emb-1", 0.004))  # e.g. an embedding call made inside the function
+        call = make_call()
+        run(call)
+        charge(record(call.request_id, ACTUAL))  # the recorder's record of the checked call: not twice
+        return active_scopes()[-1].spent_usd
+
+    assert f() == pytest.approx(0.004 + ACTUAL, abs=1e-12)
+    charge(record("outside", 1.0))  # no scope: nothing happens
+
+
+def test_charged_spend_counts_against_the_limit() -> None:
+    run = chain(Provider()).run
+
+    @budgeted(max_usd_per_call=0.02)
+    def f() -> None:
+        charge(record("judge", 0.01))
+        run(make_call())  # 0.01 + 0.013 > 0.02
+
+    with pytest.raises(BudgetExceeded):
+        f()
+
+
+def test_with_a_wrapped_client() -> None:
+    import costkit
+    from costkit.sinks.memory import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    sink = MemorySink()
+    client = costkit.wrap(FakeOpenAI(FakeProvider(default="an answer")), policies=[ScopeCheck()], sink=sink)
+    client.costkit_recorder.listeners.append(charge)  # what costkit.wrap does for every client
+
+    @budgeted(feature="faq", max_usd_per_call=0.01)
+    def ask() -> float:
+        for _ in range(2):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=20
+            )
+        return active_scopes()[-1].spent_usd
+
+    spent = ask()
+    assert len(sink.records) == 2 and all(r.feature == "faq" for r in sink.records)
+    assert spent == pytest.approx(sum(r.cost_usd or 0 for r in sink.records), abs=1e-9)
+
+
+def test_bare_decorator_and_sync_async_detection() -> None:
+    @budgeted
+    def f(x: int) -> int:
+        return x + 1
+
+    @budgeted(max_calls=1)
+    async def g(x: int) -> int:
+        return x * 2
+
+    assert f(1) == 2 and f.__name__ == "f"
+    assert asyncio.run(g(3)) == 6 and asyncio.iscoroutinefunction(g)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_usd_per_call": 0}, "max_usd_per_call"),
+        ({"max_usd_per_day": -1}, "max_usd_per_day"),
+        ({"max_usd_per_month": "10"}, "max_usd_per_month"),
+        ({"max_calls": 2.5}, "max_calls"),
+        ({"max_tool_steps": 0}, "max_tool_steps"),
+        ({"feature": ""}, "feature"),
+    ],
+)
+def test_config_errors_at_decoration(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        budgeted(**kwargs)(lambda: None)
+    assert e.value.field == field
