@@ -22,7 +22,7 @@ from ._recorder import Recorder
 from ._stream import AsyncResultStream, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
-from .providers.base import Adapter, PassThrough, pop_costkit_tags
+from .providers.base import Adapter, NotACall, PassThrough, pop_costkit_tags
 
 _DEFAULT = object()
 
@@ -106,7 +106,10 @@ class _Engine:
         run = Pipeline(self.policies, terminal).run
 
         def create(*args: Any, **kwargs: Any) -> Any:
-            call, started = _start(adapter, recorder, args, kwargs)
+            try:
+                call, started = _start(adapter, recorder, args, kwargs)
+            except NotACall:
+                return fn(*args, **kwargs)  # the SDK raises its own error
             try:
                 result = run(call)
             except BaseException:
@@ -138,7 +141,10 @@ class _Engine:
         arun = Pipeline(self.policies, no_sync, aterminal).arun
 
         async def acreate(*args: Any, **kwargs: Any) -> Any:
-            call, started = _start(adapter, recorder, args, kwargs)
+            try:
+                call, started = _start(adapter, recorder, args, kwargs)
+            except NotACall:
+                return await fn(*args, **kwargs)  # the SDK raises its own error
             try:
                 result = await arun(call)
             except BaseException:
@@ -160,7 +166,7 @@ def _finalizer(recorder: Recorder, call: Call, started: float) -> Callable[[Resu
 
 def _start(adapter: Adapter, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, float]:
     if args:
-        raise TypeError(f"{adapter.api}.create() takes keyword arguments only")
+        raise NotACall("positional arguments")
     tags = current_tags()
     per_call = pop_costkit_tags(kwargs)
     if per_call is not None:

@@ -53,9 +53,14 @@ def pop_costkit_tags(kwargs: dict[str, Any]) -> Tags | None:
     return Tags.from_mapping(given, where=COSTKIT_KWARG)
 
 
+class NotACall(Exception):
+    """The arguments are not a call costkit can read (missing model, positional arguments...):
+    the wrapper hands them to the SDK untouched, so the caller gets the SDK's own error."""
+
+
 def require(kwargs: Mapping[str, Any], name: str, api: str) -> Any:
     if name not in kwargs:
-        raise TypeError(f"{api}() missing required keyword argument: {name!r}")
+        raise NotACall(f"{api}() missing required keyword argument: {name!r}")
     return kwargs[name]
 
 
@@ -107,6 +112,7 @@ def estimate_usage(call: Call, output_text: str) -> Usage:
 __all__ = [
     "COSTKIT_KWARG",
     "Adapter",
+    "NotACall",
     "PassThrough",
     "as_message",
     "estimate_usage",
