@@ -28,7 +28,7 @@ table{border-collapse:collapse;width:100%;margin-top:.5rem;font-variant-numeric:
 th,td{padding:.3rem .5rem;border-bottom:1px solid #eaeef2;text-align:right;white-space:nowrap}
 th{background:#f6f8fa;font-weight:600}th.k,td.k{text-align:left}
 td.k{max-width:28rem;overflow:hidden;text-overflow:ellipsis}
-svg text{font:12px system-ui,sans-serif}.none{color:#8c959f;font-style:italic}
+svg text{font:12px system-ui,sans-serif}.scroll{overflow-x:auto}.none{color:#8c959f;font-style:italic}
 """
 
 _BAR = "#0969da"
@@ -39,11 +39,11 @@ def _card(label: str, value: str) -> str:
     return f'<div class="card"><div class="l">{escape(label)}</div><div class="v">{escape(value)}</div></div>'
 
 
-def _bars(items: Sequence[tuple[str, float, float]], *, width: int = 900) -> str:
+def _bars(items: Sequence[tuple[str, float, float]], *, width: int = 900, saved_only: bool = False) -> str:
     """Horizontal bars: (label, cost, saved) -> cost bar and a lighter saved bar after it."""
     if not items:
         return ""
-    label_w, value_w, row_h = 240, 190, 22
+    label_w, value_w, row_h = 240, 260, 22
     plot_w = width - label_w - value_w
     biggest = max((c + s for _, c, s in items), default=0.0) or 1.0
     rows = []
@@ -56,14 +56,21 @@ def _bars(items: Sequence[tuple[str, float, float]], *, width: int = 900) -> str
             f'<g transform="translate(0,{y})"><title>{escape(label)}: ${usd(cost)} cost, ${usd(saved)} saved</title>'
             f'<text x="{label_w - 8}" y="15" text-anchor="end">{escape(short)}</text>'
             f'<rect x="{label_w}" y="3" width="{cw:.2f}" height="16" fill="{_BAR}"/>'
-            f'<rect x="{label_w + cw:.2f}" y="3" width="{sw:.2f}" height="16" fill="{_SAVED}" opacity=".35"/>'
-            f'<text x="{label_w + cw + sw + 6:.2f}" y="15">${escape(usd(cost))}</text></g>'
+            f'<rect x="{label_w + cw:.2f}" y="3" width="{sw:.2f}" height="16" fill="{_SAVED}" '
+            f'opacity="{1 if saved_only else 0.35}"/>'
+            f'<text x="{label_w + cw + sw + 6:.2f}" y="15">{escape(_bar_label(cost, saved, saved_only))}</text></g>'
         )
     height = row_h * len(items) + 4
     return (
         f'<svg role="img" aria-label="cost by group" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
     )
+
+
+def _bar_label(cost: float, saved: float, saved_only: bool) -> str:
+    if saved_only:
+        return f"${usd(saved)}"
+    return f"${usd(cost)}" + (f" (saved ${usd(saved)})" if saved > 0 else "")
 
 
 def _key_cell(value: Any) -> str:
@@ -96,7 +103,7 @@ def _table(rep: Report, layers: Sequence[str]) -> str:
         body.append(
             "<tr>" + "".join(_key_cell(k) for k in g.key) + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
         )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _section(rep: Report, layers: Sequence[str]) -> str:
@@ -104,7 +111,12 @@ def _section(rep: Report, layers: Sequence[str]) -> str:
     items = [(" / ".join(key_label(k) for k in g.key), g.cost_usd, g.saved_usd) for g in rep.groups[:CHART_ROWS]]
     more = len(rep.groups) - len(items)
     note = f'<p class="meta">Chart shows the {len(items)} costliest of {len(rep.groups)} groups.</p>' if more else ""
-    return f"<section><h2>By {escape(title)}</h2>{_bars(items)}{note}{_table(rep, layers)}</section>"
+    legend = (
+        f'<p class="meta"><span style="color:{_BAR}">&#9632;</span> cost '
+        f'<span style="color:{_SAVED};opacity:.5">&#9632;</span> saved by costkit</p>'
+    )
+    chart = _bars(items)
+    return f"<section><h2>By {escape(title)}</h2>{legend if chart else ''}{chart}{note}{_table(rep, layers)}</section>"
 
 
 def _totals(total: GroupStats, layers: Sequence[str]) -> str:
@@ -120,8 +132,8 @@ def _totals(total: GroupStats, layers: Sequence[str]) -> str:
     ]
     out = f'<div class="cards">{"".join(cards)}</div>'
     if layers:
-        items = [(k, total.savings[k], 0.0) for k in layers]
-        out += f"<h2>Saved by layer</h2>{_bars(items)}"
+        items = [(k, 0.0, total.savings[k]) for k in layers]
+        out += f"<h2>Saved by layer</h2>{_bars(items, saved_only=True)}"
     return out
 
 
