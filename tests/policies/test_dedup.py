@@ -387,13 +387,14 @@ def test_redis_down_fail_closed_fails_before_the_provider() -> None:
     assert len(provider.calls) == 1
 
 
-def _process_worker(redis_url: str, start_at: float, n_threads: int) -> tuple[int, list[str]]:
+def _process_worker(redis_url: str, start_at: float, n_threads: int) -> tuple[int, list[str], int]:
     provider = Provider(hold=0.3)
-    pipe = Pipeline([Dedup(redis=redis_url, name="procs", poll_s=0.01)], provider)
+    dedup = Dedup(redis=redis_url, name="procs", poll_s=0.01)
+    pipe = Pipeline([dedup], provider)
     time.sleep(max(0.0, start_at - time.time()))
     with ThreadPoolExecutor(n_threads) as pool:
         results = list(pool.map(lambda _: pipe.run(make_call()), range(n_threads)))
-    return len(provider.calls), [r.text or "" for r in results]
+    return len(provider.calls), [r.text or "" for r in results], dedup.counters.shared
 
 
 @pytest.mark.redis
@@ -403,10 +404,12 @@ def test_four_processes_100_calls_one_provider_call(redis_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         # the workers start importing now and begin together once all have (a few seconds on 2 cores)
-        out = pool.starmap(_process_worker, [(redis_url, time.time() + 8.0, 25)] * 4, chunksize=1)
-    assert sum(n for n, _ in out) == 1
-    texts = {t for _, ts in out for t in ts}
-    assert texts == {"answer 1"} and sum(len(ts) for _, ts in out) == 100
+        out = pool.starmap_async(_process_worker, [(redis_url, time.time() + 8.0, 25)] * 4, chunksize=1).get(180)
+    assert sum(n for n, _, _ in out) == 1
+    texts = {t for _, ts, _ in out for t in ts}
+    assert texts == {"answer 1"} and sum(len(ts) for _, ts, _ in out) == 100
+    # in each of the three other processes one thread got the answer from Redis, the rest from it
+    assert sorted(shared for _, _, shared in out) == [0, 1, 1, 1]
 
 
 # ----------------------------------------------------------------------------- end to end

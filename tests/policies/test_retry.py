@@ -412,7 +412,8 @@ def test_four_processes_share_one_budget(redis_url: str) -> None:
 
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
-        results = pool.starmap(_process_worker, [(redis_url, seed, 100) for seed in range(4)], chunksize=1)
+        jobs = [(redis_url, seed, 100) for seed in range(4)]
+        results = pool.starmap_async(_process_worker, jobs, chunksize=1).get(180)  # bounded: never a hung test
     calls = sum(r[0] for r in results)
     retries = sum(r[1] for r in results)
     assert calls == 400
