@@ -56,6 +56,15 @@ _THRESHOLD_KEY: Final = re.compile(
 _DATE_SUFFIX: Final = re.compile(r"^(.*?)(?:-|@)(\d{4}-\d{2}-\d{2}|\d{8})(?:-v\d+(?::\d+)?)?$")
 _LATEST_SUFFIX: Final = "-latest"
 _UNSEEN: Final = object()
+_FIREWORKS_CACHE_READ_RATIO: Final = 0.5
+# service_tier (request or response) -> the cost-map key suffix LiteLLM reads ("fast" bills as priority)
+SERVICE_TIER_SUFFIXES: Final = {
+    "flex": "flex",
+    "balanced": "balanced",
+    "priority": "priority",
+    "fast": "priority",
+    "ultrafast": "ultrafast",
+}
 
 
 # ----------------------------------------------------------------------------------------- validation
@@ -278,6 +287,7 @@ class ModelPrice:
         default=(), converter=lambda ts: tuple(sorted(ts, key=lambda t: t.start))
     )
     off_peak: OffPeak | None = None
+    service_tiers: tuple[tuple[str, ModelPrice], ...] = ()
     max_input_tokens: int | None = attrs.field(default=None, validator=_check_limit)
     max_output_tokens: int | None = attrs.field(default=None, validator=_check_limit)
     supports_function_calling: bool = False
@@ -320,11 +330,31 @@ class ModelPrice:
             return self.off_peak.apply(rates, read_missing, write_missing)
         return rates
 
-    def cost(self, usage: Usage, batch: bool = False, *, at: datetime | None = None) -> float:
-        """USD for one attempt with this usage (see the module docstring for the billing rules)."""
+    def cost(
+        self, usage: Usage, batch: bool = False, *, at: datetime | None = None, service_tier: str | None = None
+    ) -> float:
+        """USD for one attempt with this usage (see the module docstring for the billing rules).
+
+        ``service_tier`` is the tier the provider served (``flex``, ``priority`` ...; ``auto``,
+        ``default`` and unknown tiers bill at the standard rates).
+        """
+        if service_tier is not None and self.service_tiers:
+            tiered = self.for_service_tier(service_tier)
+            if tiered is not self:
+                return tiered.cost(usage, batch, at=at)
         if not batch and not self.tiers and not self.range_tiers and self.off_peak is None:
             return self._flat.cost(usage)
         return self.rates(usage.input_tokens, batch=batch, at=at).cost(usage)
+
+    def for_service_tier(self, service_tier: str | None) -> ModelPrice:
+        """This model's price sheet under ``service_tier`` (itself when the map has no such tier)."""
+        if not service_tier or not self.service_tiers:
+            return self
+        suffix = SERVICE_TIER_SUFFIXES.get(service_tier.lower())
+        for name, price in self.service_tiers:
+            if name == suffix:
+                return price
+        return self
 
     def _cache_rates_missing(self, input_tokens: int) -> tuple[bool, bool]:
         """Whether the cache-read / cache-write rate of this request is unpublished (then it follows input)."""
@@ -362,10 +392,18 @@ class ModelPrice:
             write = write if step.cache_write_per_token is None else step.cache_write_per_token
         return Rates(inp, out, inp if read is None else read, inp if write is None else write)
 
-    def worst_case_cost(self, input_tokens: int, max_output_tokens: int | None = None, *, batch: bool = False) -> float:
+    def worst_case_cost(
+        self,
+        input_tokens: int,
+        max_output_tokens: int | None = None,
+        *,
+        batch: bool = False,
+        service_tier: str | None = None,
+    ) -> float:
         """The most a call can cost: every prompt token uncached, every allowed output token used."""
         output = self.max_output_tokens if max_output_tokens is None else max_output_tokens
-        return self.cost(Usage(input_tokens=input_tokens, output_tokens=output or 0), batch=batch)
+        usage = Usage(input_tokens=input_tokens, output_tokens=output or 0)
+        return self.cost(usage, batch=batch, service_tier=service_tier)
 
     # -- internals
     def _crosses(self, input_tokens: int, threshold: int) -> bool:
@@ -522,14 +560,51 @@ def _off_peak(entry: Mapping[str, Any]) -> OffPeak | None:
     )
 
 
-def price_from_map_entry(model: str, entry: Mapping[str, Any]) -> ModelPrice:
+def _service_tier_entries(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """For each service tier the entry prices, the entry as that tier sees it.
+
+    LiteLLM reads ``<key>_<tier>`` and falls back to ``<key>`` (thresholds included:
+    ``input_cost_per_token_above_200k_tokens_priority``), so a tier's view is the entry with its
+    suffixed keys written over the plain ones.
+    """
+    views = []
+    for suffix in sorted(set(SERVICE_TIER_SUFFIXES.values())):
+        ending = f"_{suffix}"
+        own = {
+            key[: -len(ending)]: value
+            for key, value in entry.items()
+            if key.endswith(ending) and key.startswith(_RATE_PREFIXES) and value is not None
+        }
+        if own:
+            views.append((suffix, {**entry, **own}))
+    return views
+
+
+def _with_fireworks_cache_default(entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    """LiteLLM's default for Fireworks: cached prompt tokens bill at half the input rate (off-peak too)."""
+    base_in = _map_float(entry, "input_cost_per_token")
+    if entry.get("cache_read_input_token_cost") is not None or base_in is None:
+        return entry
+    read = base_in * _FIREWORKS_CACHE_READ_RATIO
+    patched: dict[str, Any] = {**entry, "cache_read_input_token_cost": read}
+    off_peak = entry.get("off_peak_pricing")
+    if isinstance(off_peak, Mapping) and "cache_read_input_token_cost" not in off_peak:
+        off_in = _map_float(off_peak, "input_cost_per_token")
+        patched["off_peak_pricing"] = {
+            **off_peak,
+            "cache_read_input_token_cost": read if off_in is None else off_in * _FIREWORKS_CACHE_READ_RATIO,
+        }
+    return patched
+
+
+def price_from_map_entry(model: str, entry: Mapping[str, Any], *, _with_tiers: bool = True) -> ModelPrice:
     """Turn one entry of LiteLLM's cost map into a :class:`ModelPrice` (unknown keys are ignored)."""
     provider = entry.get("litellm_provider")
+    if provider == "fireworks_ai" and _with_tiers:
+        entry = _with_fireworks_cache_default(entry)
+    views = _service_tier_entries(entry) if _with_tiers else []
+    service_tiers = tuple((name, price_from_map_entry(model, view, _with_tiers=False)) for name, view in views)
     cache_read = _map_float(entry, "cache_read_input_token_cost")
-    if cache_read is None and provider == "fireworks_ai":
-        # LiteLLM's default for Fireworks: cached prompt tokens bill at half the input rate.
-        base_in = _map_float(entry, "input_cost_per_token")
-        cache_read = None if base_in is None else base_in / 2
     max_input = _map_int(entry, "max_input_tokens")
     max_output = _map_int(entry, "max_output_tokens")
     return ModelPrice(
@@ -547,6 +622,7 @@ def price_from_map_entry(model: str, entry: Mapping[str, Any]) -> ModelPrice:
         tiers_inclusive=provider in _INCLUSIVE_THRESHOLD_PROVIDERS,
         range_tiers=_range_tiers(entry),
         off_peak=_off_peak(entry),
+        service_tiers=service_tiers,
         max_input_tokens=max_input,
         max_output_tokens=max_output if max_output is not None else _map_int(entry, "max_tokens"),
         supports_function_calling=bool(entry.get("supports_function_calling", False)),
@@ -709,17 +785,29 @@ class PriceBook:
         provider: str | None = None,
         batch: bool = False,
         at: datetime | None = None,
+        service_tier: str | None = None,
     ) -> float | None:
-        """USD for ``usage`` on ``model``; None when the model has no known price."""
+        """USD for ``usage`` on ``model``; None when the model has no known price.
+
+        ``at`` matters for off-peak pricing (default now); ``service_tier`` is the tier served.
+        """
         price = self.get(model, provider)
-        return None if price is None else price.cost(usage, batch, at=at)
+        return None if price is None else price.cost(usage, batch, at=at, service_tier=service_tier)
 
     def worst_case_cost(
-        self, model: str, input_tokens: int, max_output_tokens: int | None = None, provider: str | None = None
+        self,
+        model: str,
+        input_tokens: int,
+        max_output_tokens: int | None = None,
+        provider: str | None = None,
+        *,
+        service_tier: str | None = None,
     ) -> float | None:
         """Upper bound before the call: all input uncached, all ``max_output_tokens`` (or the model's max) used."""
         price = self.get(model, provider)
-        return None if price is None else price.worst_case_cost(input_tokens, max_output_tokens)
+        return (
+            None if price is None else price.worst_case_cost(input_tokens, max_output_tokens, service_tier=service_tier)
+        )
 
     def warn_unknown(self, model: str) -> bool:
         """Warn once per model that it has no price (its cost records will say ``priced=False``)."""
@@ -980,17 +1068,30 @@ def get(model: str, provider: str | None = None) -> ModelPrice | None:
 
 
 def cost(
-    model: str, usage: Usage, *, provider: str | None = None, batch: bool = False, at: datetime | None = None
+    model: str,
+    usage: Usage,
+    *,
+    provider: str | None = None,
+    batch: bool = False,
+    at: datetime | None = None,
+    service_tier: str | None = None,
 ) -> float | None:
     """``default_pricebook().cost(...)``."""
-    return default_pricebook().cost(model, usage, provider=provider, batch=batch, at=at)
+    return default_pricebook().cost(model, usage, provider=provider, batch=batch, at=at, service_tier=service_tier)
 
 
 def worst_case_cost(
-    model: str, input_tokens: int, max_output_tokens: int | None = None, provider: str | None = None
+    model: str,
+    input_tokens: int,
+    max_output_tokens: int | None = None,
+    provider: str | None = None,
+    *,
+    service_tier: str | None = None,
 ) -> float | None:
     """``default_pricebook().worst_case_cost(...)``."""
-    return default_pricebook().worst_case_cost(model, input_tokens, max_output_tokens, provider)
+    return default_pricebook().worst_case_cost(
+        model, input_tokens, max_output_tokens, provider, service_tier=service_tier
+    )
 
 
 def register(model: str, **kwargs: Any) -> ModelPrice:

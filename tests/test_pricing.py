@@ -201,6 +201,46 @@ def test_off_peak_windows_switch_the_rate():
     assert off < peak
 
 
+@pytest.mark.parametrize(
+    ("model", "tier"),
+    [
+        ("gpt-4o", "priority"),
+        ("gpt-5", "flex"),
+        ("gpt-5", "priority"),
+        ("gpt-5-mini", "flex"),
+        ("o4-mini", "flex"),
+        ("gpt-5.4", "priority"),  # priority rates above 272k tokens
+        ("gemini/gemini-2.5-pro", "priority"),  # priority rates above 200k tokens
+        ("gemini/gemini-2.5-pro", "flex"),
+        ("gpt-4o", "flex"),  # no flex prices for gpt-4o: standard rates
+        ("gpt-4o", "auto"),
+        ("gpt-4o", "default"),
+    ],
+)
+def test_service_tier_cost_matches_litellm(litellm, model, tier):
+    for prompt, completion, cached in [(5_000, 700, 2_048), (300_000, 1_000, 20_000)]:
+        response = _openai_response(litellm, model, prompt, completion, cached)
+        expected = litellm.completion_cost(completion_response=response, model=model, service_tier=tier)
+        usage = Usage(input_tokens=prompt, output_tokens=completion, cached_read_tokens=cached)
+        got = pricing.cost(model, usage, service_tier=tier)
+        assert math.isclose(got, expected, rel_tol=0, abs_tol=TOLERANCE), (model, tier, prompt)
+
+
+def test_service_tiers_change_the_price():
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    standard = pricing.cost("gpt-5", usage)
+    assert pricing.cost("gpt-5", usage, service_tier="flex") == pytest.approx(standard / 2)
+    assert pricing.cost("gpt-5", usage, service_tier="priority") > standard
+    assert pricing.cost("gpt-5", usage, service_tier="fast") == pricing.cost("gpt-5", usage, service_tier="priority")
+    assert pricing.cost("gpt-5", usage, service_tier="no-such-tier") == standard
+    price = pricing.get("gpt-5")
+    assert price.for_service_tier("FLEX").input_per_token == price.input_per_token / 2
+    assert price.for_service_tier(None) is price
+    assert pricing.worst_case_cost("gpt-5", 1_000, 100, service_tier="flex") == pytest.approx(
+        pricing.worst_case_cost("gpt-5", 1_000, 100) / 2
+    )
+
+
 @pytest.mark.slow
 def test_whole_cost_map_agrees_with_litellm(litellm):
     """Every chat/completion model of the bundled map, four usages each, against litellm.completion_cost."""
@@ -505,3 +545,33 @@ def test_a_custom_cost_map_in_litellms_format():
     assert book.get("fast", "acme").model == "acme/fast"
     assert book.cost("acme/fast", Usage(input_tokens=1_000, output_tokens=10)) == pytest.approx(1e-04 + 2e-06)
     assert book.cost("acme/fast", Usage(input_tokens=1_001, output_tokens=10)) == pytest.approx(1_001 * 3e-07 + 2e-06)
+
+
+@pytest.mark.slow
+def test_whole_cost_map_service_tiers_agree_with_litellm(litellm):
+    """Every (model, service tier) pair the map prices, against litellm.completion_cost(service_tier=...).
+
+    litellm's Fireworks calculator ignores ``service_tier`` although the map lists Fireworks
+    priority prices; costkit bills them (documented in docs/pricing.md), so Fireworks is left out.
+    """
+    book = pricing.default_pricebook()
+    checked, mismatches = 0, []
+    for key, entry in book.cost_map.entries.items():
+        provider = entry.get("litellm_provider")
+        if entry.get("mode") != "chat" or "input_cost_per_token" not in entry or provider == "fireworks_ai":
+            continue
+        price = book.get(key, provider)
+        for tier, _ in price.service_tiers:
+            checked += 1
+            for prompt, completion, cached in [(5_000, 700, 2_048), (300_000, 1_000, 20_000)]:
+                response = _openai_response(litellm, key, prompt, completion, cached)
+                expected = litellm.completion_cost(
+                    completion_response=response, model=key, custom_llm_provider=provider, service_tier=tier
+                )
+                usage = Usage(input_tokens=prompt, output_tokens=completion, cached_read_tokens=cached)
+                got = book.cost(key, usage, provider=provider, service_tier=tier)
+                if abs(got - expected) > TOLERANCE:
+                    mismatches.append((key, tier, prompt, expected, got))
+                    break
+    assert checked > 300
+    assert mismatches == []
