@@ -493,3 +493,26 @@ def test_ring_counts_a_sliding_window() -> None:
     assert ring.totals(120.0) == {"a": 1, "b": 0}
     ring.clear()
     assert ring.totals(120.0) == {"a": 0, "b": 0}
+
+
+def test_wrapped_anthropic_client_sdk_retries_are_off_and_529_is_retried() -> None:
+    import anthropic
+
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeAnthropic, FakeProvider
+
+    fake = FakeProvider()
+    sink = MemorySink()
+    retry = RetryBudget(max_attempts=2, backoff_base_s=0)
+    wrapped = costkit.wrap(FakeAnthropic(fake, max_retries=2), policies=[retry], sink=sink)
+    fake.fail_next(3, 529)
+    with pytest.raises(anthropic.InternalServerError) as info:  # OverloadedError, the SDK's own class
+        wrapped.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert info.value.status_code == 529
+    # two costkit attempts, one request each: the SDK's own retries (max_retries=2) were turned off
+    assert len(fake.calls) == 2
+    assert [(r.attempt, r.kind, r.success) for r in sink.records] == [(1, "call", False), (2, "retry", False)]
+    reply = wrapped.messages.create(
+        model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert reply.content[0].text and len(fake.calls) == 4  # the third 529, then the answer
