@@ -98,18 +98,17 @@ class CallableSink(_Counters):
         self.fn = fn
 
     def emit(self, record: CostRecord) -> None:
-        self._count(emitted=1)
         try:
             self.fn(record)
         except Exception as exc:
-            self._count(dropped=1, errors=1)
+            self._count(emitted=1, dropped=1, errors=1)
             warn_once(
                 f"sink-callable-{id(self)}",
                 f"costkit sink {_name_of(self.fn)} raised {type(exc).__name__}: {exc}; "
                 "records are being dropped (see .dropped)",
             )
         else:
-            self._count(written=1)
+            self._count(emitted=1, written=1)
 
     def flush(self) -> None:
         """Nothing is buffered."""

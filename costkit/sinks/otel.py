@@ -147,17 +147,16 @@ class OTelSink(_Counters):
             }
 
     def emit(self, record: CostRecord) -> None:
-        self._count(emitted=1)
         try:
             if self._tracer is not None:
                 self._span(record)
             if self._instruments:
                 self._metrics(record)
         except Exception as exc:
-            self._count(dropped=1, errors=1)
+            self._count(emitted=1, dropped=1, errors=1)
             warn_once(f"sink-otel-{id(self)}", f"costkit OTelSink failed ({type(exc).__name__}: {exc}); dropping")
         else:
-            self._count(written=1)
+            self._count(emitted=1, written=1)
 
     def _span(self, record: CostRecord) -> None:
         end_ns = int(record.timestamp * 1e9)

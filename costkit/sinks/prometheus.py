@@ -106,14 +106,13 @@ class PrometheusSink(_Counters):
         }
 
     def emit(self, record: CostRecord) -> None:
-        self._count(emitted=1)
         try:
             self._observe(record)
         except Exception as exc:
-            self._count(dropped=1, errors=1)
+            self._count(emitted=1, dropped=1, errors=1)
             warn_once(f"sink-prom-{id(self)}", f"costkit PrometheusSink failed ({type(exc).__name__}: {exc})")
         else:
-            self._count(written=1)
+            self._count(emitted=1, written=1)
 
     def _observe(self, record: CostRecord) -> None:
         values = [getattr(record, name) or "" for name in self.labels]
