@@ -35,6 +35,7 @@ from .budget_backends import (
     BudgetBackend,
     Hold,
     InProcessBudgetBackend,
+    RedisBudgetBackend,
     Reservation,
     nano_to_usd,
     thresholds_crossed,
@@ -256,22 +257,31 @@ class Budget:
         self.on_unpriced = on_unpriced
         self.estimator = estimator or WorstCaseEstimator(pricing)
         self._clock = clock
+        self._memo: dict[tuple[Tags, int], list[tuple[_Target, float | None, str]]] = {}
 
     def __repr__(self) -> str:
         return f"Budget(limits={list(self.limits)!r}, backend={self.backend!r}, on_exceed={self.on_exceed!r})"
 
     # ------------------------------------------------------------------ I/O-free logic
-    def _targets(self, tags: Tags, now: float) -> list[tuple[_Target, float | None]]:
+    def _targets(self, tags: Tags, now: float) -> list[tuple[_Target, float | None, str]]:
+        """(target, window end, counter key) for every limit that applies; memoized per (tags, UTC hour)."""
+        memo_key = (tags, int(now // 3600))
+        found = self._memo.get(memo_key)
+        if found is not None:
+            return found
         out = []
         for limit in self.limits:
             bucket = limit.bucket(tags)
             if bucket is None:
                 continue
             window, ends = window_of(limit.window, now)
-            if limit.usd is not None:
-                out.append((_Target(limit, bucket, window, "usd"), ends))
-            if limit.tokens is not None:
-                out.append((_Target(limit, bucket, window, "tokens"), ends))
+            for unit, value in (("usd", limit.usd), ("tokens", limit.tokens)):
+                if value is not None:
+                    target = _Target(limit, bucket, window, unit)
+                    out.append((target, ends, self.counter_key(target)))
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[memo_key] = out
         return out
 
     @staticmethod
@@ -299,7 +309,7 @@ class Budget:
         if not targets:
             return None
         worst = self.estimator(call)
-        if worst.usd is None and any(t.unit == "usd" for t, _ in targets):
+        if worst.usd is None and any(t.unit == "usd" for t, _, _ in targets):
             if self.on_unpriced == "reject":
                 raise BudgetExceeded(
                     f"no price for {call.model!r}: its worst case cannot be reserved",
@@ -311,14 +321,15 @@ class Budget:
                 f"costkit: Budget cannot price {call.model!r}; its calls reserve $0 and settle $0 "
                 f"(register a price with costkit.pricing.register({call.model!r}, ...), or on_unpriced='reject')",
             )
+        usd = usd_to_nano(worst.usd or 0.0, round_up=True)
         holds = []
-        for target, ends in targets:
+        for target, ends, key in targets:
             if target.unit == "usd":
-                limit, amount = usd_to_nano(target.limit.usd or 0.0), usd_to_nano(worst.usd or 0.0, round_up=True)
+                limit, amount = usd_to_nano(target.limit.usd or 0.0), usd
             else:
                 limit, amount = int(target.limit.tokens or 0), worst.tokens
-            holds.append(Hold(key=self.counter_key(target), limit=limit, amount=amount, expires_at=ends))
-        return _Plan(call, worst, tuple(t for t, _ in targets), tuple(holds))
+            holds.append(Hold(key=key, limit=limit, amount=amount, expires_at=ends))
+        return _Plan(call, worst, tuple(t for t, _, _ in targets), tuple(holds))
 
     def refusal(self, plan: _Plan, res: Reservation) -> BudgetExceeded:
         if not res.enforced:
@@ -488,4 +499,12 @@ class Budget:
         self._alerts(plan, changes)
 
 
-__all__ = ["ANY", "Budget", "BudgetAlert", "BudgetLimit", "RequestSpend"]
+__all__ = [
+    "ANY",
+    "Budget",
+    "BudgetAlert",
+    "BudgetLimit",
+    "InProcessBudgetBackend",
+    "RedisBudgetBackend",
+    "RequestSpend",
+]

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import math
+import os
 import threading
 import time
 import uuid
@@ -53,7 +55,24 @@ def nano_to_usd(nano: int) -> float:
 
 
 def window_of(window: str, now: float) -> tuple[str, float | None]:
-    """The UTC window containing ``now``: its id and when it ends (None for ``total``)."""
+    """The UTC window containing ``now``: its id and when it ends (None for ``total``).
+
+    Every window starts on a UTC hour, so the answer is memoized per (window, hour).
+    """
+    hour = int(now // 3600)
+    found = _window_memo.get((window, hour))
+    if found is None:
+        found = _window_of(window, hour * 3600.0)
+        if len(_window_memo) > 256:
+            _window_memo.clear()
+        _window_memo[(window, hour)] = found
+    return found
+
+
+_window_memo: dict[tuple[str, int], tuple[str, float | None]] = {}
+
+
+def _window_of(window: str, now: float) -> tuple[str, float | None]:
     t = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     if window == "hour":
         start = t.replace(minute=0, second=0, microsecond=0)
@@ -125,8 +144,13 @@ class BudgetBackend(Protocol):
     async def arelease(self, reservation: Reservation) -> None: ...
 
 
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_id_counter = itertools.count(1)
+
+
 def new_reservation_id() -> str:
-    return uuid.uuid4().hex
+    """Unique across processes and hosts (a random per-import prefix and the pid: a fork gets its own)."""
+    return f"{_ID_PREFIX}-{os.getpid()}-{next(_id_counter)}"
 
 
 class _Counter:
