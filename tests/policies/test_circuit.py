@@ -16,6 +16,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import costkit
 from costkit import Call, CircuitOpen, Result
@@ -392,3 +394,40 @@ def test_wrapped_client_100_percent_failures_open_the_circuit() -> None:
     assert outcomes == ["failed"] + ["open"] * 39
     assert len(sink.records) == 5 and not any(r.success for r in sink.records)
     assert breaker.state("openai", "gpt-4o") == OPEN
+
+
+# ----------------------------------------------------------------------------- the two backends agree
+
+
+_STEPS = st.lists(
+    st.tuples(st.sampled_from(["ok", "fail", "bad"]), st.floats(min_value=0, max_value=8, allow_nan=False)),
+    min_size=1,
+    max_size=60,
+)
+
+
+@pytest.mark.redis
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS, threshold=st.sampled_from([None, 2, 3]), rate=st.sampled_from([None, 0.5, 0.8]))
+def test_memory_and_redis_circuits_decide_alike(
+    redis_url: str, steps: list[tuple[str, float]], threshold: int | None, rate: float | None
+) -> None:
+    import uuid
+
+    if threshold is None and rate is None:
+        threshold = 2
+    clock = Clock()
+    kw: dict[str, Any] = dict(
+        failure_threshold=threshold, failure_rate=rate, min_calls=4, window_s=20, open_s=10, clock=clock
+    )
+    memory = CircuitBreaker(**kw)
+    shared = CircuitBreaker(redis=redis_url, name=uuid.uuid4().hex, **kw)
+    outcome = ["ok"]
+    errors = {"fail": server_error, "bad": bad_request}
+    term = Scripted(lambda c: errors[outcome[0]]() if outcome[0] in errors else None)
+    for what, advance in steps:
+        clock.now += advance
+        outcome[0] = what
+        assert run(Pipeline([memory], term)) == run(Pipeline([shared], term))
+        assert memory.state("openai", "gpt-4o-mini") == shared.state("openai", "gpt-4o-mini")
+    assert memory.counters == shared.counters

@@ -16,6 +16,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import costkit
 from costkit import Call, Result, RetryBudgetExhausted
@@ -516,3 +518,37 @@ def test_wrapped_anthropic_client_sdk_retries_are_off_and_529_is_retried() -> No
         model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
     )
     assert reply.content[0].text and len(fake.calls) == 4  # the third 529, then the answer
+
+
+# ----------------------------------------------------------------------------- the two backends agree
+
+
+@pytest.mark.redis
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(
+        st.tuples(st.booleans(), st.floats(min_value=0, max_value=4, allow_nan=False)), min_size=1, max_size=80
+    ),
+    ratio=st.sampled_from([0.0, 0.1, 0.5]),
+    reserve_per_s=st.sampled_from([0.0, 0.1]),
+)
+def test_memory_and_redis_budgets_decide_alike(
+    redis_url: str, steps: list[tuple[bool, float]], ratio: float, reserve_per_s: float
+) -> None:
+    import uuid
+
+    clock = Clock()
+    kw: dict[str, Any] = dict(
+        max_attempts=3, budget_ratio=ratio, window_s=10, min_retries_per_s=reserve_per_s, backoff_base_s=0, clock=clock
+    )
+    memory = RetryBudget(**kw)
+    shared = RetryBudget(redis=redis_url, name=uuid.uuid4().hex, **kw)
+    for failing, advance in steps:
+        clock.now += advance
+        for policy in (memory, shared):
+            term = Scripted(fail=lambda c, failing=failing: server_error() if failing else None)
+            try:
+                Pipeline([policy], term).run(make_call())
+            except openai.InternalServerError:
+                pass
+        assert memory.counters == shared.counters
