@@ -576,3 +576,34 @@ def test_four_processes_sixteen_threads_never_overspend(redis_url: str, tmp_path
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
     _worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+
+
+async def test_async_stream_is_settled_when_it_ends() -> None:
+    from costkit._stream import AsyncResultStream, ReplaySource
+
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+    prices = book()
+
+    def finalize(r: Result) -> Result:
+        return r.evolve(cost_usd=prices.cost("strong", r.usage))
+
+    async def aterminal(call: Call) -> Result:
+        return Result(stream=AsyncResultStream(ReplaySource(["a"] * 7), _Acc(), finalize), model=call.model)
+
+    result = await Pipeline([b], lambda c: Result(), aterminal).arun(make_call().evolve(stream=True))
+    assert [c async for c in result.stream] == ["a"] * 7
+    state = b.backend.usage(b.key_for(limit))
+    assert state.reserved == 0 and state.spent == usd_to_nano(0.01 + 7 * 30e-6)
+
+
+@pytest.mark.redis
+async def test_redis_backend_async_path(redis_url: str) -> None:
+    limit = BudgetLimit(usd=0.03)
+    b, provider = budget(limit, backend=RedisBudgetBackend(redis_url, prefix="async")), Provider()
+    arun = Pipeline([b], provider, provider.acall).arun
+    await arun(make_call())
+    await arun(make_call())
+    with pytest.raises(BudgetExceeded):
+        await arun(make_call())
+    assert b.spent(limit) == pytest.approx(2 * ACTUAL, abs=1e-12)

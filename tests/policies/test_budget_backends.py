@@ -382,3 +382,21 @@ def test_redis_counts_large_budgets_exactly(redis_url: str) -> None:
     assert b.settle(r, [1_000_000_123_456_789]) == [(0, 1_000_000_123_456_789)]
     r2 = b.reserve(h, ttl_s=60)
     assert not r2.ok and r2.spent == 1_000_000_123_456_789
+
+
+def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang() -> None:
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)  # accepts connections (the kernel does), never replies
+    port = server.getsockname()[1]
+    try:
+        b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_unavailable="open", timeout_s=0.2, retry_after_s=60)
+        with pytest.warns(CostkitWarning, match="Timeout"):
+            r = b.reserve(holds({"global": 10}), ttl_s=60)
+        assert r.ok and not r.enforced
+        b.settle(r, [5])  # not enforced: nothing held; Redis is marked down, not asked again
+        assert b.reserve(holds({"global": 10}), ttl_s=60).error == "redis marked down"
+    finally:
+        server.close()
