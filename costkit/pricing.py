@@ -237,9 +237,12 @@ class OffPeak:
         for days, windows in self.rules:
             if days is not None:
                 if weekday is None:
-                    if utc is None:
-                        utc = datetime.fromtimestamp(now, timezone.utc)
-                    weekday = utc.astimezone(_calendar(self.weekday_timezone)).isoweekday()
+                    if utc is None and self.weekday_timezone is None:
+                        weekday = (int(now // 86400) + 3) % 7 + 1  # 1970-01-01 was a Thursday (ISO 4)
+                    else:
+                        if utc is None:
+                            utc = datetime.fromtimestamp(now, timezone.utc)
+                        weekday = utc.astimezone(_calendar(self.weekday_timezone)).isoweekday()
                 if weekday not in days:
                     continue
             if _in_windows(windows, minute):

@@ -241,6 +241,19 @@ def test_service_tiers_change_the_price():
     )
 
 
+@pytest.mark.parametrize("model", ["deepseek/deepseek-v4-pro", "tencent/deepseek-v4-pro-0813"])
+def test_off_peak_now_agrees_with_an_explicit_time(monkeypatch, model):
+    """The per-call path reads the clock without datetime; it must agree with ``at=`` for every hour of a week."""
+    import costkit.pricing as module
+
+    off_peak = pricing.get(model).off_peak
+    start = int(datetime(2026, 11, 16, tzinfo=timezone.utc).timestamp())  # a Monday
+    for minute in range(0, 7 * 24 * 60, 17):
+        epoch = start + minute * 60 + 5
+        monkeypatch.setattr(module.time, "time", lambda epoch=epoch: float(epoch))
+        assert off_peak.is_open() == off_peak.is_open(datetime.fromtimestamp(epoch, timezone.utc)), minute
+
+
 @pytest.mark.slow
 def test_whole_cost_map_agrees_with_litellm(litellm):
     """Every chat/completion model of the bundled map, four usages each, against litellm.completion_cost."""
