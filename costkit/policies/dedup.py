@@ -366,10 +366,11 @@ class Dedup(StateFlowPolicy):
 
         flight: concurrent.futures.Future[Any] = payload
         token: str | None = None
+        candidate = uuid.uuid4().hex  # the Redis lock's value if this call wins it
         settled = False
         try:
             if self.redis_state is not None:
-                shared, token = yield from self._lead_in_redis(key, started)
+                shared, token = yield from self._lead_in_redis(key, candidate, started)
                 if shared is not None:
                     settled = True
                     self._count("shared")
@@ -399,13 +400,15 @@ class Dedup(StateFlowPolicy):
         finally:
             if not settled:  # cancelled or interrupted before an outcome: a waiter takes over
                 self._local.abandon(key, flight)
-                if token is not None:
+                if self.redis_state is not None:  # a no-op unless the lock holds our value
                     with contextlib.suppress(Exception):
-                        self._redis_finish(key, token, None)
+                        self._redis_finish(key, candidate, None)
 
-    def _lead_in_redis(self, key: str, started: float) -> Generator[Do | Sleep, Any, tuple[Result | None, str | None]]:
-        """Sub-flow of the process-local leader: ``(answer, None)`` from another process, or ``(None, token)``."""
-        token = uuid.uuid4().hex
+    def _lead_in_redis(
+        self, key: str, token: str, started: float
+    ) -> Generator[Do | Sleep, Any, tuple[Result | None, str | None]]:
+        """Sub-flow of the process-local leader: ``(answer, None)`` from another process, ``(None, token)``
+        when it holds the lock, ``(None, None)`` when it calls without one (Redis down, fail-open; or waited out)."""
         while True:
             verdict, payload = yield Do(lambda: self._redis_claim(key, token), True)
             if verdict == HIT:

@@ -480,3 +480,28 @@ def test_a_redis_that_never_answers_does_not_hang_the_call() -> None:
             second = Pipeline([dedup], provider).run(make_call())  # Redis marked down: no second wait
     assert first.text == "answer 1" and second.source == "dedup" and len(provider.calls) == 1
     assert dedup.redis_state is not None and dedup.redis_state.failures == 1
+
+
+@pytest.mark.redis
+async def test_redis_cancelled_leader_releases_its_lock(redis_url: str) -> None:
+    import redis
+
+    slow = Provider(hold=5.0)
+    a = Dedup(redis=redis_url, name="cancel", lease_s=60)
+    leader = asyncio.create_task(Pipeline([a], slow, slow.acall).arun(make_call()))
+    key = a.key_for(make_call())
+    assert key is not None
+    lock_key = a._keys(key)[1]
+    client = redis.Redis.from_url(redis_url)
+    for _ in range(200):
+        if client.exists(lock_key):
+            break
+        await asyncio.sleep(0.01)
+    assert client.exists(lock_key)
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert not client.exists(lock_key)  # released at once, not after lease_s
+    fast = Provider()
+    result = await Pipeline([Dedup(redis=redis_url, name="cancel")], fast, fast.acall).arun(make_call())
+    assert result.source == "provider" and len(fast.calls) == 1
