@@ -260,7 +260,7 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
 
 
 def test_save_replaces_the_previous_generation(tmp_path: Path) -> None:
-    index, x, root = _saved(tmp_path, n=100, approximate_above=None)
+    index, _, root = _saved(tmp_path, n=100, approximate_above=None)
     first = set(p.name for p in root.iterdir())
     index.remove([10])
     index.save(root)
@@ -270,7 +270,7 @@ def test_save_replaces_the_previous_generation(tmp_path: Path) -> None:
 
 
 def test_crash_before_the_manifest_keeps_the_last_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    index, x, root = _saved(tmp_path, n=100, approximate_above=None)
+    index, _, root = _saved(tmp_path, n=100, approximate_above=None)
     index.remove([10, 11])
 
     def crash(*_a: object) -> None:
@@ -284,7 +284,7 @@ def test_crash_before_the_manifest_keeps_the_last_save(tmp_path: Path, monkeypat
 
 
 def test_corrupt_index_file_is_rebuilt_from_vectors(tmp_path: Path) -> None:
-    index, x, root = _saved(tmp_path)
+    _, x, root = _saved(tmp_path)
     files = json.loads((root / "manifest.json").read_text())["files"]
     path = root / files["index"]
     data = bytearray(path.read_bytes())
