@@ -69,8 +69,6 @@ FEATURES = (
     "opener_differs",
     "length_log_ratio",
     "bias",
-    "margin",
-    "is_nearest",
     "same_tokens",
     "trigram_jaccard",
 )
@@ -117,8 +115,6 @@ def pair_features(query: str, entry: str, cosine: float, margin: float, is_neare
         float(opener),
         abs(math.log((len(tq) + 1) / (len(te) + 1))),
         1.0,
-        margin,
-        float(is_nearest),
         float(tq == te),
         len(gq & ge) / max(1, len(gq | ge)),
     ]
