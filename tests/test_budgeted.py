@@ -318,6 +318,7 @@ def test_stream_is_settled_when_consumed() -> None:
     def f() -> tuple[float, float]:
         result = run(make_call().evolve(stream=True))
         before = active_scopes()[-1].spent_usd
+        assert isinstance(result.stream, ResultStream)
         list(result.stream)
         return before, active_scopes()[-1].spent_usd
 

@@ -98,6 +98,12 @@ class WorstCaseEstimator:
 
     def __init__(self, pricing: PricingLike | None = None) -> None:
         self._pricing = pricing
+        self._explicit = pricing is not None
+
+    def adopt_pricing(self, pricing: PricingLike) -> None:
+        """Use ``pricing`` unless a book was given explicitly (``costkit.wrap(pricing=...)`` calls this)."""
+        if not self._explicit:
+            self._pricing = pricing
 
     @property
     def pricing(self) -> PricingLike:

@@ -263,6 +263,7 @@ def test_a_stream_is_settled_when_it_ends() -> None:
     result = Pipeline([b], terminal).run(make_call().evolve(stream=True))
     key = b.key_for(limit)
     assert b.backend.usage(key).reserved == usd_to_nano(WORST)  # held while the stream runs
+    assert isinstance(result.stream, ResultStream)
     assert list(result.stream) == ["a"] * 20
     state = b.backend.usage(key)
     assert state.reserved == 0 and state.spent == usd_to_nano(0.01 + 20 * 30e-6)
@@ -592,6 +593,7 @@ async def test_async_stream_is_settled_when_it_ends() -> None:
         return Result(stream=AsyncResultStream(ReplaySource(["a"] * 7), _Acc(), finalize), model=call.model)
 
     result = await Pipeline([b], lambda c: Result(), aterminal).arun(make_call().evolve(stream=True))
+    assert isinstance(result.stream, AsyncResultStream)
     assert [c async for c in result.stream] == ["a"] * 7
     state = b.backend.usage(b.key_for(limit))
     assert state.reserved == 0 and state.spent == usd_to_nano(0.01 + 7 * 30e-6)

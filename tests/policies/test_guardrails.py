@@ -108,7 +108,8 @@ def test_cost_limit_clamps_max_tokens_to_what_fits() -> None:
     _, sent = run(g, make_call(1000))
     assert sent.max_output_tokens == 300
     assert sent.notes["clamped"] == {"max_output_tokens": {"from": 1000, "to": 300, "by": ["max_cost_usd"]}}
-    assert book().worst_case_cost("strong", N_IN, 300) <= limit < book().worst_case_cost("strong", N_IN, 301)
+    fits, over = book().worst_case_cost("strong", N_IN, 300), book().worst_case_cost("strong", N_IN, 301)
+    assert fits is not None and over is not None and fits <= limit < over
 
 
 def test_cost_limit_uses_the_models_ceiling_when_the_call_sets_no_cap() -> None:
@@ -210,7 +211,8 @@ def test_a_clamp_reaches_the_cost_record() -> None:
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=999)
     (record,) = sink.records
     assert record.notes["clamped"] == {"max_output_tokens": {"from": 999, "to": 64, "by": ["max_output_tokens"]}}
-    assert fake.calls[0].request.max_tokens == 64  # what the provider received
+    request = fake.calls[0].request
+    assert request is not None and request.max_tokens == 64  # what the provider received
 
 
 @pytest.mark.parametrize(
@@ -232,3 +234,13 @@ def test_config_errors_name_the_field(kwargs: dict[str, Any], field: str) -> Non
     with pytest.raises(ConfigError) as e:
         Guardrails(**kwargs)
     assert e.value.field == field
+
+
+def test_the_wrappers_price_book_is_adopted_unless_one_was_given() -> None:
+    g = Guardrails(max_cost_usd=0.01)
+    g.estimator.adopt_pricing(book())
+    assert g.estimator.pricing.get("strong") is not None
+    own = book()
+    g2 = Guardrails(max_cost_usd=0.01, pricing=own)
+    g2.estimator.adopt_pricing(PriceBook(base=None, cost_map={}))
+    assert g2.estimator.pricing is own
