@@ -11,6 +11,7 @@ batch), or any sink or callable (called once per record).
 
 from __future__ import annotations
 
+import abc
 import atexit
 import os
 import threading
@@ -306,4 +307,73 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
-__all__ = ["EXIT_TIMEOUT_S", "BackgroundSink", "BatchWriter"]
+class DeferredSink(abc.ABC, _Counters):
+    """Base of sinks whose per-record work is CPU, not I/O (OTel, Prometheus): done off the hot path.
+
+    With ``background=True`` (the default) ``emit`` hands ``(record, extra)`` to a
+    :class:`BackgroundSink` and returns; ``background=False`` does the work in ``emit`` (simpler
+    to reason about in tests, one thread fewer). Either way failures are caught and counted.
+    Subclasses implement ``_handle(record, extra)`` and may override ``_capture()`` to take
+    something from the caller's thread at emit time (OTel takes the current trace context).
+    """
+
+    _bg: BackgroundSink | None = None
+
+    def _init_deferred(self, *, background: bool, max_queue: int, name: str) -> None:
+        super().__init__()
+        self._name = name
+        if background:
+            self._bg = BackgroundSink(
+                self._handle_item, max_queue=max_queue, batch_size=256, flush_interval_s=0.2, name=name
+            )
+
+    def _capture(self) -> Any:
+        return None
+
+    @abc.abstractmethod
+    def _handle(self, record: CostRecord, extra: Any) -> None:
+        """Do the sink's work for one record (``extra`` is what ``_capture`` returned at emit)."""
+
+    def _handle_item(self, item: tuple[CostRecord, Any]) -> None:
+        self._handle(*item)
+
+    def emit(self, record: CostRecord) -> None:
+        bg = self._bg
+        if bg is not None:
+            bg.emit((record, self._capture()))  # type: ignore[arg-type]  # the writer gets the pair back
+            return
+        try:
+            self._handle(record, self._capture())
+        except Exception as exc:
+            self._count(emitted=1, dropped=1, errors=1)
+            warn_once(f"sink-deferred-{id(self)}", f"costkit {self._name} failed ({type(exc).__name__}: {exc})")
+        else:
+            self._count(emitted=1, written=1)
+
+    # counters: the background queue's when there is one
+    @property
+    def emitted(self) -> int:
+        return self._bg.emitted if self._bg is not None else self._emitted
+
+    @property
+    def written(self) -> int:
+        return self._bg.written if self._bg is not None else self._written
+
+    @property
+    def dropped(self) -> int:
+        return self._bg.dropped if self._bg is not None else self._dropped
+
+    @property
+    def errors(self) -> int:
+        return self._bg.errors if self._bg is not None else self._errors
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until queued records were handled (background mode); True when done."""
+        return self._bg.flush(timeout) if self._bg is not None else True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Handle what is queued and stop the thread (background mode)."""
+        return self._bg.close(timeout) if self._bg is not None else True
+
+
+__all__ = ["EXIT_TIMEOUT_S", "BackgroundSink", "BatchWriter", "DeferredSink"]

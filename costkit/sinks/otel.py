@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._warn import warn_once
 from ..errors import ConfigError
 from ..records import CostRecord
-from .base import _Counters
+from .background import DeferredSink
 
 # record fields that may become metric attributes (spans always carry all of them)
 METRIC_ATTRIBUTE_FIELDS = ("tenant", "user", "feature", "route", "prompt_version", "cache", "kind")
@@ -95,12 +94,15 @@ def _require_otel() -> tuple[Any, Any]:
     return trace, metrics
 
 
-class OTelSink(_Counters):
+class OTelSink(DeferredSink):
     """Emit each record as a span and/or as GenAI metrics.
 
     ``tracer_provider`` / ``meter_provider`` default to the global ones the application set up.
     ``metric_attributes`` picks which record fields label the metrics (from
     :data:`METRIC_ATTRIBUTE_FIELDS`); every extra one multiplies the number of time series.
+    With ``background=True`` (default) ``emit`` only captures the caller's trace context and
+    enqueues (bounded by ``max_queue``); the SDK work runs on a costkit thread, and the span still
+    nests under the span that was current at ``emit``.
     """
 
     def __init__(
@@ -111,6 +113,8 @@ class OTelSink(_Counters):
         spans: bool = True,
         metrics: bool = True,
         metric_attributes: Iterable[str] = DEFAULT_METRIC_ATTRIBUTES,
+        background: bool = True,
+        max_queue: int = 10_000,
     ) -> None:
         trace, metrics_api = _require_otel()
         fields = tuple(metric_attributes)
@@ -119,9 +123,12 @@ class OTelSink(_Counters):
             raise ConfigError("metric_attributes", f"{unknown[0]!r} is not one of {', '.join(METRIC_ATTRIBUTE_FIELDS)}")
         if not spans and not metrics:
             raise ConfigError("spans", "spans and metrics are both off: this sink would record nothing")
-        super().__init__()
+        self._init_deferred(background=background, max_queue=max_queue, name="OTelSink")
         self.metric_attributes = fields
         self._trace = trace
+        from opentelemetry import context
+
+        self._context = context
         self._providers = (
             tracer_provider or trace.get_tracer_provider(),
             meter_provider or metrics_api.get_meter_provider(),
@@ -146,19 +153,16 @@ class OTelSink(_Counters):
                 ),
             }
 
-    def emit(self, record: CostRecord) -> None:
-        try:
-            if self._tracer is not None:
-                self._span(record)
-            if self._instruments:
-                self._metrics(record)
-        except Exception as exc:
-            self._count(emitted=1, dropped=1, errors=1)
-            warn_once(f"sink-otel-{id(self)}", f"costkit OTelSink failed ({type(exc).__name__}: {exc}); dropping")
-        else:
-            self._count(emitted=1, written=1)
+    def _capture(self) -> Any:
+        return self._context.get_current()
 
-    def _span(self, record: CostRecord) -> None:
+    def _handle(self, record: CostRecord, ctx: Any) -> None:
+        if self._tracer is not None:
+            self._span(record, ctx)
+        if self._instruments:
+            self._metrics(record)
+
+    def _span(self, record: CostRecord, ctx: Any) -> None:
         end_ns = int(record.timestamp * 1e9)
         start_ns = end_ns - int(record.latency_ms * 1e6)
         span = self._tracer.start_span(  # type: ignore[union-attr]
@@ -166,6 +170,7 @@ class OTelSink(_Counters):
             kind=self._trace.SpanKind.CLIENT,
             attributes=span_attributes(record),
             start_time=start_ns,
+            context=ctx,
         )
         if not record.success:
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, record.error_type or None))
@@ -185,15 +190,14 @@ class OTelSink(_Counters):
                 inst["saved"].add(usd, {**attrs, "costkit.layer": layer})
         inst["calls"].add(1, {**attrs, "costkit.success": record.success})
 
-    def flush(self) -> None:
-        """Ask the providers to export what they hold (if they can)."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Handle what is queued, then ask the providers to export what they hold."""
+        done = super().flush(timeout)
         for provider in self._providers:
             fn = getattr(provider, "force_flush", None)
             if callable(fn):
                 fn()
-
-    def close(self) -> None:
-        """Nothing of ours to release: the application owns its providers."""
+        return done
 
     def __repr__(self) -> str:
         return f"OTelSink(spans={self._tracer is not None}, metrics={bool(self._instruments)})"

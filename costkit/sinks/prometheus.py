@@ -21,10 +21,9 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from .._warn import warn_once
 from ..errors import ConfigError
 from ..records import CostRecord
-from .base import _Counters
+from .background import DeferredSink
 
 LABEL_FIELDS = ("tenant", "user", "feature", "route", "prompt_version", "model", "requested_model", "provider")
 DEFAULT_LABELS = ("tenant", "feature", "model", "provider", "route")
@@ -52,8 +51,12 @@ def _require_prometheus() -> Any:
     return prometheus_client
 
 
-class PrometheusSink(_Counters):
-    """Count what records report into Prometheus metrics on ``registry`` (default: the global one)."""
+class PrometheusSink(DeferredSink):
+    """Count what records report into Prometheus metrics on ``registry`` (default: the global one).
+
+    With ``background=True`` (default) ``emit`` only enqueues (bounded by ``max_queue``) and a
+    costkit thread updates the metrics, so a scrape sees a record at most ~0.2 s after it.
+    """
 
     def __init__(
         self,
@@ -62,6 +65,8 @@ class PrometheusSink(_Counters):
         namespace: str = "costkit",
         labels: Iterable[str] = DEFAULT_LABELS,
         latency_buckets: Iterable[float] = DEFAULT_LATENCY_BUCKETS,
+        background: bool = True,
+        max_queue: int = 10_000,
     ) -> None:
         prom = _require_prometheus()
         label_names = tuple(labels)
@@ -75,7 +80,7 @@ class PrometheusSink(_Counters):
         buckets = tuple(float(b) for b in latency_buckets)
         if not buckets or list(buckets) != sorted(set(buckets)):
             raise ConfigError("latency_buckets", "expected increasing bucket bounds")
-        super().__init__()
+        self._init_deferred(background=background, max_queue=max_queue, name="PrometheusSink")
         self.registry = registry if registry is not None else prom.REGISTRY
         self.namespace = namespace
         self.labels = label_names
@@ -105,14 +110,8 @@ class PrometheusSink(_Counters):
             "latency": prom.Histogram("latency_seconds", "Latency of provider attempts.", L, buckets=buckets, **common),
         }
 
-    def emit(self, record: CostRecord) -> None:
-        try:
-            self._observe(record)
-        except Exception as exc:
-            self._count(emitted=1, dropped=1, errors=1)
-            warn_once(f"sink-prom-{id(self)}", f"costkit PrometheusSink failed ({type(exc).__name__}: {exc})")
-        else:
-            self._count(emitted=1, written=1)
+    def _handle(self, record: CostRecord, _extra: Any) -> None:
+        self._observe(record)
 
     def _observe(self, record: CostRecord) -> None:
         values = [getattr(record, name) or "" for name in self.labels]
@@ -131,12 +130,6 @@ class PrometheusSink(_Counters):
         m["calls"].labels(*values, record.kind, record.cache, "true" if record.success else "false").inc()
         if record.cache == "none" and record.kind != "cache_hit":
             m["latency"].labels(*values).observe(record.latency_ms / 1000.0)
-
-    def flush(self) -> None:
-        """Prometheus pulls; nothing to push."""
-
-    def close(self) -> None:
-        """The metrics stay registered (a scrape after close still sees the totals)."""
 
     def __repr__(self) -> str:
         return f"PrometheusSink(namespace={self.namespace!r}, labels={self.labels})"

@@ -40,7 +40,7 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list]:
 
 def test_one_span_per_record_with_genai_attributes(tracing, make_record) -> None:
     provider, exporter = tracing
-    sink = OTelSink(tracer_provider=provider, metrics=False)
+    sink = OTelSink(tracer_provider=provider, metrics=False, background=False)
     rec = make_record(timestamp=1_800_000_000.5, latency_ms=250.0)
     sink.emit(rec)
     (span,) = exporter.get_finished_spans()
@@ -70,7 +70,7 @@ def test_one_span_per_record_with_genai_attributes(tracing, make_record) -> None
 
 def test_failed_attempt_span_has_error_status(tracing, make_record) -> None:
     provider, exporter = tracing
-    sink = OTelSink(tracer_provider=provider, metrics=False)
+    sink = OTelSink(tracer_provider=provider, metrics=False, background=False)
     sink.emit(make_record(success=False, error_type="RateLimitError", cost_usd=None, priced=False, tenant=None))
     (span,) = exporter.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
@@ -81,7 +81,7 @@ def test_failed_attempt_span_has_error_status(tracing, make_record) -> None:
 
 def test_span_nests_under_the_applications_current_span(tracing, make_record) -> None:
     provider, exporter = tracing
-    sink = OTelSink(tracer_provider=provider, metrics=False)
+    sink = OTelSink(tracer_provider=provider, metrics=False, background=False)
     with provider.get_tracer("app").start_as_current_span("handle_request") as parent:
         sink.emit(make_record())
     child = next(s for s in exporter.get_finished_spans() if s.name != "handle_request")
@@ -91,7 +91,7 @@ def test_span_nests_under_the_applications_current_span(tracing, make_record) ->
 
 def test_metrics_follow_genai_conventions(metering, make_record) -> None:
     provider, reader = metering
-    sink = OTelSink(meter_provider=provider, spans=False)
+    sink = OTelSink(meter_provider=provider, spans=False, background=False)
     sink.emit(make_record(cost_usd=0.25, latency_ms=500.0, savings={"router": 0.5}, saved_usd=0.5))
     sink.emit(make_record(cost_usd=0.125, latency_ms=1500.0, savings={}, saved_usd=0.0))
     sink.emit(make_record(kind="cache_hit", cache="exact", cost_usd=0.0, savings={"exact": 1.0}, saved_usd=1.0))
@@ -135,7 +135,49 @@ def test_a_failing_provider_never_raises_into_emit(make_record) -> None:
         def get_tracer(self, *a, **k):
             return BrokenTracer()
 
-    sink = OTelSink(tracer_provider=BrokenProvider(), metrics=False)
+    sink = OTelSink(tracer_provider=BrokenProvider(), metrics=False, background=False)
     with pytest.warns(UserWarning, match="exporter exploded"):
         sink.emit(make_record())
     assert (sink.emitted, sink.dropped, sink.errors) == (1, 1, 1)
+
+
+def test_background_mode_keeps_the_callers_parent_span(tracing, metering, make_record) -> None:
+    tp, exporter = tracing
+    mp, reader = metering
+    sink = OTelSink(tracer_provider=tp, meter_provider=mp)
+    with tp.get_tracer("app").start_as_current_span("handle_request") as parent:
+        sink.emit(make_record(cost_usd=0.5))
+    assert sink.flush(30)
+    child = next(s for s in exporter.get_finished_spans() if s.name != "handle_request")
+    assert child.parent is not None and child.parent.span_id == parent.get_span_context().span_id
+    assert child.context.trace_id == parent.get_span_context().trace_id
+    (cost,) = _points(reader)["costkit.cost"]
+    assert cost.value == 0.5
+    assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (1, 1, 0, 0)
+    sink.close()
+
+
+def test_background_mode_never_blocks_on_a_stuck_exporter(make_record) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class StuckTracer:
+        def start_span(self, *a, **k):
+            release.wait(30)
+            raise RuntimeError("gave up")
+
+    class StuckProvider:
+        def get_tracer(self, *a, **k):
+            return StuckTracer()
+
+    sink = OTelSink(tracer_provider=StuckProvider(), metrics=False, max_queue=10)
+    with pytest.warns(UserWarning):
+        for _ in range(1000):  # would hang if emit waited on the tracer
+            sink.emit(make_record())
+        assert sink.emitted == 1000
+        assert sink.dropped >= 1000 - 10 - 256  # at most the queue plus one batch in flight
+        release.set()
+        assert sink.flush(30)
+    assert sink.written == 0
+    sink.close()

@@ -13,7 +13,7 @@ L = {"tenant": "acme", "feature": "faq", "model": "gpt-4o-mini", "provider": "op
 
 def test_costs_tokens_calls_latency_by_label(make_record) -> None:
     reg = CollectorRegistry()
-    sink = PrometheusSink(registry=reg)
+    sink = PrometheusSink(registry=reg, background=False)
     sink.emit(make_record(cost_usd=0.25, latency_ms=300.0, savings={"router": 0.5}, saved_usd=0.5))
     sink.emit(
         make_record(
@@ -62,7 +62,7 @@ def test_costs_tokens_calls_latency_by_label(make_record) -> None:
 
 def test_custom_labels_and_missing_values(make_record) -> None:
     reg = CollectorRegistry()
-    sink = PrometheusSink(registry=reg, namespace="llm", labels=["feature", "prompt_version"])
+    sink = PrometheusSink(registry=reg, namespace="llm", labels=["feature", "prompt_version"], background=False)
     sink.emit(make_record(feature=None, cost_usd=0.5))
     assert reg.get_sample_value("llm_cost_usd_total", {"feature": "", "prompt_version": "v3"}) == 0.5
     assert b"llm_calls_total" in generate_latest(reg)
@@ -70,7 +70,7 @@ def test_custom_labels_and_missing_values(make_record) -> None:
 
 def test_two_sinks_on_one_registry_share_the_metrics(make_record) -> None:
     reg = CollectorRegistry()
-    a, b = PrometheusSink(registry=reg), PrometheusSink(registry=reg)
+    a, b = PrometheusSink(registry=reg, background=False), PrometheusSink(registry=reg, background=False)
     a.emit(make_record(cost_usd=0.25))
     b.emit(make_record(cost_usd=0.25))
     assert reg.get_sample_value("costkit_cost_usd_total", L) == 0.5
@@ -80,7 +80,7 @@ def test_clash_with_existing_metric_is_a_config_error() -> None:
     reg = CollectorRegistry()
     Counter("costkit_cost_usd", "someone else's", registry=reg)
     with pytest.raises(ConfigError) as err:
-        PrometheusSink(registry=reg)
+        PrometheusSink(registry=reg, background=False)
     assert err.value.field == "registry"
 
 
@@ -104,3 +104,14 @@ def test_missing_library_names_the_extra(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
     with pytest.raises(ConfigError, match=r"costkit\[prometheus\]"):
         PrometheusSink()
+
+
+def test_background_mode_updates_after_flush(make_record) -> None:
+    reg = CollectorRegistry()
+    sink = PrometheusSink(registry=reg)
+    for _ in range(4):
+        sink.emit(make_record(cost_usd=0.125))
+    assert sink.flush(30)
+    assert reg.get_sample_value("costkit_cost_usd_total", L) == 0.5
+    assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (4, 4, 0, 0)
+    sink.close()
