@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from costkit._call import Call, Result, Tags, Usage
 from costkit._pipeline import FlowPolicy, Pipeline
@@ -609,3 +611,95 @@ async def test_redis_backend_async_path(redis_url: str) -> None:
     with pytest.raises(BudgetExceeded):
         await arun(make_call())
     assert b.spent(limit) == pytest.approx(2 * ACTUAL, abs=1e-12)
+
+
+# ------------------------------------------------------------------ property: the policy under any interleaving
+class ParamWorst(WorstCaseEstimator):
+    """The worst case is whatever the test put in the call's params."""
+
+    def __call__(self, call: Call) -> Any:
+        from costkit.policies.guardrails import WorstCase
+
+        return WorstCase(
+            model=call.model, input_tokens=0, max_output_tokens=0, output_cap_from="call", usd=call.params["worst"]
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from(["acme", "beta", None]),
+            st.integers(1, 40_000_000),  # worst case, nano-USD
+            st.floats(0, 1),  # actual / worst
+            st.booleans(),  # the provider fails
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    data=st.data(),
+)
+def test_any_interleaving_of_calls_never_loses_or_double_counts(calls: list[Any], data: Any) -> None:
+    """Calls start and finish in an order hypothesis picks; the ledger always matches what happened."""
+    glob, per_tenant = BudgetLimit(usd=0.1), BudgetLimit(usd=0.05, tenant="*")
+    b = Budget([glob, per_tenant], estimator=ParamWorst())
+
+    async def scenario() -> None:
+        gates = [asyncio.Event() for _ in calls]
+        settled: dict[str, int] = {}
+        outcome: dict[int, str] = {}
+
+        async def terminal(call: Call) -> Result:
+            i = call.params["i"]
+            await gates[i].wait()
+            if calls[i][3]:
+                raise ConnectionError
+            return Result(text="x", cost_usd=call.params["actual"])
+
+        arun = Pipeline([b], lambda c: Result(), terminal).arun
+
+        async def one(i: int) -> None:
+            tenant, worst, frac, _ = calls[i]
+            actual = worst * frac // 1
+            call = make_call(**({"tenant": tenant} if tenant else {})).evolve(
+                params={"i": i, "worst": worst / 1e9, "actual": actual / 1e9}
+            )
+            try:
+                await arun(call)
+            except BudgetExceeded as e:
+                assert e.details["remaining"] < e.requested_usd  # refused only when it did not fit
+                outcome[i] = "refused"
+                return
+            except ConnectionError:
+                outcome[i] = "failed"
+                return
+            outcome[i] = "ok"
+            for key in (b.key_for(glob), b.key_for(per_tenant, Tags(tenant=tenant))):
+                settled[key] = settled.get(key, 0) + usd_to_nano(actual / 1e9)
+
+        tasks: dict[int, asyncio.Task[None]] = {}
+        pending_start = list(range(len(calls)))
+        while pending_start or any(not g.is_set() for g in gates):
+            startable = pending_start
+            finishable = [i for i in tasks if not gates[i].is_set()]
+            choice = data.draw(st.sampled_from([("start", i) for i in startable] + [("finish", i) for i in finishable]))
+            if choice[0] == "start":
+                pending_start.remove(choice[1])
+                tasks[choice[1]] = asyncio.create_task(one(choice[1]))
+            else:
+                gates[choice[1]].set()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            for key in {b.key_for(glob)} | {b.key_for(per_tenant, Tags(tenant=t)) for t, *_ in calls}:
+                state = b.backend.usage(key)
+                limit = usd_to_nano(0.1 if key == b.key_for(glob) else 0.05)
+                assert state.spent + state.reserved <= limit
+            if not pending_start and all(t.done() for t in tasks.values()):
+                break
+        await asyncio.gather(*tasks.values())
+        for key in {b.key_for(glob)} | {b.key_for(per_tenant, Tags(tenant=t)) for t, *_ in calls}:
+            state = b.backend.usage(key)
+            assert state.reserved == 0
+            assert state.spent == settled.get(key, 0)
+
+    asyncio.run(scenario())

@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -402,3 +402,10 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang() -> None:
         assert b.reserve(holds({"global": 10}), ttl_s=60).error == "redis marked down"
     finally:
         server.close()
+
+
+@given(st.floats(0, 1e6, allow_nan=False), st.floats(0, 1e6, allow_nan=False))
+def test_a_hold_never_under_covers_a_cost_within_it(actual: float, worst: float) -> None:
+    if actual <= worst:
+        assert usd_to_nano(actual) <= usd_to_nano(worst, round_up=True)
+    assert usd_to_nano(actual, round_up=True) - usd_to_nano(actual) <= 1
