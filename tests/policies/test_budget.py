@@ -703,3 +703,29 @@ def test_any_interleaving_of_calls_never_loses_or_double_counts(calls: list[Any]
             assert state.spent == settled.get(key, 0)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("budget_first", [True, False])
+def test_with_retries_through_a_wrapped_client(budget_first: bool) -> None:
+    """Last in the chain each attempt holds and settles on its own; first, the request's records are summed."""
+    import costkit
+    from costkit.policies.retry import RetryBudget
+    from costkit.sinks.memory import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    prices = book()
+    prices.register("gpt-4o-mini", input_per_million=0.15, output_per_million=0.6, max_output_tokens=16384)
+    limit = BudgetLimit(usd=1.0)
+    b = Budget([limit], pricing=prices)
+    retry = RetryBudget(max_attempts=3, backoff_base_s=0, backoff_max_s=0, min_retries_per_s=100)
+    fake = FakeProvider(default="a short answer")
+    fake.fail_next(2, 500)
+    sink = MemorySink()
+    chain = [b, retry] if budget_first else [retry, b]
+    client = costkit.wrap(FakeOpenAI(fake), policies=chain, sink=sink, pricing=prices)
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], max_tokens=30)
+    assert [r.success for r in sink.records] == [False, False, True]
+    cost = sum(r.cost_usd or 0.0 for r in sink.records)
+    assert cost > 0
+    state = b.backend.usage(b.key_for(limit))
+    assert state.reserved == 0 and state.spent == usd_to_nano(cost)
