@@ -76,6 +76,48 @@ class NaiveSQLite:
         self.conn.execute("COMMIT")
 
 
+def optional_sinks() -> list[tuple[str, Callable[[], object]]]:
+    """OTel (BatchSpanProcessor, as in production) and Prometheus, when their libraries are installed."""
+    out: list[tuple[str, Callable[[], object]]] = []
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        from costkit.sinks import OTelSink
+
+        def otel(background: bool) -> Callable[[], OTelSink]:
+            def make() -> OTelSink:
+                tp = TracerProvider()
+                tp.add_span_processor(BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=1_000_000))
+                mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+                return OTelSink(tracer_provider=tp, meter_provider=mp, background=background)
+
+            return make
+
+        out.append(("OTelSink, span + metrics in emit (background=False)", otel(False)))
+        out.append(("OTelSink, default (background)", otel(True)))
+    except ImportError:
+        pass
+    try:
+        from prometheus_client import CollectorRegistry
+
+        from costkit.sinks import PrometheusSink
+
+        out.append(
+            (
+                "PrometheusSink, in emit (background=False)",
+                lambda: PrometheusSink(registry=CollectorRegistry(), background=False),
+            )
+        )
+        out.append(("PrometheusSink, default (background)", lambda: PrometheusSink(registry=CollectorRegistry())))
+    except ImportError:
+        pass
+    return out
+
+
 def time_emits(emit: Callable[[CostRecord], None], records: list[CostRecord]) -> float:
     """Nanoseconds per emit on the caller's thread."""
     t = time.perf_counter_ns()
@@ -124,6 +166,11 @@ def main() -> None:
             written.setdefault(name, []).append(sink.written / elapsed)
             drops[name] = drops.get(name, 0) + sink.dropped
             sink.close()
+        for name, factory in optional_sinks():
+            sink = factory()
+            results.setdefault(name, []).append(time_emits(sink.emit, records))
+            drops[name] = drops.get(name, 0) + getattr(sink, "dropped", 0)
+            getattr(sink, "close", lambda: None)()
         small = BackgroundSink(lambda r: time.sleep(0.001), max_queue=1000)  # a slow sink: 1 ms per record
         results.setdefault("BackgroundSink(1 ms/record writer), queue 1000", []).append(time_emits(small.emit, records))
         drops["BackgroundSink(1 ms/record writer), queue 1000"] = small.dropped
