@@ -168,6 +168,7 @@ class Invocation:
         self.calls = 0
         self.tool_steps = 0
         self.checked: set[str] = set()  # request ids settled by a ScopeCheck (charge() skips them)
+        self.tool_requests: set[str] = set()  # request ids whose answer asked for tools
         self._lock = threading.Lock()
 
     @property
@@ -175,10 +176,15 @@ class Invocation:
         """What this invocation has spent so far (settled)."""
         return nano_to_usd(self.scope.backend.usage(self.call_key).spent)
 
-    def admit(self, call: Call) -> None:
-        """Count the call, or refuse it for max_calls / max_tool_steps."""
+    def admit(self, call: Call) -> bool:
+        """Count the request, or refuse it for max_calls / max_tool_steps; False for a further attempt of one.
+
+        A request is counted once, however many attempts (retries, escalations) it makes below.
+        """
         s = self.scope
         with self._lock:
+            if call.request_id in self.checked:
+                return False
             if s.max_tool_steps is not None and self.tool_steps > s.max_tool_steps:
                 raise GuardrailViolation(
                     "max_tool_steps",
@@ -195,15 +201,19 @@ class Invocation:
                 )
             self.calls += 1
             self.checked.add(call.request_id)
+            return True
 
-    def unadmit(self) -> None:
+    def unadmit(self, call: Call) -> None:
         with self._lock:
             self.calls -= 1
+            self.checked.discard(call.request_id)
 
-    def saw_result(self, result: Result) -> None:
+    def saw_result(self, call: Call, result: Result) -> None:
         if result.tool_calls or result.finish_reason == "tool_calls":
             with self._lock:
-                self.tool_steps += 1
+                if call.request_id not in self.tool_requests:
+                    self.tool_requests.add(call.request_id)
+                    self.tool_steps += 1
 
     def add_spent(self, usd: float) -> None:
         holds = [h for _, h in self.scope.holds(self, 0)]
@@ -230,9 +240,10 @@ def charge(record: CostRecord) -> None:
 class _Held:
     """The reservations one call holds in the active scopes."""
 
-    __slots__ = ("items", "spend")
+    __slots__ = ("call", "items", "spend")
 
-    def __init__(self, items: list[tuple[Invocation, Reservation]], spend: RequestSpend) -> None:
+    def __init__(self, call: Call, items: list[tuple[Invocation, Reservation]], spend: RequestSpend) -> None:
+        self.call = call
         self.items = items
         self.spend = spend
 
@@ -256,7 +267,7 @@ class _Held:
         usd, _ = self.spend.total(final)
         self.settle(usd)
         for inv, _res in self.items:
-            inv.saw_result(final)
+            inv.saw_result(self.call, final)
 
 
 class ScopeCheck:
@@ -298,8 +309,8 @@ class ScopeCheck:
         items: list[tuple[Invocation, Reservation]] = []
         try:
             for inv in scopes:
-                inv.admit(call)
-                admitted.append(inv)
+                if inv.admit(call):
+                    admitted.append(inv)
             worst = self._worst(call) if any(inv.scope.has_usd_limits for inv in scopes) else None
             amount = usd_to_nano((worst.usd if worst else None) or 0.0, round_up=True)
             for inv in scopes:
@@ -312,9 +323,9 @@ class ScopeCheck:
             for inv, res in items:
                 inv.scope.backend.release(res)
             for inv in admitted:
-                inv.unadmit()
+                inv.unadmit(call)
             raise
-        return _Held(items, RequestSpend(call))
+        return _Held(call, items, RequestSpend(call))
 
     def handle(self, call: Call, next: Next) -> Result:
         scopes = _SCOPES.get()

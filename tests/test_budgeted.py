@@ -415,3 +415,34 @@ def test_config_errors_at_decoration(kwargs: dict[str, Any], field: str) -> None
     with pytest.raises(ConfigError) as e:
         budgeted(**kwargs)(lambda: None)
     assert e.value.field == field
+
+
+def test_last_in_the_chain_a_request_counts_once_and_each_attempt_holds_its_own_worst_case() -> None:
+    from costkit._pipeline import FlowPolicy
+
+    provider = Provider()
+
+    class ThreeAttempts(FlowPolicy):  # e.g. a retry policy above the check
+        def flow(self, call: Call) -> Any:
+            for n in (1, 2, 3):
+                result = yield call.evolve(attempt=n, kind="call" if n == 1 else "retry")
+            return result
+
+    run = Pipeline([ThreeAttempts(), ScopeCheck(estimator=FixedInput())], provider).run
+
+    @budgeted(max_calls=1, max_usd_per_call=0.04)
+    def f() -> float:
+        run(make_call())  # 3 attempts x 0.0115; the third: 0.023 + 0.013 <= 0.04
+        return active_scopes()[-1].spent_usd
+
+    assert f() == pytest.approx(3 * ACTUAL, abs=1e-12)
+    assert len(provider.calls) == 3
+
+    @budgeted(max_usd_per_call=0.03)
+    def g() -> None:
+        run(make_call())  # the third attempt's worst case no longer fits: refused before it is sent
+
+    provider.calls.clear()
+    with pytest.raises(BudgetExceeded):
+        g()
+    assert len(provider.calls) == 2
