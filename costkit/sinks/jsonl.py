@@ -3,7 +3,8 @@
 The simplest durable format: ``tail -f``, ``jq``, any log shipper and pandas read it. Every
 CostRecord field is written under its own name. Each batch is one ``write`` to a file opened in
 append mode, so several processes may append to the same file (lines stay whole on local
-filesystems as long as a batch is written in one ``write`` call).
+filesystems as long as a batch is written in one ``write`` call). When the file is moved or
+deleted (logrotate), the next batch goes to a new file at the same path.
 """
 
 from __future__ import annotations
@@ -29,12 +30,22 @@ class _JSONLWriter:
         self._file: IO[str] | None = None
 
     def write_batch(self, records: Sequence[CostRecord]) -> None:
+        data = "".join(record_to_json(r) + "\n" for r in records)
+        if self._file is not None and self._rotated(self._file):
+            self.close()
         if self._file is None:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
-        self._file.write("".join(record_to_json(r) + "\n" for r in records))
+        self._file.write(data)
         self._file.flush()
         if self.fsync:
             os.fsync(self._file.fileno())
+
+    def _rotated(self, f: IO[str]) -> bool:
+        """True when the path no longer names the open file (logrotate moved or deleted it)."""
+        try:
+            return os.stat(self.path).st_ino != os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            return True
 
     def close(self) -> None:
         if self._file is not None:

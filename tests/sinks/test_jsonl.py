@@ -117,3 +117,17 @@ def test_pending_lines_are_written_at_interpreter_exit(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert [r.request_id for r in JSONLSink.read(path)] == [str(i) for i in range(1000)]
+
+
+def test_a_rotated_file_is_reopened(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.jsonl"
+    sink = JSONLSink(path)
+    a, b = make_record(), make_record()
+    sink.emit(a)
+    assert sink.flush(30)
+    path.rename(tmp_path / "costs.jsonl.1")  # what logrotate does
+    sink.emit(b)
+    assert sink.flush(30)
+    sink.close()
+    assert JSONLSink.read(tmp_path / "costs.jsonl.1") == [a]
+    assert JSONLSink.read(path) == [b]
