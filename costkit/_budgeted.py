@@ -271,10 +271,13 @@ class _Held:
 
 
 class ScopeCheck:
-    """Enforces the active ``budgeted`` scopes on each call; place it outermost (``costkit.wrap`` does).
+    """Enforces the active ``budgeted`` scopes on each call.
 
-    The worst case is estimated like :class:`~costkit.Guardrails` does (``pricing`` / ``estimator``);
-    a model without a price holds $0 (warned once) and is settled at what its records say.
+    Outermost (where ``costkit.wrap`` puts it) it holds one worst case per request; last in the
+    chain it holds one per provider attempt, on the model really called (retries cannot overshoot).
+    A request counts once toward ``max_calls`` either way. The worst case is estimated as
+    :class:`~costkit.Guardrails` does (``pricing`` / ``estimator``); a model without a price holds
+    $0 (warned once) and is settled at what its records say.
     """
 
     def __init__(
