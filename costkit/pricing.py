@@ -15,7 +15,12 @@ Billing follows LiteLLM's own rules so the numbers agree with ``litellm.completi
   token of the request bills at that tier's rates (xAI bills from the threshold itself);
 * range tables (``tiered_pricing``, e.g. Alibaba's Qwen): one tier is chosen by the prompt size
   and bills the whole request;
+* off-peak (``off_peak_pricing``, e.g. DeepSeek V4): time-of-day rates replace the standard ones;
+* service tiers (``flex``, ``priority`` ...): the map's ``*_flex`` / ``*_priority`` keys, each
+  falling back to the standard key;
 * batch: ``*_batches`` rates when the map has them, half the standard rates otherwise.
+
+docs/pricing.md lists where costkit knowingly differs from litellm, and why.
 """
 
 from __future__ import annotations
@@ -97,13 +102,17 @@ def _positive(field: str, value: Any) -> float:
 def _token_limit(field: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ConfigError(field, f"must be a positive integer or None, got {value!r}")
     return int(value)
 
 
 def _check_rate(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     _rate(attr.name, value, optional=True)
+
+
+def _check_required_rate(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
+    _rate(attr.name, value)
 
 
 def _check_limit(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
@@ -156,7 +165,7 @@ class RangeTier:
 
     start: float
     end: float
-    input_per_token: float = attrs.field(validator=_check_rate)
+    input_per_token: float = attrs.field(validator=_check_required_rate)
     output_per_token: float | None = attrs.field(default=None, validator=_check_rate)
     cache_read_per_token: float | None = attrs.field(default=None, validator=_check_rate)
     cache_write_per_token: float | None = attrs.field(default=None, validator=_check_rate)
@@ -274,8 +283,8 @@ class ModelPrice:
 
     model: str
     provider: str | None = None
-    input_per_token: float = attrs.field(default=0.0, validator=_check_rate)
-    output_per_token: float = attrs.field(default=0.0, validator=_check_rate)
+    input_per_token: float = attrs.field(default=0.0, validator=_check_required_rate)
+    output_per_token: float = attrs.field(default=0.0, validator=_check_required_rate)
     cache_read_per_token: float | None = attrs.field(default=None, validator=_check_rate)
     cache_write_per_token: float | None = attrs.field(default=None, validator=_check_rate)
     batch_input_per_token: float | None = attrs.field(default=None, validator=_check_rate)
@@ -461,7 +470,7 @@ def _map_float(entry: Mapping[str, Any], key: str) -> float | None:
 
 def _map_int(entry: Mapping[str, Any], key: str) -> int | None:
     value = entry.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
         return int(value)
     return None
 

@@ -491,6 +491,8 @@ def test_unknown_model_is_none_with_exactly_one_warning_naming_register():
             "batch_output_per_million",
         ),
         ({"input_per_million": 1.0, "output_per_million": 1.0, "max_output_tokens": 0}, "max_output_tokens"),
+        ({"input_per_million": 1.0, "output_per_million": 1.0, "max_input_tokens": float("inf")}, "max_input_tokens"),
+        ({"input_per_million": None, "output_per_million": 1.0}, "input_per_million"),
         ({"input_per_million": 1.0, "output_per_million": 1.0, "provider": ""}, "provider"),
     ],
 )
@@ -531,6 +533,9 @@ def test_bad_construction_names_the_field():
     with pytest.raises(ConfigError) as err:
         ModelPrice(model="m", input_per_token=-1.0)
     assert err.value.field == "input_per_token"
+    with pytest.raises(ConfigError) as err:
+        ModelPrice(model="m", output_per_token=None)
+    assert err.value.field == "output_per_token"
 
 
 def test_a_missing_cost_map_warns_once_and_prices_nothing(tmp_path):
@@ -588,3 +593,15 @@ def test_whole_cost_map_service_tiers_agree_with_litellm(litellm):
                     break
     assert checked > 300
     assert mismatches == []
+
+
+def test_concurrent_first_lookups_parse_the_map_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cost_map = CostMap(pricing.litellm_cost_map_path())
+    book = PriceBook(base=None, cost_map=cost_map)
+    with ThreadPoolExecutor(8) as pool:
+        maps = list(pool.map(lambda _: cost_map.entries, range(16)))
+        prices = list(pool.map(lambda _: book.get("gpt-4o"), range(16)))
+    assert all(m is maps[0] for m in maps)
+    assert len({(p.model, p.input_per_token) for p in prices}) == 1
