@@ -22,6 +22,7 @@ from .errors import (
     CostkitError,
     GuardrailViolation,
     RetryBudgetExhausted,
+    StateUnavailable,
 )
 from .records import CostRecord
 
@@ -69,6 +70,7 @@ __all__ = [
     "Router",
     "SemanticCache",
     "Sleep",
+    "StateUnavailable",
     "Tags",
     "Usage",
     "budgeted",

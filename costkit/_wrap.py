@@ -290,13 +290,25 @@ def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:
         from .providers.litellm import CompletionAdapter
 
         adapter = CompletionAdapter()
-        overrides["completion"] = engine.sync_method(adapter, client.completion)
-        overrides["acompletion"] = engine.async_method(adapter, client.acompletion)
+        completion, acompletion = client.completion, client.acompletion
+        if engine.owns_retries:  # costkit's RetryBudget owns retries: litellm's own are turned off
+            completion, acompletion = _without_retries(completion), _without_retries(acompletion)
+        overrides["completion"] = engine.sync_method(adapter, completion)
+        overrides["acompletion"] = engine.async_method(adapter, acompletion)
     if kind in ("openai", "anthropic"):
         # client.with_options(...) / copy(...) stay wrapped, sharing the chain, sink and prices.
         for name in ("with_options", "copy"):
             overrides[name] = _rewrapping(getattr(client, name), kind, engine)
     return WrappedClient(client, overrides)
+
+
+def _without_retries(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(**kwargs: Any) -> Any:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("num_retries", 0)
+        return fn(**kwargs)
+
+    return call
 
 
 def _rewrapping(method: Callable[..., Any], kind: str, engine: _Engine) -> Callable[..., Any]:

@@ -81,6 +81,10 @@ class RetryBudgetExhausted(CostkitError):
         super().__init__(message)
 
 
+class StateUnavailable(CostkitError):
+    """Shared state (Redis) is unreachable and the policy was built to fail closed."""
+
+
 __all__ = [
     "BudgetExceeded",
     "CircuitOpen",
@@ -88,4 +92,5 @@ __all__ = [
     "CostkitError",
     "GuardrailViolation",
     "RetryBudgetExhausted",
+    "StateUnavailable",
 ]

@@ -30,7 +30,7 @@ import attrs
 from .._call import Call, Result
 from .._pipeline import ANext, Next, Sleep
 from .._warn import warn_once
-from ..errors import ConfigError, CostkitError
+from ..errors import ConfigError, StateUnavailable
 
 T = TypeVar("T")
 
@@ -38,9 +38,6 @@ FAIL_OPEN = "open"
 FAIL_CLOSED = "closed"
 FAIL_MODES = (FAIL_OPEN, FAIL_CLOSED)
 
-
-class StateUnavailable(CostkitError):
-    """Shared state (Redis) is unreachable and the policy was built with ``on_redis_error="closed"``."""
 
 
 # ----------------------------------------------------------------------------- validation
