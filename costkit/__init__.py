@@ -37,6 +37,9 @@ _LAZY = {
     "Guardrails": "costkit.policies.guardrails",
     "Budget": "costkit.policies.budget",
     "BudgetLimit": "costkit.policies.budget",
+    "BudgetAlert": "costkit.policies.budget",
+    "InProcessBudgetBackend": "costkit.policies.budget",
+    "RedisBudgetBackend": "costkit.policies.budget",
     "Dedup": "costkit.policies.dedup",
     "ExactCache": "costkit.policies.cache.exact",
     "SemanticCache": "costkit.policies.cache.semantic",
@@ -49,6 +52,7 @@ _SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "poli
 
 __all__ = [
     "Budget",
+    "BudgetAlert",
     "BudgetExceeded",
     "BudgetLimit",
     "Call",
@@ -63,7 +67,9 @@ __all__ = [
     "FlowPolicy",
     "GuardrailViolation",
     "Guardrails",
+    "InProcessBudgetBackend",
     "Policy",
+    "RedisBudgetBackend",
     "Result",
     "RetryBudget",
     "RetryBudgetExhausted",
@@ -106,7 +112,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._context import current_tags, tags
     from ._wrap import wrap
     from .policies import gates
-    from .policies.budget import Budget, BudgetLimit
+    from .policies.budget import Budget, BudgetAlert, BudgetLimit, InProcessBudgetBackend, RedisBudgetBackend
     from .policies.cache.exact import ExactCache
     from .policies.cache.semantic import SemanticCache
     from .policies.circuit import CircuitBreaker

@@ -80,11 +80,26 @@ def _is_async_client(obj: Any) -> bool:
 
 
 class _Engine:
-    """What one wrapped client shares between its methods: chain, recorder."""
+    """What one wrapped client shares between its methods: chain, recorder.
 
-    def __init__(self, policies: Sequence[Any], recorder: Recorder) -> None:
-        self.policies = check_policies(policies)
+    The chain always enforces ``@costkit.budgeted`` scopes: a :class:`ScopeCheck` goes outermost
+    unless the user placed one (last in the chain, it holds each attempt's worst case).
+    """
+
+    def __init__(self, policies: Sequence[Any], recorder: Recorder, *, explicit_pricing: bool = False) -> None:
+        from ._budgeted import ScopeCheck, charge
+
+        chain = list(check_policies(policies))
+        if not any(isinstance(p, ScopeCheck) for p in chain):
+            chain.insert(0, ScopeCheck())
+        if explicit_pricing:  # every worst-case estimate uses the book the user gave wrap()
+            for p in chain:
+                adopt = getattr(getattr(p, "estimator", None), "adopt_pricing", None)
+                if adopt is not None:
+                    adopt(recorder.pricing)
+        self.policies = tuple(chain)
         self.recorder = recorder
+        recorder.listeners.append(charge)
         self.owns_retries = any(getattr(p, "owns_retries", False) for p in self.policies)
 
     def sync_method(self, adapter: Adapter, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -230,6 +245,7 @@ class WrappedClient(_Proxy):
 
     @property
     def costkit_policies(self) -> tuple[Any, ...]:
+        """The chain as it runs, outermost first (the ScopeCheck for ``@budgeted`` included)."""
         return self._overrides["__engine__"].policies  # type: ignore[no-any-return]
 
     @property
@@ -266,7 +282,7 @@ def wrap(
             "client", f"costkit.wrap supports openai and anthropic clients and the litellm module, got {client!r}"
         )
     recorder = Recorder(_resolve_sink(sink), _resolve_pricing(pricing), record_text=record_text)
-    return _wrap_with(client, kind, _Engine(policies, recorder))
+    return _wrap_with(client, kind, _Engine(policies, recorder, explicit_pricing=pricing is not None))
 
 
 def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:

@@ -240,3 +240,21 @@ def test_wrapping_litellm_module(sink):
     plain, streamed = sink.records
     assert plain.output_tokens == r.usage.completion_tokens == streamed.output_tokens
     assert plain.cost_usd == pytest.approx(expected_gpt4o(plain), abs=1e-12)
+
+
+def test_budgeted_scopes_are_enforced_by_every_wrapped_client(fake, sink):
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink)
+    assert type(client.costkit_policies[0]).__name__ == "ScopeCheck"
+
+    @costkit.budgeted(feature="nightly_summary", max_usd_per_call=0.0005)
+    def summarize():
+        for _ in range(50):  # each call costs ~$0.00009: the scope refuses the one that would pass $0.0005
+            client.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=5)
+
+    with pytest.raises(costkit.BudgetExceeded) as err:
+        summarize()
+    assert err.value.limit_usd == 0.0005
+    spent = sum(r.cost_usd for r in sink.records)
+    assert spent <= 0.0005 and err.value.spent_usd == pytest.approx(spent)
+    assert {r.feature for r in sink.records} == {"nightly_summary"}
+    assert 1 < fake.count() < 50
