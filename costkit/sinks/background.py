@@ -108,16 +108,23 @@ class BackgroundSink(_Counters):
                 self._pending.append(record)
                 self._enqueued += 1
                 n = len(self._pending)
-                if self._thread is None:
+                if self._thread is not None:
+                    if n == 1 or n == self.batch_size:
+                        self._cond.notify()
+                    return
+                try:
                     self._start()
-                elif n == 1 or n == self.batch_size:
-                    self._cond.notify()
-                return
+                    return
+                except RuntimeError:  # no new threads (interpreter shutting down, thread limit)
+                    self._pending.pop()
+                    self._enqueued -= 1
+                    self._thread = None
+                    reason = "unable to start its writer thread"
         self._count(dropped=1)
+        what = {"closed": "queue closed", "full": f"queue full ({self.max_queue})"}.get(reason, reason)
         warn_once(
             f"sink-{reason}-{id(self)}",
-            f"costkit sink {self.name}: queue {'closed' if reason == 'closed' else f'full ({self.max_queue})'}; "
-            "records are being dropped (see .dropped)",
+            f"costkit sink {self.name}: {what}; records are being dropped (see .dropped)",
         )
 
     @property
@@ -190,8 +197,9 @@ class BackgroundSink(_Counters):
     # -- the worker ------------------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"costkit-sink-{self.name}", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name=f"costkit-sink-{self.name}", daemon=True)
+        thread.start()
+        self._thread = thread
 
     def _next_batch(self) -> list[CostRecord] | None:
         """Block until a batch is due; None when stopping with nothing left."""
@@ -240,6 +248,8 @@ class BackgroundSink(_Counters):
 
     def _after_fork_in_child(self) -> None:
         # The worker thread does not exist in a forked child; the parent's pending records are the parent's.
+        # Locks are recreated: another parent thread may have held one at the moment of the fork.
+        self._counter_lock = threading.Lock()
         self._init_state()
 
     def __repr__(self) -> str:

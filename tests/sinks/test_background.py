@@ -240,3 +240,21 @@ def test_a_forked_child_gets_its_own_worker(make_record) -> None:
     assert os.read(r, 1) == b"1"
     os.waitpid(pid, 0)
     sink.close()
+
+
+def test_no_thread_available_drops_instead_of_raising(monkeypatch, make_record) -> None:
+    writer = BatchRecorder()
+    sink = BackgroundSink(writer)
+
+    def refuse(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.warns(CostkitWarning, match="unable to start its writer thread"):
+        sink.emit(make_record())
+    assert (sink.emitted, sink.dropped, sink.pending) == (1, 1, 0)
+    monkeypatch.undo()
+    sink.emit(make_record())  # threads work again: the sink recovers
+    assert sink.flush(30)
+    assert sink.written == 1
+    sink.close()
