@@ -113,7 +113,7 @@ def to_table(reports: Sequence[Report], *, title: str = "costkit report", top: i
         if len(groups) < len(rep.groups):
             rest = rep.groups[len(groups) :]
             rest_cost, rest_share = sum(g.cost_usd for g in rest), sum(g.share for g in rest)
-            out.append(f"... {len(rest)} more groups, ${usd(rest_cost)} ({pct(rest_share)})")
+            out.append(f"... {_n(len(rest), 'more group')}, ${usd(rest_cost)} ({pct(rest_share)})")
     return "\n".join(out) + "\n"
 
 
