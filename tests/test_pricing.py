@@ -256,15 +256,16 @@ def test_off_peak_now_agrees_with_an_explicit_time(monkeypatch, model):
 
 @pytest.mark.slow
 def test_whole_cost_map_agrees_with_litellm(litellm):
-    """Every chat/completion model of the bundled map, four usages each, against litellm.completion_cost."""
+    """Every chat/completion model of the bundled map, five usages each, against litellm.completion_cost."""
     book = pricing.default_pricebook()
     entries = book.cost_map.entries
     # litellm's Together AI size buckets ("together-ai-21.1b-41b") are not model names: litellm prices
     # such a name as an unknown model of the smallest bucket, costkit uses the entry as written.
     known = {k for k in entries if k.startswith("together-ai-")}
-    usages = [(1_200, 300, 0), (5_000, 700, 2_048), (200_000, 10, 0), (300_000, 1_000, 20_000)]
+    # (prompt, output, cache read, cache write): OpenAI-shaped usages, then one with Anthropic-style cache writes
+    usages = [(1_200, 300, 0, 0), (5_000, 700, 2_048, 0), (200_000, 10, 0, 0), (300_000, 1_000, 20_000, 0),
+              (3_000, 100, 1_000, 500)]  # fmt: skip
     checked, mismatches = 0, []
-    at = datetime.now(timezone.utc)
     for key, entry in entries.items():
         if entry.get("mode") not in ("chat", "completion") or key in known:
             continue
@@ -272,11 +273,16 @@ def test_whole_cost_map_agrees_with_litellm(litellm):
             continue
         provider = entry.get("litellm_provider")
         checked += 1
-        for prompt, completion, cached in usages:
-            response = _openai_response(litellm, key, prompt, completion, cached)
+        for prompt, completion, cached, written in usages:
+            if written:
+                response = _anthropic_response(litellm, key, prompt, completion, cached, written)
+            else:
+                response = _openai_response(litellm, key, prompt, completion, cached)
             expected = litellm.completion_cost(completion_response=response, model=key, custom_llm_provider=provider)
-            usage = Usage(input_tokens=prompt, output_tokens=completion, cached_read_tokens=cached)
-            got = book.cost(key, usage, provider=provider, at=at)
+            usage = Usage(
+                input_tokens=prompt, output_tokens=completion, cached_read_tokens=cached, cache_write_tokens=written
+            )
+            got = book.cost(key, usage, provider=provider)
             if got is None or abs(got - expected) > TOLERANCE:
                 mismatches.append((key, prompt, expected, got))
                 break
