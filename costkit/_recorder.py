@@ -33,8 +33,10 @@ class Recorder:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ pricing
-    def price(self, model: str, usage: Usage, provider: str | None = None) -> float | None:
-        cost = self.pricing.cost(model, usage, provider=provider)
+    def price(
+        self, model: str, usage: Usage, provider: str | None = None, service_tier: str | None = None
+    ) -> float | None:
+        cost = self.pricing.cost(model, usage, provider=provider, service_tier=service_tier)
         if cost is None:
             self.pricing.warn_unknown(model)
         return cost  # type: ignore[no-any-return]
@@ -74,7 +76,7 @@ class Recorder:
         usage = result.usage if result is not None else Usage()
         model = (result.model if result is not None and result.model else None) or call.model
         if cost is None and kind != "cache_hit":
-            cost = self.price(call.model, usage, call.provider) if result is not None else 0.0
+            cost = self.price(call.model, usage, call.provider, _service_tier(call, result)) if result else 0.0
         if savings is None:
             savings = self._savings(call, usage, cost)
         notes = {k: v for k, v in call.notes.items() if not k.startswith("_")}
@@ -192,6 +194,14 @@ def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
         savings["router"] = savings.get("router", 0.0) - spent_before
     out.append(attrs.evolve(last, savings=savings, saved_usd=sum(savings.values())))
     return out
+
+
+def _service_tier(call: Call, result: Result) -> str | None:
+    """The tier the provider says it served (flex, priority...), else the one asked for."""
+    tier = getattr(result.raw, "service_tier", None)
+    if not isinstance(tier, str):
+        tier = call.params.get("service_tier")
+    return tier if isinstance(tier, str) and tier not in ("default", "auto", "standard") else None
 
 
 def _prompt_text(call: Call) -> str:

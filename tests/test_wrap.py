@@ -258,3 +258,4 @@ def test_budgeted_scopes_are_enforced_by_every_wrapped_client(fake, sink):
     assert spent <= 0.0005 and err.value.spent_usd == pytest.approx(spent)
     assert {r.feature for r in sink.records} == {"nightly_summary"}
     assert 1 < fake.count() < 50
+

@@ -1,0 +1,102 @@
+"""The recorder: pricing per attempt, per-layer savings, settlement across a request's attempts."""
+
+from __future__ import annotations
+
+import pytest
+
+import costkit
+from costkit import Call, Result, Usage
+from costkit._recorder import Recorder
+from costkit.sinks import MemorySink
+
+GPT4O = (2.5e-6, 1e-5)
+MINI = (1.5e-7, 6e-7)
+
+
+def make_call(**kw):
+    base = dict(provider="openai", api="chat.completions", requested_model="gpt-4o", model="gpt-4o",
+                messages=({"role": "user", "content": "q"},))
+    base.update(kw)
+    return Call(**base)
+
+
+def recorder():
+    return Recorder(MemorySink(), costkit.pricing.default_pricebook())
+
+
+def usage(i=1000, o=100):
+    return Usage(input_tokens=i, output_tokens=o)
+
+
+def test_attempt_is_priced_and_the_result_carries_its_cost():
+    rec = recorder()
+    out = rec.attempt(make_call(), Result(text="a", usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert r.cost_usd == pytest.approx(1000 * GPT4O[0] + 100 * GPT4O[1], abs=1e-15)
+    assert out.cost_usd == r.cost_usd
+    assert (r.saved_usd, r.savings) == (0.0, {})
+
+
+def test_router_saving_is_requested_minus_actual_at_the_same_usage():
+    rec = recorder()
+    rec.attempt(make_call(model="gpt-4o-mini"), Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    expected = (1000 * GPT4O[0] + 100 * GPT4O[1]) - (1000 * MINI[0] + 100 * MINI[1])
+    assert r.savings == {"router": pytest.approx(expected, abs=1e-15)}
+    assert r.saved_usd == pytest.approx(expected, abs=1e-15)
+
+
+def test_context_budget_saving_prices_removed_tokens_at_the_requested_input_rate():
+    rec = recorder()
+    rec.attempt(make_call(notes={"tokens_removed": 4000}), Result(usage=usage()), None, 0.0)
+    assert rec.sink.records[0].savings == {"context_budget": pytest.approx(4000 * GPT4O[0], abs=1e-15)}
+
+
+def test_rejected_cascade_attempt_is_a_cost_of_routing():
+    rec = recorder()
+    call = rec.begin(make_call(model="gpt-4o-mini"))
+    rec.attempt(call, Result(usage=usage()), None, 0.0)  # cheap answer, rejected by the gate
+    rec.attempt(call.evolve(model="gpt-4o", kind="escalation", attempt=2), Result(usage=usage()), None, 0.0)
+    assert rec.sink.records == []  # held until the request ends
+    rec.end(call, Result())
+    cheap, strong = rec.sink.records
+    assert (cheap.saved_usd, cheap.savings) == (0.0, {})
+    assert strong.kind == "escalation"
+    assert strong.savings == {"router": pytest.approx(-cheap.cost_usd, abs=1e-15)}
+
+
+def test_failed_attempt_costs_nothing_and_names_the_error():
+    rec = recorder()
+    assert rec.attempt(make_call(), None, TimeoutError("slow"), 0.0) is None
+    [r] = rec.sink.records
+    assert (r.success, r.error_type, r.cost_usd, r.input_tokens) == (False, "TimeoutError", 0.0, 0)
+
+
+def test_cache_hit_saves_the_original_cost_and_costs_nothing():
+    rec = recorder()
+    rec.cache_hit(make_call(model="gpt-4o-mini"), Result(usage=usage(), source="semantic", cost_usd=0.0035), 0.0)
+    [r] = rec.sink.records
+    assert (r.kind, r.cache, r.cost_usd, r.model, r.attempt) == ("cache_hit", "semantic", 0.0, "gpt-4o", 0)
+    assert r.savings == {"semantic_cache": 0.0035}
+
+
+def test_served_service_tier_is_priced():
+    from openai.types.chat import ChatCompletion
+
+    raw = ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 1, "model": "gpt-5", "service_tier": "flex",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}}]})
+    rec = recorder()
+    rec.attempt(make_call(model="gpt-5", requested_model="gpt-5"), Result(usage=usage(), raw=raw), None, 0.0)
+    rec.attempt(make_call(model="gpt-5", requested_model="gpt-5"), Result(usage=usage()), None, 0.0)
+    flex, default = rec.sink.records
+    assert flex.cost_usd == pytest.approx(costkit.pricing.cost("gpt-5", usage(), service_tier="flex"), abs=1e-15)
+    assert flex.cost_usd == pytest.approx(default.cost_usd / 2, rel=1e-9)
+
+
+def test_listener_failure_is_contained():
+    rec = recorder()
+    rec.listeners.append(lambda r: 1 / 0)
+    with pytest.warns(UserWarning, match="listener failed"):
+        rec.attempt(make_call(), Result(usage=usage()), None, 0.0)
+    assert len(rec.sink.records) == 1
