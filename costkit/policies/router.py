@@ -1,0 +1,281 @@
+"""The router: send each call to the cheapest model that does the job.
+
+One policy class, four ways to decide (strategies in :mod:`costkit.policies.routing`)::
+
+    Router.tiers({"faq": "gpt-4o-mini", "legal": "gpt-4o"}, by="feature")     # the app says which route
+    Router.heuristic(["gpt-4o-mini", "gpt-4o"], thresholds=[0.3])               # a complexity score
+    Router.learned(examples, models=["gpt-4o-mini", "gpt-4o"], target_quality=0.95)   # learned from labels
+    Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.json_schema(schema))   # try cheap, check, escalate
+
+Whatever decided, the router then does the same things for every strategy:
+
+* drops models that cannot take the call (tools, images, JSON schema, context window, output
+  limit; from the price book) -- it never routes to a model that lacks what the call uses;
+* within the chosen tier, picks the cheapest model by estimated call cost;
+* on a retryable provider error that got past the retry layer, an open circuit or a context
+  overflow, moves to the next eligible model (stronger tiers, your ``fallbacks``, then the model
+  the application asked for), as an attempt of kind ``"retry"``;
+* in ``shadow=True`` mode decides and notes what it would have done, without changing the model.
+
+What it decided goes into ``call.notes`` (and from there into the cost records): ``routed_from``,
+``route_reason``, ``route_scores``, ``route_skipped``; ``shadow_model`` / ``shadow_route`` in shadow
+mode. The route name, when a strategy has one, becomes the call's ``route`` tag unless the
+application set it. The recorder prices the saving from ``requested_model`` vs ``model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._call import Call, Result
+from .._pipeline import FlowPolicy
+from .._warn import warn_once
+from ..errors import ConfigError
+from .routing.decision import Decision, Strategy, as_tier
+from .routing.eligibility import DEFAULT_OUTPUT_TOKENS, CallSize, Catalog, needs_of
+from .routing.fallback import fallback_reason
+
+if TYPE_CHECKING:
+    from .gates import Gate
+    from .routing.cascade import Cascade
+    from .routing.heuristic import ComplexityScorer
+
+AttemptFlow = Generator[Call, Any, Result]
+
+
+class Router(FlowPolicy):
+    """A routing policy around a :class:`~costkit.policies.routing.decision.Strategy`; build it with
+    :meth:`tiers`, :meth:`heuristic`, :meth:`learned`, :meth:`load` or :meth:`cascade`."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        *,
+        fallbacks: Sequence[str] = (),
+        fallback: bool = True,
+        shadow: bool = False,
+        pricing: Any = None,
+        default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+    ) -> None:
+        if not callable(getattr(strategy, "decide", None)):
+            raise ConfigError("strategy", f"{strategy!r} has no decide(call) method")
+        if isinstance(fallbacks, str):
+            fallbacks = (fallbacks,)
+        self.fallbacks = as_tier(list(fallbacks), "fallbacks") if fallbacks else ()
+        if not isinstance(fallback, bool):
+            raise ConfigError("fallback", f"must be a bool, got {fallback!r}")
+        if not isinstance(shadow, bool):
+            raise ConfigError("shadow", f"must be a bool, got {shadow!r}")
+        if not isinstance(default_output_tokens, int) or default_output_tokens < 0:
+            raise ConfigError("default_output_tokens", f"must be an int >= 0, got {default_output_tokens!r}")
+        self.strategy = strategy
+        self.fallback = fallback
+        self.shadow = shadow
+        self.catalog = Catalog(pricing, default_output_tokens=default_output_tokens)
+
+    # ------------------------------------------------------------------------------ constructors
+    @classmethod
+    def tiers(
+        cls,
+        mapping: Mapping[str, str | Sequence[str]],
+        *,
+        by: str | Callable[[Call], str | None] = "route",
+        default: str | None = None,
+        **options: Any,
+    ) -> Router:
+        """Route by an explicit table: ``by`` names the tag (``route``, ``feature``...) or is a rule
+        ``fn(call) -> route``; a route maps to a model or a list of models (cheapest eligible wins)."""
+        from .routing.tiers import Tiers
+
+        return cls(Tiers(mapping, by=by, default=default), **options)
+
+    @classmethod
+    def heuristic(
+        cls,
+        models: Sequence[str | Sequence[str]],
+        *,
+        thresholds: Sequence[float] | None = None,
+        weights: Mapping[str, float] | None = None,
+        keywords: Sequence[str] | None = None,
+        length_scale: float = 500.0,
+        scorer: ComplexityScorer | None = None,
+        text: Callable[[Call], str] | None = None,
+        **options: Any,
+    ) -> Router:
+        """Route by a complexity score (length, reasoning keywords, several questions, code, math);
+        ``models`` are tiers cheap -> strong, ``thresholds`` the score cuts between them."""
+        from .routing.decision import text_of
+        from .routing.heuristic import DEFAULT_KEYWORDS, ComplexityScorer, Heuristic
+
+        if scorer is None:
+            scorer = ComplexityScorer(
+                weights=weights,
+                keywords=DEFAULT_KEYWORDS if keywords is None else keywords,
+                length_scale=length_scale,
+            )
+        elif weights is not None or keywords is not None:
+            raise ConfigError("scorer", "pass either scorer= or weights=/keywords=, not both")
+        strategy = Heuristic(models, thresholds=thresholds, scorer=scorer, text=text or text_of)
+        return cls(strategy, **options)
+
+    @classmethod
+    def learned(
+        cls,
+        examples: Iterable[Mapping[str, Any]],
+        models: Sequence[str],
+        *,
+        target_quality: float = 0.95,
+        embedder: Any = None,
+        method: str = "ensemble",
+        k: int = 40,
+        folds: int = 5,
+        seed: int = 0,
+        text: Callable[[Call], str] | None = None,
+        **options: Any,
+    ) -> Router:
+        """Learn from labeled traffic which cheaper model suffices for which request.
+
+        ``examples``: ``{"prompt": str, "ok": {model: bool, ...}}`` (and optionally ``"group"``, a
+        topic or feature name used only while training). ``models``: cheapest first, strongest
+        last. The router picks, per request, the cheapest model whose predicted quality keeps the
+        traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
+        held-out (out-of-fold) examples. See :mod:`costkit.policies.routing.learned`.
+        """
+        from .routing.learned import LearnedStrategy, train
+
+        model = train(
+            examples, models, target_quality=target_quality, embedder=embedder, method=method, k=k,
+            folds=folds, seed=seed,
+        )
+        return cls(LearnedStrategy(model, embedder=embedder, text=text), **options)
+
+    @classmethod
+    def load(cls, path: str | Path, *, embedder: Any = None, text: Callable[[Call], str] | None = None,
+             target_quality: float | None = None, **options: Any) -> Router:
+        """A learned router saved with :meth:`save` (the embedder must be the one it was trained with)."""
+        from .routing.learned import LearnedModel, LearnedStrategy
+
+        model = LearnedModel.load(path)
+        if target_quality is not None:
+            model = model.with_target(target_quality)
+        return cls(LearnedStrategy(model, embedder=embedder, text=text), **options)
+
+    def save(self, path: str | Path) -> None:
+        """Save a learned router (arrays and settings in one ``.npz``; no pickle)."""
+        from .routing.learned import LearnedStrategy
+
+        if not isinstance(self.strategy, LearnedStrategy):
+            raise TypeError("only a learned router has state to save; the others are their constructor arguments")
+        self.strategy.model.save(path)
+
+    @property
+    def learned_model(self) -> Any:
+        return getattr(self.strategy, "model", None)
+
+    @classmethod
+    def cascade(
+        cls,
+        models: Sequence[str],
+        gate: Gate | Callable[[Call, Result], Any],
+        **options: Any,
+    ) -> Cascade:
+        """Call the cheapest model, check its answer with ``gate``, escalate to the next on failure."""
+        from .routing.cascade import Cascade
+
+        return Cascade(models, gate, **options)
+
+    # ------------------------------------------------------------------------------ the flow
+    def decide(self, call: Call) -> Decision | None:
+        """The strategy's decision; a strategy that fails degrades to no routing (warned once)."""
+        try:
+            return self.strategy.decide(call)
+        except Exception as exc:
+            warn_once(
+                f"router:{type(self.strategy).__name__}:{type(exc).__name__}",
+                f"costkit: router strategy {type(self.strategy).__name__} failed ({exc!r}); "
+                "calls go to the requested model",
+            )
+            return None
+
+    def plan(self, call: Call, decision: Decision) -> tuple[list[str], dict[str, str]]:
+        """The eligible models in the order to try them, and why the others were skipped."""
+        needs = needs_of(call)
+        size = CallSize(call)
+        ordered: list[str] = []
+        skipped: dict[str, str] = {}
+        groups: list[Sequence[str]] = [*decision.tiers, self.fallbacks, (call.model,)]
+        for tier in groups:
+            eligible = []
+            for m in tier:
+                if m in ordered or m in eligible or m in skipped:
+                    continue
+                why = self.catalog.ineligible(m, call, needs, size)
+                if why is None:
+                    eligible.append(m)
+                else:
+                    skipped[m] = why
+            ordered.extend(self.catalog.cheapest_first(eligible, call, size))
+        return ordered, skipped
+
+    def routed(self, call: Call, model: str, decision: Decision, skipped: Mapping[str, str]) -> Call:
+        """The call as the router sends it: the model, the route tag, and the notes that explain it."""
+        notes: dict[str, Any] = {"route_reason": decision.reason}
+        if decision.scores:
+            notes["route_scores"] = dict(decision.scores)
+        if skipped:
+            notes["route_skipped"] = dict(skipped)
+        if model != call.model:
+            notes["routed_from"] = call.model
+        out = call.with_notes(**notes).with_model(model)
+        if decision.route is not None and call.tags.route is None:
+            out = out.evolve(tags=out.tags.merged(type(out.tags)(route=decision.route)))
+        return out
+
+    def flow(self, call: Call) -> AttemptFlow:
+        if call.kind == "judge":  # a gate's judge names its model itself
+            return (yield call)
+        decision = self.decide(call)
+        if decision is None:
+            return (yield call)
+        models, skipped = self.plan(call, decision)
+        if self.shadow:
+            notes: dict[str, Any] = {"route_reason": decision.reason}
+            if models:
+                notes["shadow_model"] = notes["shadow_route"] = models[0]
+            if decision.scores:
+                notes["route_scores"] = dict(decision.scores)
+            return (yield call.with_notes(**notes))
+        first = self.routed(call, models[0] if models else call.model, decision, skipped)
+        return (yield from self.with_fallbacks(first, models[1:]))
+
+    def with_fallbacks(self, call: Call, rest: Sequence[str]) -> AttemptFlow:
+        """Send ``call``; on a failure another model may not have, try the next of ``rest``."""
+        current = call
+        remaining = list(rest) if self.fallback else []
+        while True:
+            try:
+                return (yield current)
+            except Exception as exc:
+                why = fallback_reason(exc)
+                if why is None or not remaining:
+                    raise
+                current = self.fallback_call(current, remaining.pop(0), why)
+
+    @staticmethod
+    def fallback_call(failed: Call, model: str, why: str) -> Call:
+        """The next attempt after ``failed`` erred: another model, kind ``retry``, the reason noted."""
+        return failed.evolve(
+            model=model,
+            kind="retry",
+            attempt=failed.attempt + 1,
+            notes={**failed.notes, "fallback_from": failed.model, "fallback_reason": why},
+        )
+
+    def __repr__(self) -> str:
+        mode = ", shadow=True" if self.shadow else ""
+        return f"Router({self.strategy!r}{mode})"
+
+
+__all__ = ["Router"]

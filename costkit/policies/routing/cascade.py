@@ -1,0 +1,133 @@
+"""A quality-gated cascade: call the cheapest model, check its answer, escalate on failure.
+
+Each step is a real provider attempt with its own cost record: the first is the call itself,
+an escalation is ``kind="escalation"`` with the next attempt number, a judge's question is
+``kind="judge"``. The recorder charges rejected attempts against the router's saving, so a
+cascade that escalates too often shows up as costing more, not less.
+
+A streamed call cannot be checked before the caller sees it, so every step but the last is made
+without streaming; an answer that passes its gate is handed back whole and the wrapper replays it
+to the caller as the SDK's own stream chunks. The last model's answer streams as asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..._call import Call, Result
+from ...errors import ConfigError
+from ..gates import Gate, Verdict, as_gate
+from ..router import AttemptFlow, Router
+from .decision import Decision, as_tier
+from .fallback import fallback_reason
+
+_STREAM_ONLY_PARAMS = ("stream_options",)
+
+
+class _Ladder:
+    """The cascade's strategy: its models in the given order (cheap first), as one-model tiers."""
+
+    def __init__(self, models: tuple[str, ...]) -> None:
+        self.models = models
+
+    def decide(self, call: Call) -> Decision:
+        return Decision(tiers=tuple((m,) for m in self.models), reason="cascade")
+
+    def __repr__(self) -> str:
+        return f"cascade{list(self.models)}"
+
+
+class Cascade(Router):
+    """``Router.cascade(models, gate=...)``: models cheapest first; ``gate`` decides when to escalate."""
+
+    def __init__(self, models: Sequence[str], gate: Gate | Callable[[Call, Result], Any], **options: Any) -> None:
+        if isinstance(models, str):
+            raise ConfigError("models", "a cascade needs a list of at least two models, cheapest first")
+        ladder = as_tier(list(models), "models")
+        if len(ladder) < 2:
+            raise ConfigError("models", "a cascade needs at least two models, cheapest first")
+        if options.get("shadow"):
+            raise ConfigError("shadow", "a cascade cannot run in shadow mode: it must call a model to check its answer")
+        self.gate = as_gate(gate, "gate")
+        super().__init__(_Ladder(ladder), **options)
+        self.models = ladder
+
+    def flow(self, call: Call) -> AttemptFlow:
+        if call.kind == "judge":
+            return (yield call)
+        decision = self.strategy.decide(call)
+        assert decision is not None
+        models, skipped = self.plan(call, Decision(tiers=decision.tiers, reason=decision.reason))
+        models = [m for m in models if m in self.models] or models  # cascade order, requested model only as last resort
+        path: list[dict[str, str]] = []
+        current = self.routed(call, models[0], decision, skipped)
+        attempt = current.attempt
+        result: Result | None = None
+        for i, model in enumerate(models):
+            last = i == len(models) - 1
+            step = current.evolve(model=model, attempt=attempt)
+            if not last and step.stream:
+                step = _unstreamed(step)
+            try:
+                result = yield step
+            except Exception as exc:
+                why = fallback_reason(exc) if self.fallback else None
+                if why is None or last:
+                    raise
+                path.append({"model": model, "error": why})
+                attempt += 1
+                current = step.evolve(
+                    kind="retry", stream=call.stream, params=call.params,
+                    notes={**current.notes, "fallback_from": model, "fallback_reason": why},
+                )
+                continue
+            attempt += 1
+            if last:
+                path.append({"model": model, "verdict": "final"})
+                break
+            verdict, attempt = yield from self._judge(step, result, attempt)
+            if verdict:
+                path.append({"model": model, "verdict": "pass"})
+                break
+            path.append({"model": model, "verdict": "fail", "gate": verdict.gate, "reason": verdict.reason})
+            current = step.evolve(
+                kind="escalation", stream=call.stream, params=call.params,
+                notes={
+                    **current.notes,
+                    "escalated_from": model,
+                    "escalation_reason": f"{verdict.gate}: {verdict.reason}",
+                },
+            )
+        assert result is not None
+        return result.with_notes(cascade=path)
+
+    def _judge(self, call: Call, result: Result, attempt: int) -> Any:
+        """Run the gate's flow; the calls it yields (a judge) go down the chain as numbered attempts."""
+        flow = self.gate.evaluate(call, result)
+        to_send: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                ask = flow.throw(error) if error is not None else flow.send(to_send)
+            except StopIteration as stop:
+                verdict: Verdict = stop.value
+                return verdict, attempt
+            error = None
+            ask = ask.evolve(attempt=attempt)
+            attempt += 1
+            try:
+                to_send = yield ask
+            except Exception as exc:  # a failing judge is the gate's to handle (by default: it fails)
+                error = exc
+
+    def __repr__(self) -> str:
+        return f"Router.cascade({list(self.models)}, gate={self.gate!r})"
+
+
+def _unstreamed(call: Call) -> Call:
+    params = {k: v for k, v in call.params.items() if k not in _STREAM_ONLY_PARAMS}
+    return call.evolve(stream=False, params=params, notes={**call.notes, "cascade_unstreamed": True})
+
+
+__all__ = ["Cascade"]

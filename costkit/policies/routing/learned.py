@@ -1,0 +1,452 @@
+"""A router learned from labeled traffic: which cheaper model suffices for which request.
+
+Training data is what you already have or can label offline: for each past prompt, which models
+answered it acceptably (``{"prompt": str, "ok": {model: bool, ...}}``). Prompts are embedded with
+the cache layer's embedder (offline, numpy); two small predictors estimate, for a new prompt, the
+probability ``q[m]`` that each model answers it acceptably:
+
+* ``knn``: the similarity-weighted vote of the ``k`` most similar training prompts, shrunk toward
+  the model's base rate (so a lone neighbour cannot decide);
+* ``groups``: the topic the prompt belongs to, and how well each model does on that topic. Topics
+  are the examples' optional ``"group"`` (a feature or subject name, used only in training: the
+  router recognizes topics from text alone) or, without it, k-means clusters of the prompts. A
+  ridge classifier gives ``P(topic | prompt)``; ``q = P @ rate[topic, model]``. Pooling per topic
+  removes much of the noise of one-answer labels.
+
+``method="ensemble"`` (default) averages the two when the examples carry groups, and is the kNN
+alone when they do not (k-means clusters measured worse than the plain neighbour vote; they are
+available as ``method="groups"``). The routing rule: the predicted quality loss of
+model ``m`` is ``q[strongest] - q[m]``; the router picks the cheapest model whose loss is at most
+a threshold ``lambda``. ``lambda`` is calibrated on held-out predictions (k-fold, every example
+predicted by a model that never saw it) as the largest value for which the traffic's quality stays
+at ``target_quality`` of what the strongest model alone would achieve, for every smaller value
+too (the first crossing, not a lucky spike). The final predictors are refit on all examples.
+
+A trained model saves to one ``.npz`` (arrays plus JSON settings; no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..._call import Call
+from ...errors import ConfigError
+from .decision import Decision, text_of
+
+METHODS = ("ensemble", "knn", "groups")
+FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------------------- predictors
+
+
+@attrs.frozen(kw_only=True)
+class Knn:
+    """Similarity-weighted neighbour vote: ``q = (sum w*y + alpha*prior) / (sum w + alpha)``."""
+
+    X: np.ndarray  # (n, d) unit rows
+    Y: np.ndarray  # (n, M) 0/1
+    prior: np.ndarray  # (M,)
+    k: int = 40
+    temperature: float = 0.05
+    alpha: float = 1.0
+
+    def predict(self, E: np.ndarray) -> np.ndarray:
+        sims = E @ self.X.T
+        k = min(self.k, self.X.shape[0])
+        if k < self.X.shape[0]:
+            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            top = np.take_along_axis(sims, idx, axis=1)
+        else:
+            idx = np.broadcast_to(np.arange(self.X.shape[0]), sims.shape)
+            top = sims
+        w = np.exp((top - top.max(axis=1, keepdims=True)) / self.temperature)
+        votes = np.einsum("bk,bkm->bm", w, self.Y[idx])
+        return (votes + self.alpha * self.prior) / (w.sum(axis=1, keepdims=True) + self.alpha)
+
+
+@attrs.frozen(kw_only=True)
+class Groups:
+    """Topic mixture: ridge-classifier ``P(topic | x)`` times per-topic shrunk success rates."""
+
+    W: np.ndarray  # (d + 1, K)
+    rates: np.ndarray  # (K, M)
+    names: tuple[str, ...]
+    temperature: float = 0.1
+
+    def proba(self, E: np.ndarray) -> np.ndarray:
+        z = (E @ self.W[:-1] + self.W[-1]) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, E: np.ndarray) -> np.ndarray:
+        return self.proba(E) @ self.rates
+
+
+def kmeans(X: np.ndarray, k: int, seed: int, iters: int = 25) -> np.ndarray:
+    """Spherical k-means (cosine) labels; deterministic for a seed."""
+    rng = np.random.default_rng(seed)
+    centers = X[rng.choice(X.shape[0], size=k, replace=False)].copy()
+    labels = np.zeros(X.shape[0], dtype=np.int64)
+    for _ in range(iters):
+        labels = np.argmax(X @ centers.T, axis=1)
+        sums = np.zeros_like(centers)
+        np.add.at(sums, labels, X)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        moved = norms[:, 0] > 0
+        centers[moved] = sums[moved] / norms[moved]
+    return labels
+
+
+def fit_groups(
+    X: np.ndarray, Y: np.ndarray, labels: np.ndarray, names: Sequence[str], *, l2: float = 0.1, alpha: float = 5.0,
+    temperature: float = 0.1,
+) -> Groups:
+    K = len(names)
+    onehot = np.zeros((X.shape[0], K), dtype=np.float64)
+    onehot[np.arange(X.shape[0]), labels] = 1.0
+    A = np.hstack([X.astype(np.float64), np.ones((X.shape[0], 1))])
+    W = np.linalg.solve(A.T @ A + l2 * np.eye(A.shape[1]), A.T @ onehot)
+    prior = Y.mean(axis=0)
+    counts = np.bincount(labels, minlength=K).astype(np.float64)[:, None]
+    sums = np.zeros((K, Y.shape[1]))
+    np.add.at(sums, labels, Y)
+    rates = (sums + alpha * prior) / (counts + alpha)
+    return Groups(W=W.astype(np.float32), rates=rates.astype(np.float32), names=tuple(names), temperature=temperature)
+
+
+# ----------------------------------------------------------------------------------------- the model
+
+
+@attrs.frozen(kw_only=True)
+class Calibration:
+    """What the held-out (out-of-fold) predictions showed at the chosen threshold."""
+
+    threshold: float
+    target_quality: float
+    quality: float  # share acceptable at the threshold, held-out
+    strongest_quality: float  # share acceptable if every call went to the strongest model
+    shares: Mapping[str, float]  # share of calls per model at the threshold, held-out
+    examples: int
+
+
+@attrs.frozen(kw_only=True)
+class LearnedModel:
+    """The trained predictors, the model ladder and the calibrated threshold."""
+
+    models: tuple[str, ...]
+    method: str
+    embedder_name: str
+    dim: int
+    knn: Knn | None
+    groups: Groups | None
+    calibration: Calibration
+    # the held-out loss predictions and labels, kept so the target can be changed without retraining
+    oof_loss: np.ndarray = attrs.field(repr=False)
+    oof_ok: np.ndarray = attrs.field(repr=False)
+
+    @property
+    def threshold(self) -> float:
+        return self.calibration.threshold
+
+    def quality(self, E: np.ndarray) -> np.ndarray:
+        """``q[i, m]``: the predicted probability that model ``m`` answers prompt ``i`` acceptably."""
+        parts = [p.predict(E) for p in (self.knn, self.groups) if p is not None]
+        return np.mean(parts, axis=0)
+
+    def loss(self, E: np.ndarray) -> np.ndarray:
+        """``(n, M-1)``: predicted quality lost by each cheaper model versus the strongest."""
+        q = self.quality(E)
+        return q[:, -1:] - q[:, :-1]
+
+    def choose(self, loss: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """Index of the cheapest model whose loss is within the threshold (the strongest if none)."""
+        t = self.threshold if threshold is None else threshold
+        return choose(loss, t)
+
+    def with_target(self, target_quality: float) -> LearnedModel:
+        """The same predictors recalibrated to another target (from the stored held-out predictions)."""
+        _check_target(target_quality)
+        cal = calibrate(self.oof_loss, self.oof_ok, target_quality, self.models)
+        return attrs.evolve(self, calibration=cal)
+
+    # ---- persistence: one .npz, no pickle
+    def save(self, path: str | Path) -> None:
+        arrays: dict[str, np.ndarray] = {"oof_loss": self.oof_loss, "oof_ok": self.oof_ok}
+        meta: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "models": list(self.models),
+            "method": self.method,
+            "embedder_name": self.embedder_name,
+            "dim": self.dim,
+            "calibration": attrs.asdict(self.calibration),
+        }
+        if self.knn is not None:
+            arrays.update(knn_X=self.knn.X, knn_Y=self.knn.Y, knn_prior=self.knn.prior)
+            meta["knn"] = {"k": self.knn.k, "temperature": self.knn.temperature, "alpha": self.knn.alpha}
+        if self.groups is not None:
+            arrays.update(groups_W=self.groups.W, groups_rates=self.groups.rates)
+            meta["groups"] = {"names": list(self.groups.names), "temperature": self.groups.temperature}
+        arrays["meta"] = np.array(json.dumps(meta))
+        with open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedModel:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise ConfigError("path", f"cannot read a saved router from {path}: {exc}") from None
+        if "meta" not in arrays:
+            raise ConfigError("path", f"{path} is not a saved costkit router")
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != FORMAT_VERSION:
+            raise ConfigError("path", f"{path} has format {meta.get('format')}, this costkit reads {FORMAT_VERSION}")
+        knn = None
+        if "knn" in meta:
+            knn = Knn(X=arrays["knn_X"], Y=arrays["knn_Y"], prior=arrays["knn_prior"], **meta["knn"])
+        groups = None
+        if "groups" in meta:
+            groups = Groups(
+                W=arrays["groups_W"], rates=arrays["groups_rates"], names=tuple(meta["groups"]["names"]),
+                temperature=meta["groups"]["temperature"],
+            )
+        cal = meta["calibration"]
+        return cls(
+            models=tuple(meta["models"]),
+            method=meta["method"],
+            embedder_name=meta["embedder_name"],
+            dim=int(meta["dim"]),
+            knn=knn,
+            groups=groups,
+            calibration=Calibration(**{**cal, "shares": dict(cal["shares"])}),
+            oof_loss=arrays["oof_loss"],
+            oof_ok=arrays["oof_ok"],
+        )
+
+
+def choose(loss: np.ndarray, threshold: float) -> np.ndarray:
+    """Per row, the first (cheapest) column with ``loss <= threshold``; ``M - 1`` (strongest) if none."""
+    within = loss <= threshold
+    first = np.argmax(within, axis=1)
+    return np.where(within.any(axis=1), first, loss.shape[1])
+
+
+def calibrate(loss: np.ndarray, ok: np.ndarray, target_quality: float, models: Sequence[str]) -> Calibration:
+    """The largest threshold whose held-out quality, and every smaller one's, meets the target."""
+    n = ok.shape[0]
+    strongest = float(ok[:, -1].mean())
+    goal = target_quality * strongest
+    candidates = np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401))]))
+    best = -math.inf
+    for t in candidates:
+        idx = choose(loss, float(t))
+        quality = float(ok[np.arange(n), idx].mean())
+        if quality + 1e-12 < goal:
+            break
+        best = float(t)
+    idx = choose(loss, best)
+    shares = {m: float(np.mean(idx == i)) for i, m in enumerate(models)}
+    return Calibration(
+        threshold=best,
+        target_quality=target_quality,
+        quality=float(ok[np.arange(n), idx].mean()),
+        strongest_quality=strongest,
+        shares=shares,
+        examples=n,
+    )
+
+
+# ----------------------------------------------------------------------------------------- training
+
+
+def _check_target(target_quality: Any) -> None:
+    if not isinstance(target_quality, int | float) or not 0.0 < target_quality <= 1.0:
+        raise ConfigError("target_quality", f"must be a number in (0, 1], got {target_quality!r}")
+
+
+def read_examples(
+    examples: Iterable[Mapping[str, Any]], models: Sequence[str]
+) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """Prompts, the (n, M) 0/1 label matrix, and the groups (None unless every example has one)."""
+    prompts: list[str] = []
+    rows: list[list[float]] = []
+    groups: list[str | None] = []
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, Mapping):
+            raise ConfigError(f"examples[{i}]", "must be a mapping {'prompt': str, 'ok': {model: bool}}")
+        prompt = ex.get("prompt")
+        if not isinstance(prompt, str):
+            raise ConfigError(f"examples[{i}].prompt", "must be a str")
+        ok = ex.get("ok")
+        if not isinstance(ok, Mapping):
+            raise ConfigError(f"examples[{i}].ok", "must be a mapping model -> bool")
+        missing = [m for m in models if m not in ok]
+        if missing:
+            raise ConfigError(f"examples[{i}].ok", f"has no label for {missing[0]!r}")
+        rows.append([1.0 if ok[m] else 0.0 for m in models])
+        prompts.append(prompt)
+        group = ex.get("group")
+        groups.append(str(group) if group is not None else None)
+    has_groups = bool(groups) and all(g is not None for g in groups)
+    return prompts, np.array(rows, dtype=np.float32).reshape(-1, len(models)), (
+        [str(g) for g in groups] if has_groups else None
+    )
+
+
+def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    return [np.sort(perm[i::folds]) for i in range(folds)]
+
+
+@attrs.frozen(kw_only=True)
+class Trainer:
+    """Fits the predictors on a subset; the same code makes the held-out and the final fits."""
+
+    method: str
+    k: int
+    seed: int
+    group_labels: np.ndarray | None  # given topics, as indices
+    group_names: tuple[str, ...]
+
+    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> tuple[Knn | None, Groups | None]:
+        Xs, Ys = X[rows], Y[rows]
+        knn = None
+        if self.method in ("ensemble", "knn"):
+            knn = Knn(X=Xs, Y=Ys, prior=Ys.mean(axis=0), k=self.k)
+        groups = None
+        if self.method == "groups" or (self.method == "ensemble" and self.group_labels is not None):
+            if self.group_labels is not None:
+                labels, names = self.group_labels[rows], self.group_names
+            else:
+                K = int(min(64, max(4, len(rows) // 60)))
+                labels = kmeans(Xs, K, self.seed)
+                names = tuple(f"cluster{j}" for j in range(K))
+            groups = fit_groups(Xs, Ys, labels, names)
+        return knn, groups
+
+
+def train(
+    examples: Iterable[Mapping[str, Any]],
+    models: Sequence[str],
+    *,
+    target_quality: float = 0.95,
+    embedder: Any = None,
+    method: str = "ensemble",
+    k: int = 40,
+    folds: int = 5,
+    seed: int = 0,
+    embeddings: np.ndarray | None = None,
+) -> LearnedModel:
+    """Embed, fit, calibrate on out-of-fold predictions, refit on everything. See the module docstring.
+
+    ``embeddings`` lets a caller that already embedded the prompts (a benchmark) pass them in.
+    """
+    from ..cache.embedders import as_embedder
+
+    if isinstance(models, str) or not isinstance(models, Sequence) or len(models) < 2:
+        raise ConfigError("models", "needs at least two models, cheapest first, strongest last")
+    if len(set(models)) != len(models) or not all(isinstance(m, str) and m for m in models):
+        raise ConfigError("models", f"must be distinct non-empty model names, got {list(models)!r}")
+    _check_target(target_quality)
+    if method not in METHODS:
+        raise ConfigError("method", f"must be one of {METHODS}, got {method!r}")
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError("k", f"must be a positive int, got {k!r}")
+    if not isinstance(folds, int) or folds < 2:
+        raise ConfigError("folds", f"must be an int >= 2, got {folds!r}")
+    prompts, Y, group_list = read_examples(examples, models)
+    if len(prompts) < max(4 * folds, 20):
+        raise ConfigError("examples", f"needs at least {max(4 * folds, 20)} labeled examples, got {len(prompts)}")
+    emb = as_embedder(embedder)
+    X = np.asarray(emb(prompts) if embeddings is None else embeddings, dtype=np.float32)
+    if X.shape != (len(prompts), emb.dim):
+        raise ConfigError("embeddings", f"expected shape {(len(prompts), emb.dim)}, got {X.shape}")
+    group_labels: np.ndarray | None = None
+    group_names: tuple[str, ...] = ()
+    if group_list is not None:
+        group_names = tuple(sorted(set(group_list)))
+        index = {g: i for i, g in enumerate(group_names)}
+        group_labels = np.array([index[g] for g in group_list], dtype=np.int64)
+    trainer = Trainer(method=method, k=k, seed=seed, group_labels=group_labels, group_names=group_names)
+
+    oof = np.zeros((len(prompts), len(models) - 1), dtype=np.float32)
+    everything = np.arange(len(prompts))
+    for held in _folds(len(prompts), folds, seed):
+        knn, groups = trainer.fit(X, Y, np.setdiff1d(everything, held))
+        parts = [p.predict(X[held]) for p in (knn, groups) if p is not None]
+        q = np.mean(parts, axis=0)
+        oof[held] = q[:, -1:] - q[:, :-1]
+    calibration = calibrate(oof, Y, float(target_quality), models)
+    knn, groups = trainer.fit(X, Y, everything)
+    return LearnedModel(
+        models=tuple(models), method=method, embedder_name=emb.name, dim=emb.dim, knn=knn, groups=groups,
+        calibration=calibration, oof_loss=oof, oof_ok=Y,
+    )
+
+
+# ----------------------------------------------------------------------------------------- the strategy
+
+
+class LearnedStrategy:
+    """Embeds the request's text, predicts each model's quality, picks the cheapest within the threshold."""
+
+    def __init__(self, model: LearnedModel, *, embedder: Any = None, text: Callable[[Call], str] | None = None) -> None:
+        from ..cache.embedders import as_embedder
+
+        emb = as_embedder(embedder)
+        if emb.name != model.embedder_name or emb.dim != model.dim:
+            raise ConfigError(
+                "embedder",
+                f"this router was trained with {model.embedder_name} ({model.dim}-d); "
+                f"got {emb.name} ({emb.dim}-d): vectors of different embedders cannot be compared",
+            )
+        if text is not None and not callable(text):
+            raise ConfigError("text", "must be callable call -> str")
+        self.model = model
+        self.embedder = emb
+        self.text = text or text_of
+
+    def decide_vector(self, E: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """For one embedded prompt: the chosen model index, the qualities and the losses (no embedding)."""
+        q = self.model.quality(E)
+        loss = q[:, -1:] - q[:, :-1]
+        return int(choose(loss, self.model.threshold)[0]), q[0], loss[0]
+
+    def decide(self, call: Call) -> Decision:
+        E = self.embedder([self.text(call)])
+        idx, q, loss = self.decide_vector(E)
+        models = self.model.models
+        scores = {f"p_ok:{m}": round(float(v), 4) for m, v in zip(models, q, strict=True)}
+        scores["threshold"] = round(self.model.threshold, 4)
+        if idx < len(models) - 1:
+            reason = f"predicted loss {loss[idx]:.3f} <= {self.model.threshold:.3f} on {models[idx]}"
+        else:
+            reason = f"no cheaper model within {self.model.threshold:.3f} of {models[-1]}"
+        return Decision(tiers=tuple((m,) for m in models[idx:]), reason=reason, scores=scores)
+
+    def __repr__(self) -> str:
+        return f"Learned({list(self.model.models)}, threshold={self.model.threshold:.4f}, method={self.model.method!r})"
+
+
+__all__ = [
+    "METHODS",
+    "Calibration",
+    "Groups",
+    "Knn",
+    "LearnedModel",
+    "LearnedStrategy",
+    "calibrate",
+    "choose",
+    "kmeans",
+    "train",
+]
