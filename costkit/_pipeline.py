@@ -10,13 +10,16 @@ its logic once, as a generator (the pattern of httpx's auth flows)::
             return result
 
 ``yield call`` sends a call down the chain and receives its Result (or the exception, thrown
-into the generator at the ``yield``); ``yield Sleep(s)`` waits without blocking an event loop;
+into the generator at the ``yield``); ``yield Sleep(s)`` waits without blocking an event loop,
+``yield Do(fn)`` runs blocking I/O (in a worker thread from async code) and ``yield Wait(future)``
+waits for another thread's result — the only places where the two drivers differ;
 ``return result`` ends the flow. Returning before the first ``yield`` answers without calling
 the provider (a cache hit); yielding several times retries or escalates.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
@@ -39,14 +42,76 @@ class Policy(Protocol):
     async def ahandle(self, call: Call, anext: ANext) -> Result: ...
 
 
+class Effect(Protocol):
+    """Something a flow yields to have the driver do I/O for it: ``run`` in the sync driver,
+    ``arun`` in the async one. The value comes back at the ``yield``; an exception is thrown in."""
+
+    def run(self) -> Any: ...
+
+    async def arun(self) -> Any: ...
+
+
 @attrs.frozen(slots=True)
 class Sleep:
-    """Yielded by a flow to wait: ``time.sleep`` in the sync driver, ``asyncio.sleep`` in the async one."""
+    """Wait: ``time.sleep`` in the sync driver, ``asyncio.sleep`` in the async one."""
 
     seconds: float
 
+    def run(self) -> None:
+        if self.seconds > 0:
+            time.sleep(self.seconds)
 
-Flow: TypeAlias = Generator["Call | Sleep", "Result | None", Result]
+    async def arun(self) -> None:
+        if self.seconds > 0:
+            import asyncio  # imported here: `import costkit` stays light
+
+            await asyncio.sleep(self.seconds)
+
+
+@attrs.frozen(slots=True)
+class Do:
+    """Run ``fn()`` and send its value back: inline when sync, in a worker thread from async code
+    when ``blocking`` (network I/O such as Redis), inline otherwise (a lock-protected update)."""
+
+    fn: Callable[[], Any]
+    blocking: bool = False
+
+    def run(self) -> Any:
+        return self.fn()
+
+    async def arun(self) -> Any:
+        if not self.blocking:
+            return self.fn()
+        import asyncio
+
+        return await asyncio.to_thread(self.fn)
+
+
+@attrs.frozen(slots=True)
+class Wait:
+    """Wait for another thread's or task's result (a ``concurrent.futures.Future``); a timeout is
+    thrown into the flow as ``TimeoutError``."""
+
+    future: concurrent.futures.Future[Any]
+    timeout_s: float | None = None
+
+    def run(self) -> Any:
+        try:
+            return self.future.result(self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"waited {self.timeout_s}s") from None
+
+    async def arun(self) -> Any:
+        import asyncio
+
+        waiter = asyncio.shield(asyncio.wrap_future(self.future))
+        try:
+            return await asyncio.wait_for(waiter, self.timeout_s)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"waited {self.timeout_s}s") from None
+
+
+Flow: TypeAlias = Generator["Call | Effect", Any, Result]
 
 
 class FlowPolicy:
@@ -59,43 +124,37 @@ class FlowPolicy:
         gen = self.flow(call)
         to_send: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                step = gen.throw(error) if error is not None else gen.send(to_send)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            error = None
-            if isinstance(step, Sleep):
-                if step.seconds > 0:
-                    time.sleep(step.seconds)
-                to_send = None
-                continue
-            try:
-                to_send = next(step)
-            except Exception as exc:
-                error = exc
+        try:
+            while True:
+                try:
+                    step = gen.throw(error) if error is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                error = None
+                try:
+                    to_send = next(step) if isinstance(step, Call) else step.run()
+                except Exception as exc:
+                    error = exc
+        finally:
+            gen.close()  # interrupted mid-flow (KeyboardInterrupt...): the flow's finally runs now
 
     async def ahandle(self, call: Call, anext: ANext) -> Result:
         gen = self.flow(call)
         to_send: Any = None
         error: BaseException | None = None
-        while True:
-            try:
-                step = gen.throw(error) if error is not None else gen.send(to_send)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
-            error = None
-            if isinstance(step, Sleep):
-                if step.seconds > 0:
-                    import asyncio  # imported here: `import costkit` stays light
-
-                    await asyncio.sleep(step.seconds)
-                to_send = None
-                continue
-            try:
-                to_send = await anext(step)
-            except Exception as exc:
-                error = exc
+        try:
+            while True:
+                try:
+                    step = gen.throw(error) if error is not None else gen.send(to_send)
+                except StopIteration as stop:
+                    return stop.value
+                error = None
+                try:
+                    to_send = await anext(step) if isinstance(step, Call) else await step.arun()
+                except Exception as exc:
+                    error = exc
+        finally:
+            gen.close()  # a cancelled task: the flow's finally runs now
 
 
 def check_policies(policies: Sequence[Any]) -> tuple[Policy, ...]:
@@ -166,4 +225,16 @@ def _bind_async(policy: Policy, nxt: ANext) -> ANext:
     return step
 
 
-__all__ = ["ANext", "Flow", "FlowPolicy", "Next", "Pipeline", "Policy", "Sleep", "check_policies"]
+__all__ = [
+    "ANext",
+    "Do",
+    "Effect",
+    "Flow",
+    "FlowPolicy",
+    "Next",
+    "Pipeline",
+    "Policy",
+    "Sleep",
+    "Wait",
+    "check_policies",
+]

@@ -18,17 +18,12 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import math
 import threading
 import time
-from collections.abc import Callable, Generator
-from typing import Any, TypeAlias, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import attrs
-
-from .._call import Call, Result
-from .._pipeline import ANext, Next, Sleep
 from .._warn import warn_once
 from ..errors import ConfigError, StateUnavailable
 
@@ -147,98 +142,6 @@ end
 # ----------------------------------------------------------------------------- flow driver
 
 
-@attrs.frozen(slots=True)
-class Do:
-    """Yielded by a flow to run a state operation and receive its value.
-
-    The sync driver calls ``fn()`` inline; the async driver runs it in a worker thread when
-    ``blocking`` (Redis I/O) and inline otherwise (a lock-protected in-memory update).
-    """
-
-    fn: Callable[[], Any]
-    blocking: bool = False
-
-
-@attrs.frozen(slots=True)
-class Wait:
-    """Yielded by a flow to wait for another thread's / task's result: blocking in the sync driver,
-    awaited in the async one. A timeout is thrown into the flow as ``TimeoutError``."""
-
-    future: concurrent.futures.Future[Any]
-    timeout_s: float | None = None
-
-
-StateFlow: TypeAlias = Generator["Call | Sleep | Do | Wait", Any, Result]
-
-
-class StateFlowPolicy:
-    """Like :class:`~costkit._pipeline.FlowPolicy`, and the flow may also ``yield Do(fn)`` (module docstring)."""
-
-    def flow(self, call: Call) -> StateFlow:  # pragma: no cover - overridden
-        raise TypeError(f"{type(self).__name__} must define flow(call)")
-
-    def handle(self, call: Call, next: Next) -> Result:
-        gen = self.flow(call)
-        to_send: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(to_send)
-                except StopIteration as stop:
-                    return stop.value
-                error = None
-                to_send = None
-                try:
-                    if isinstance(step, Sleep):
-                        if step.seconds > 0:
-                            time.sleep(step.seconds)
-                    elif isinstance(step, Do):
-                        to_send = step.fn()
-                    elif isinstance(step, Wait):
-                        try:
-                            to_send = step.future.result(step.timeout_s)
-                        except concurrent.futures.TimeoutError:
-                            raise TimeoutError(f"waited {step.timeout_s}s") from None
-                    else:
-                        to_send = next(step)
-                except Exception as exc:
-                    error = exc
-        finally:
-            gen.close()  # a caller interrupted mid-flow (KeyboardInterrupt...): the flow's finally runs now
-
-    async def ahandle(self, call: Call, anext: ANext) -> Result:
-        gen = self.flow(call)
-        to_send: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(to_send)
-                except StopIteration as stop:
-                    return stop.value
-                error = None
-                to_send = None
-                try:
-                    if isinstance(step, Sleep):
-                        if step.seconds > 0:
-                            await asyncio.sleep(step.seconds)
-                    elif isinstance(step, Do):
-                        to_send = await asyncio.to_thread(step.fn) if step.blocking else step.fn()
-                    elif isinstance(step, Wait):
-                        waiter = asyncio.shield(asyncio.wrap_future(step.future))
-                        try:
-                            to_send = await asyncio.wait_for(waiter, step.timeout_s)
-                        except asyncio.TimeoutError:
-                            raise TimeoutError(f"waited {step.timeout_s}s") from None
-                    else:
-                        to_send = await anext(step)
-                except Exception as exc:
-                    error = exc
-        finally:
-            gen.close()  # a cancelled task: the flow's finally runs now
-
-
 # ----------------------------------------------------------------------------- Redis
 
 
@@ -326,13 +229,8 @@ __all__ = [
     "FAIL_MODES",
     "FAIL_OPEN",
     "LUA_RING",
-    "Do",
     "RedisState",
     "Ring",
-    "StateFlow",
-    "StateFlowPolicy",
-    "StateUnavailable",
-    "Wait",
     "check_fail_mode",
     "check_int",
     "check_name",

@@ -33,15 +33,13 @@ from typing import Any
 import attrs
 
 from .._call import Call
+from .._pipeline import Do, Flow, FlowPolicy
 from ..errors import CircuitOpen, ConfigError
 from ._redis_state import (
     FAIL_OPEN,
     LUA_RING,
-    Do,
     RedisState,
     Ring,
-    StateFlow,
-    StateFlowPolicy,
     check_fail_mode,
     check_int,
     check_name,
@@ -331,7 +329,7 @@ class _RedisCircuits:
 # ----------------------------------------------------------------------------- the policy
 
 
-class CircuitBreaker(StateFlowPolicy):
+class CircuitBreaker(FlowPolicy):
     """Fail fast on a (provider, model) that keeps failing; probe it again after ``open_s`` (module docstring).
 
     ``failure_threshold`` consecutive failures, or ``failure_rate`` of at least ``min_calls`` calls
@@ -419,7 +417,7 @@ class CircuitBreaker(StateFlowPolicy):
         if self._circuits.after(key, failed, probe):
             self._count("opened")
 
-    def flow(self, call: Call) -> StateFlow:
+    def flow(self, call: Call) -> Flow:
         key = (call.provider, call.model)
         verdict, wait = yield Do(lambda: self._before(key), self._blocking)
         if verdict == REJECT:

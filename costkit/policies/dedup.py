@@ -52,18 +52,14 @@ from typing import Any
 import attrs
 
 from .._call import SOURCE_DEDUP, Call, Result
-from .._pipeline import Sleep
+from .._pipeline import Do, Flow, FlowPolicy, Sleep, Wait
 from .._serialize import SerializationError, result_from_json, result_to_json
 from .._warn import warn_once
 from ..errors import ConfigError
 from ._redis_state import (
     FAIL_OPEN,
-    Do,
     RedisState,
-    StateFlow,
-    StateFlowPolicy,
     StateUnavailable,
-    Wait,
     check_fail_mode,
     check_int,
     check_name,
@@ -207,7 +203,7 @@ class DedupCounters:
     store_failures: int  # answers that could not be stored (serialization or Redis)
 
 
-class Dedup(StateFlowPolicy):
+class Dedup(FlowPolicy):
     """Idempotency keys and in-flight coalescing (module docstring)."""
 
     def __init__(
@@ -339,7 +335,7 @@ class Dedup(StateFlowPolicy):
         return on_final
 
     # -- the flow ---------------------------------------------------------------------------
-    def flow(self, call: Call) -> StateFlow:
+    def flow(self, call: Call) -> Flow:
         key = self.key_for(call)
         if key is None:
             self._count("passthrough")

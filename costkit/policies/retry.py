@@ -36,16 +36,13 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._pipeline import Sleep
+from .._pipeline import Do, Flow, FlowPolicy, Sleep
 from ..errors import ConfigError, RetryBudgetExhausted
 from ._redis_state import (
     FAIL_OPEN,
     LUA_RING,
-    Do,
     RedisState,
     Ring,
-    StateFlow,
-    StateFlowPolicy,
     StateUnavailable,
     check_fail_mode,
     check_int,
@@ -213,7 +210,7 @@ class _RedisBudget:
 # ----------------------------------------------------------------------------- the policy
 
 
-class RetryBudget(StateFlowPolicy):
+class RetryBudget(FlowPolicy):
     """Retry transient failures, within ``max_attempts`` per call and a fleet-wide ratio (module docstring).
 
     ``on_exhausted``: when the ratio refuses a retry, ``"reraise"`` (default) raises the
@@ -303,7 +300,7 @@ class RetryBudget(StateFlowPolicy):
         self._count("retries" if ok else "refused")
         return ok
 
-    def flow(self, call: Call) -> StateFlow:
+    def flow(self, call: Call) -> Flow:
         yield Do(self._record_call, self._blocking)
         current = call
         attempts = 1

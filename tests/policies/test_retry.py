@@ -21,9 +21,8 @@ from hypothesis import strategies as st
 
 import costkit
 from costkit import Call, Result, RetryBudgetExhausted
-from costkit._pipeline import Pipeline, Sleep
+from costkit._pipeline import Do, Pipeline, Sleep
 from costkit.errors import ConfigError
-from costkit.policies._redis_state import Do
 from costkit.policies.retry import FullJitterBackoff, RetryBudget
 
 _REQ = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
