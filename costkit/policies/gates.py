@@ -90,15 +90,20 @@ def run_gate(gate: Gate, call: Call, result: Result, next: Callable[[Call], Resu
     """Drive a gate's flow; a call it yields goes to ``next`` (a judge needs one)."""
     flow = gate.evaluate(call, result)
     to_send: Any = None
+    error: BaseException | None = None
     while True:
         try:
-            step = flow.send(to_send)
+            step = flow.throw(error) if error is not None else flow.send(to_send)
         except StopIteration as stop:
             return stop.value
+        error = None
         if next is None:
             flow.close()
             raise TypeError(f"{gate!r} asks a model: call it as gate(call, result, next=...) or use it in a cascade")
-        to_send = next(step)
+        try:
+            to_send = next(step)
+        except Exception as exc:  # thrown back into the gate's flow, as the pipeline does for policies
+            error = exc
 
 
 def as_gate(obj: Any, field: str = "gate") -> Gate:
