@@ -58,9 +58,7 @@ class Tags:
 
         unknown = sorted(set(values) - set(TAG_FIELDS))
         if unknown:
-            raise ConfigError(
-                f"{where}.{unknown[0]}", f"unknown tag; known tags are {', '.join(TAG_FIELDS)}"
-            )
+            raise ConfigError(f"{where}.{unknown[0]}", f"unknown tag; known tags are {', '.join(TAG_FIELDS)}")
         try:
             return cls(**values)
         except TypeError as exc:

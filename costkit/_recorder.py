@@ -19,6 +19,7 @@ from .records import CostRecord
 
 Listener = Callable[[CostRecord], None]
 _PENDING = "_pending_records"
+_CACHE_LAYER = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}
 
 
 class Recorder:
@@ -39,7 +40,7 @@ class Recorder:
         cost = self.pricing.cost(model, usage, provider=provider, service_tier=service_tier)
         if cost is None:
             self.pricing.warn_unknown(model)
-        return cost  # type: ignore[no-any-return]
+        return cost
 
     def _input_rate(self, model: str, provider: str | None) -> float | None:
         price = self.pricing.get(model, provider=provider)
@@ -106,8 +107,9 @@ class Recorder:
             savings=savings,
             cache=cache,
             success=error is None and (result is None or "stream_error" not in result.notes),
-            error_type=type(error).__name__ if error is not None else (
-                result.notes.get("stream_error") if result is not None else None),
+            error_type=type(error).__name__
+            if error is not None
+            else (result.notes.get("stream_error") if result is not None else None),
             latency_ms=latency_s * 1000.0,
             usage_estimated=usage.estimated,
             notes=notes,
@@ -133,7 +135,9 @@ class Recorder:
         original = result.cost_usd
         if original is None:
             original = self.pricing.cost(call.requested_model, result.usage, provider=call.provider)
-        layer = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}.get(result.source, result.source)
+        layer = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}.get(
+            result.source, result.source
+        )
         savings = {layer: float(original)} if original is not None else {}
         record = self.build(
             call.evolve(model=call.requested_model, attempt=0),

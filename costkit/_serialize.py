@@ -46,6 +46,8 @@ def raw_from_json(doc: Mapping[str, Any] | None) -> Any:
     validate = getattr(cls, "model_validate", None)
     if validate is not None and module_name.startswith(("openai.", "anthropic.")):
         return validate(data)
+    if not isinstance(data, Mapping):
+        raise SerializationError(f"stored data of {path!r} is not an object")
     return cls(**data)  # litellm's ModelResponse takes keyword arguments
 
 

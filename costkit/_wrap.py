@@ -114,8 +114,10 @@ class _Engine:
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                return Result(stream=ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started)),
-                              model=call.model)
+                return Result(
+                    stream=ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started)),
+                    model=call.model,
+                )
             return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
 
         run = Pipeline(self.policies, terminal).run
@@ -246,11 +248,11 @@ class WrappedClient(_Proxy):
     @property
     def costkit_policies(self) -> tuple[Any, ...]:
         """The chain as it runs, outermost first (the ScopeCheck for ``@budgeted`` included)."""
-        return self._overrides["__engine__"].policies  # type: ignore[no-any-return]
+        return self._overrides["__engine__"].policies
 
     @property
     def costkit_recorder(self) -> Recorder:
-        return self._overrides["__engine__"].recorder  # type: ignore[no-any-return]
+        return self._overrides["__engine__"].recorder
 
     @property
     def unwrapped(self) -> Any:

@@ -133,8 +133,11 @@ class ContextBudget(FlowPolicy):
         # history: drop the oldest whole turns first
         budget = self.budgets["history"]
         if budget is not None:
-            hist = [i for i, s in enumerate(sections) if s in ("history",) or (s == "tools" and
-                                                                              self.budgets["tools"] is None)]
+            hist = [
+                i
+                for i, s in enumerate(sections)
+                if s in ("history",) or (s == "tools" and self.budgets["tools"] is None)
+            ]
             total = sum(cost(i) for i in hist)
             for i in hist:
                 if total <= budget:
@@ -173,12 +176,15 @@ class ContextBudget(FlowPolicy):
 
         changes: dict[str, Any] = {}
         if changed:
-            kept = tuple(m for m, k in zip(messages, keep) if k)
+            kept = tuple(m for m, k in zip(messages, keep, strict=False) if k)
             before = count_messages(list(call.messages), model)
             after = count_messages(list(kept), model)
             changes["messages"] = kept
-            changes["notes"] = {**call.notes, "tokens_removed": max(0, before - after),
-                                "context_budget": {"before": before, "after": after}}
+            changes["notes"] = {
+                **call.notes,
+                "tokens_removed": max(0, before - after),
+                "context_budget": {"before": before, "after": after},
+            }
         if self.output is not None and (call.max_output_tokens is None or call.max_output_tokens > self.output):
             changes["max_output_tokens"] = self.output
         return call.evolve(**changes) if changes else call

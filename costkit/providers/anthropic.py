@@ -13,10 +13,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._call import Call, Result, Tags, Usage, content_text
-from .base import as_message, estimate_usage, max_tokens_of, require
+from .base import as_message, build_call, estimate_usage, require
 
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-           "refusal": "refusal", "pause_turn": "stop", "model_context_window_exceeded": "length"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "refusal",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
+}
 
 
 def usage_from_anthropic(u: Any) -> Usage:
@@ -40,25 +47,18 @@ class MessagesAdapter:
     api = "messages"
 
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
-        model = require(kwargs, "model", "create")
         messages = [as_message(m) for m in require(kwargs, "messages", "create")]
         system = kwargs.get("system")
         if system:
             messages.insert(0, {"role": "system", "content": system})
-        _, max_out = max_tokens_of(kwargs, ("max_tokens",))
-        params = {k: v for k, v in kwargs.items() if k not in ("model", "messages", "max_tokens")}
-        msgs = tuple(messages)
-        return Call(
-            provider=self.provider,
-            api=self.api,
-            requested_model=model,
-            model=model,
-            messages=msgs,
-            params=params,
-            max_output_tokens=max_out,
-            stream=bool(kwargs.get("stream")),
-            tags=tags,
-            notes={"_original_messages": msgs},
+        return build_call(
+            self,
+            kwargs,
+            tags,
+            messages,
+            max_names=("max_tokens",),
+            consumed=("model", "messages", "max_tokens"),
+            keep_original=True,
         )
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
@@ -106,35 +106,66 @@ class MessagesAdapter:
         raw = result.raw
         u = raw.usage
         start_usage = u.model_copy(update={"output_tokens": 0})
-        events: list[Any] = [RawMessageStartEvent(
-            type="message_start",
-            message=raw.model_copy(update={"content": [], "stop_reason": None, "stop_sequence": None,
-                                           "usage": start_usage}),
-        )]
+        events: list[Any] = [
+            RawMessageStartEvent(
+                type="message_start",
+                message=raw.model_copy(
+                    update={"content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
+                ),
+            )
+        ]
         for i, block in enumerate(raw.content):
             if block.type == "text":
-                events.append(RawContentBlockStartEvent.model_validate(
-                    {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}))
-                events.append(RawContentBlockDeltaEvent.model_validate(
-                    {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block.text}}))
+                events.append(
+                    RawContentBlockStartEvent.model_validate(
+                        {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}
+                    )
+                )
+                events.append(
+                    RawContentBlockDeltaEvent.model_validate(
+                        {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": block.text}}
+                    )
+                )
             elif block.type == "tool_use":
-                events.append(RawContentBlockStartEvent.model_validate(
-                    {"type": "content_block_start", "index": i,
-                     "content_block": {"type": "tool_use", "id": block.id, "name": block.name, "input": {}}}))
-                events.append(RawContentBlockDeltaEvent.model_validate(
-                    {"type": "content_block_delta", "index": i,
-                     "delta": {"type": "input_json_delta", "partial_json": json.dumps(block.input)}}))
+                events.append(
+                    RawContentBlockStartEvent.model_validate(
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "tool_use", "id": block.id, "name": block.name, "input": {}},
+                        }
+                    )
+                )
+                events.append(
+                    RawContentBlockDeltaEvent.model_validate(
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(block.input)},
+                        }
+                    )
+                )
             else:
-                events.append(RawContentBlockStartEvent.model_validate(
-                    {"type": "content_block_start", "index": i, "content_block": block.model_dump()}))
+                events.append(
+                    RawContentBlockStartEvent.model_validate(
+                        {"type": "content_block_start", "index": i, "content_block": block.model_dump()}
+                    )
+                )
             events.append(RawContentBlockStopEvent(type="content_block_stop", index=i))
-        events.append(RawMessageDeltaEvent.model_validate({
-            "type": "message_delta",
-            "delta": {"stop_reason": raw.stop_reason, "stop_sequence": raw.stop_sequence},
-            "usage": {"output_tokens": u.output_tokens, "input_tokens": u.input_tokens,
-                      "cache_read_input_tokens": u.cache_read_input_tokens,
-                      "cache_creation_input_tokens": u.cache_creation_input_tokens},
-        }))
+        events.append(
+            RawMessageDeltaEvent.model_validate(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": raw.stop_reason, "stop_sequence": raw.stop_sequence},
+                    "usage": {
+                        "output_tokens": u.output_tokens,
+                        "input_tokens": u.input_tokens,
+                        "cache_read_input_tokens": u.cache_read_input_tokens,
+                        "cache_creation_input_tokens": u.cache_creation_input_tokens,
+                    },
+                }
+            )
+        )
         events.append(RawMessageStopEvent(type="message_stop"))
         return events
 
@@ -172,10 +203,15 @@ class MessagesAccumulator:
         elif kind == "message_delta":
             self._stop = {"stop_reason": event.delta.stop_reason, "stop_sequence": event.delta.stop_sequence}
             if event.usage is not None:
-                self._usage.update({k: v for k, v in event.usage.model_dump().items()
-                                    if v is not None and k in ("input_tokens", "output_tokens",
-                                                               "cache_read_input_tokens",
-                                                               "cache_creation_input_tokens")})
+                self._usage.update(
+                    {
+                        k: v
+                        for k, v in event.usage.model_dump().items()
+                        if v is not None
+                        and k
+                        in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+                    }
+                )
         return True
 
     def result(self) -> Result:
@@ -189,8 +225,12 @@ class MessagesAccumulator:
         if self._message is None:
             text = "".join(b.get("text", "") for b in self._blocks.values())
             return Result(text=text, usage=estimate_usage(self._call, text), model=self._call.model)
-        msg = {**self._message, "content": [self._blocks[i] for i in sorted(self._blocks)], **self._stop,
-               "usage": {**(self._message.get("usage") or {}), **self._usage}}
+        msg = {
+            **self._message,
+            "content": [self._blocks[i] for i in sorted(self._blocks)],
+            **self._stop,
+            "usage": {**(self._message.get("usage") or {}), **self._usage},
+        }
         raw = Message.model_validate(msg)
         res = self._adapter.to_result(self._call, raw)
         if not self._stop:  # never saw message_delta: output tokens unknown, count them

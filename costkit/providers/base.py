@@ -70,7 +70,7 @@ def as_message(m: Any) -> Mapping[str, Any]:
         return m
     dump = getattr(m, "model_dump", None)
     if dump is not None:
-        return dump(exclude_none=True)  # type: ignore[no-any-return]
+        return dump(exclude_none=True)
     raise TypeError(f"a message must be a dict, got {type(m).__name__}")
 
 
@@ -83,6 +83,40 @@ def max_tokens_of(kwargs: Mapping[str, Any], names: tuple[str, ...]) -> tuple[st
                 raise TypeError(f"{name} must be an int, got {type(value).__name__}")
             return name, value
     return None, None
+
+
+def build_call(
+    adapter: Adapter,
+    kwargs: Mapping[str, Any],
+    tags: Tags,
+    messages: Iterable[Mapping[str, Any]],
+    *,
+    max_names: tuple[str, ...],
+    consumed: tuple[str, ...],
+    keep_original: bool,
+) -> Call:
+    """The Call every adapter builds: ``consumed`` keywords are not kept in ``params``;
+    ``keep_original`` remembers the messages so an unchanged call is sent back exactly as given."""
+    model = require(kwargs, "model", "create")
+    msgs = tuple(messages)
+    name, max_out = max_tokens_of(kwargs, max_names)
+    notes: dict[str, Any] = {}
+    if name:
+        notes["_max_name"] = name
+    if keep_original:
+        notes["_original_messages"] = msgs
+    return Call(
+        provider=adapter.provider,
+        api=adapter.api,
+        requested_model=model,
+        model=model,
+        messages=msgs,
+        params={k: v for k, v in kwargs.items() if k not in consumed},
+        max_output_tokens=max_out,
+        stream=bool(kwargs.get("stream")),
+        tags=tags,
+        notes=notes,
+    )
 
 
 class PassThrough:
@@ -115,6 +149,7 @@ __all__ = [
     "NotACall",
     "PassThrough",
     "as_message",
+    "build_call",
     "estimate_usage",
     "max_tokens_of",
     "pop_costkit_tags",

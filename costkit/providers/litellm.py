@@ -61,7 +61,7 @@ class CompletionAdapter(ChatAdapter):
         usage = doc.pop("usage", None)
         chunk = ModelResponseStream(**doc)
         if usage is not None:
-            chunk.usage = usage  # type: ignore[attr-defined]
+            chunk.usage = usage
         return chunk
 
 

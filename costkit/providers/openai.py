@@ -12,10 +12,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._call import Call, Result, Tags, Usage, content_text
-from .base import as_message, estimate_usage, max_tokens_of, require
+from .base import as_message, build_call, estimate_usage, require
 
-_CHAT_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
-                "content_filter": "content_filter"}
+_CHAT_FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -56,21 +61,9 @@ class ChatAdapter:
     _max_names = ("max_completion_tokens", "max_tokens")
 
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
-        model = require(kwargs, "model", "create")
-        messages = tuple(as_message(m) for m in require(kwargs, "messages", "create"))
-        name, max_out = max_tokens_of(kwargs, self._max_names)
-        params = {k: v for k, v in kwargs.items() if k not in ("model", "messages")}
-        return Call(
-            provider=self.provider,
-            api=self.api,
-            requested_model=model,
-            model=model,
-            messages=messages,
-            params=params,
-            max_output_tokens=max_out,
-            stream=bool(kwargs.get("stream")),
-            tags=tags,
-            notes={"_max_name": name} if name else {},
+        messages = (as_message(m) for m in require(kwargs, "messages", "create"))
+        return build_call(
+            self, kwargs, tags, messages, max_names=self._max_names, consumed=("model", "messages"), keep_original=False
         )
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
@@ -121,8 +114,13 @@ class ChatAdapter:
 
     def replay(self, call: Call, result: Result) -> Iterable[Any]:
         raw = result.raw
-        base = {"id": raw.id, "created": raw.created, "model": raw.model, "object": "chat.completion.chunk",
-                "system_fingerprint": raw.system_fingerprint}
+        base = {
+            "id": raw.id,
+            "created": raw.created,
+            "model": raw.model,
+            "object": "chat.completion.chunk",
+            "system_fingerprint": raw.system_fingerprint,
+        }
         chunks = []
         for choice in raw.choices:
             msg = choice.message
@@ -132,8 +130,9 @@ class ChatAdapter:
             if msg.tool_calls:
                 delta["tool_calls"] = [{"index": i, **tc.model_dump()} for i, tc in enumerate(msg.tool_calls)]
             chunks.append({**base, "choices": [{"index": choice.index, "delta": delta}]})
-            chunks.append({**base, "choices": [{"index": choice.index, "delta": {},
-                                                "finish_reason": choice.finish_reason}]})
+            chunks.append(
+                {**base, "choices": [{"index": choice.index, "delta": {}, "finish_reason": choice.finish_reason}]}
+            )
         if self.caller_wants_usage_chunk(call) and raw.usage is not None:
             chunks.append({**base, "choices": [], "usage": raw.usage.model_dump()})
         return [self.build_chunk(c) for c in chunks]
@@ -155,8 +154,12 @@ class ChatAccumulator:
 
     def add(self, chunk: Any) -> bool:
         if not self._meta:
-            self._meta = {"id": chunk.id, "created": chunk.created, "model": chunk.model,
-                          "system_fingerprint": getattr(chunk, "system_fingerprint", None)}
+            self._meta = {
+                "id": chunk.id,
+                "created": chunk.created,
+                "model": chunk.model,
+                "system_fingerprint": getattr(chunk, "system_fingerprint", None),
+            }
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self._usage = usage
@@ -195,22 +198,22 @@ class ChatAccumulator:
                 message["refusal"] = "".join(self._refusal[i])
             if tools:
                 message["tool_calls"] = tools
-            choices.append({"index": i, "finish_reason": self._finish.get(i) or "stop", "message": message,
-                            "logprobs": None})
+            choices.append(
+                {"index": i, "finish_reason": self._finish.get(i) or "stop", "message": message, "logprobs": None}
+            )
         text = "".join(self._text.get(indexes[0], []))
-        if self._usage is not None:
-            usage = usage_from_openai(self._usage)
-        else:
-            usage = estimate_usage(self._call, text)
-        raw = self._adapter.build_response({
-            "id": self._meta.get("id") or "chatcmpl-costkit",
-            "created": self._meta.get("created") or int(time.time()),
-            "model": self._meta.get("model") or self._call.model,
-            "object": "chat.completion",
-            "system_fingerprint": self._meta.get("system_fingerprint"),
-            "choices": choices,
-            "usage": self._usage.model_dump() if self._usage is not None else None,
-        })
+        usage = usage_from_openai(self._usage) if self._usage is not None else estimate_usage(self._call, text)
+        raw = self._adapter.build_response(
+            {
+                "id": self._meta.get("id") or "chatcmpl-costkit",
+                "created": self._meta.get("created") or int(time.time()),
+                "model": self._meta.get("model") or self._call.model,
+                "object": "chat.completion",
+                "system_fingerprint": self._meta.get("system_fingerprint"),
+                "choices": choices,
+                "usage": self._usage.model_dump() if self._usage is not None else None,
+            }
+        )
         res = self._adapter.to_result(self._call, raw)
         finish = self._finish.get(indexes[0])
         return res.evolve(usage=usage, finish_reason=res.finish_reason if finish else None)
@@ -229,7 +232,6 @@ class ResponsesAdapter:
     api = "responses"
 
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
-        model = require(kwargs, "model", "create")
         messages: list[Mapping[str, Any]] = []
         instructions = kwargs.get("instructions")
         if instructions:
@@ -239,20 +241,8 @@ class ResponsesAdapter:
             messages.append({"role": "user", "content": given})
         elif given is not None:
             messages.extend(as_message(m) for m in given)
-        _, max_out = max_tokens_of(kwargs, ("max_output_tokens",))
-        params = {k: v for k, v in kwargs.items() if k != "model"}
-        msgs = tuple(messages)
-        return Call(
-            provider=self.provider,
-            api=self.api,
-            requested_model=model,
-            model=model,
-            messages=msgs,
-            params=params,
-            max_output_tokens=max_out,
-            stream=bool(kwargs.get("stream")),
-            tags=tags,
-            notes={"_original_messages": msgs},
+        return build_call(
+            self, kwargs, tags, messages, max_names=("max_output_tokens",), consumed=("model",), keep_original=True
         )
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
@@ -326,13 +316,29 @@ class ResponsesAdapter:
                 if text is None:
                     continue
                 seq += 1
-                events.append(ResponseTextDeltaEvent(
-                    type="response.output_text.delta", sequence_number=seq, item_id=item.id, output_index=oi,
-                    content_index=ci, delta=text, logprobs=[]))
+                events.append(
+                    ResponseTextDeltaEvent(
+                        type="response.output_text.delta",
+                        sequence_number=seq,
+                        item_id=item.id,
+                        output_index=oi,
+                        content_index=ci,
+                        delta=text,
+                        logprobs=[],
+                    )
+                )
                 seq += 1
-                events.append(ResponseTextDoneEvent(
-                    type="response.output_text.done", sequence_number=seq, item_id=item.id, output_index=oi,
-                    content_index=ci, text=text, logprobs=[]))
+                events.append(
+                    ResponseTextDoneEvent(
+                        type="response.output_text.done",
+                        sequence_number=seq,
+                        item_id=item.id,
+                        output_index=oi,
+                        content_index=ci,
+                        text=text,
+                        logprobs=[],
+                    )
+                )
         seq += 1
         events.append(ResponseCompletedEvent(type="response.completed", sequence_number=seq, response=raw))
         return events
