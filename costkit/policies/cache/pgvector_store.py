@@ -24,7 +24,7 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -295,6 +295,28 @@ class PgVectorStore:
     def clear(self, namespace: str | None = None) -> int:
         """Delete every entry of ``namespace`` (this store's own by default)."""
         return self._delete(f"DELETE FROM {self.table} WHERE namespace = %s", (namespace or self.namespace,))
+
+    def delete_where(self, predicate: Callable[[Mapping[str, Any]], bool], *, partition: str | None = None) -> int:
+        """Delete this namespace's entries whose payload satisfies ``predicate`` (tag invalidation).
+
+        The predicate is Python, so payloads are read in batches and matching ids deleted: a full
+        scan, fine for the rare invalidation; returns how many were deleted (0 on failure).
+        """
+        sql = f"SELECT id, payload FROM {self.table} WHERE namespace = %s"
+        params: tuple[Any, ...] = (self.namespace,)
+        if partition is not None:
+            sql += " AND partition = %s"
+            params += (partition,)
+        try:
+            doomed: list[int] = []
+            with self._conn() as conn, conn.transaction(), conn.cursor(name="costkit_scan") as cur:
+                cur.itersize = 2000
+                cur.execute(sql, params)
+                doomed.extend(int(id_) for id_, payload in cur if predicate(payload))
+        except Exception as exc:
+            self._failed("delete", exc)
+            return 0
+        return sum(self.delete(doomed[i : i + 5000]) for i in range(0, len(doomed), 5000))
 
     def purge_expired(self) -> int:
         """Delete expired rows of every namespace (searches already ignore them)."""

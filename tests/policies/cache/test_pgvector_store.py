@@ -147,6 +147,16 @@ def test_delete_partition_and_clear_namespace(pg_uri: str, table: str) -> None:
     assert a.clear("b") == 1 and b.count() == 0
 
 
+def test_delete_where_invalidates_by_payload(store: PgVectorStore) -> None:
+    x = vectors(30)
+    for i, v in enumerate(x):
+        store.add(f"p{i % 2}", v, {"ns": "faq", "tags": {"corpus_version": "v1" if i < 20 else "v2"}, "i": i})
+    gone = store.delete_where(lambda p: p["tags"]["corpus_version"] == "v1")
+    assert gone == 20 and store.count() == 10
+    assert store.delete_where(lambda p: p["i"] % 2 == 0, partition="p0") == 5
+    assert sorted(h[2]["i"] for h in store.search("p1", x[21], k=30)) == [21, 23, 25, 27, 29]
+
+
 def test_stores_a_serialized_result(store: PgVectorStore) -> None:
     result = Result(text="Paris.", finish_reason="stop", usage=Usage(input_tokens=12, output_tokens=2), model="gpt-4o")
     v = vectors(1)[0]
