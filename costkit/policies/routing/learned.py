@@ -246,7 +246,7 @@ def calibrate(loss: np.ndarray, ok: np.ndarray, target_quality: float, models: S
     n = ok.shape[0]
     strongest = float(ok[:, -1].mean())
     goal = target_quality * strongest
-    candidates = np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401))]))
+    candidates = np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401), method="lower")]))
     best = -math.inf
     for t in candidates:
         idx = choose(loss, float(t))

@@ -1,0 +1,186 @@
+"""Learned router: predicts per-model quality from labeled prompts, calibrated to a target, saved and loaded."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from costkit import Call, ConfigError, Result, Router, Usage
+from costkit._pipeline import Pipeline
+from costkit.policies.cache.embedders import CallableEmbedder
+from costkit.policies.routing.learned import LearnedModel, calibrate, choose, kmeans
+
+
+def topic_vectors(texts: list[str]) -> np.ndarray:
+    """A deterministic stand-in embedder: the topic word sets one axis, a hash adds per-text jitter."""
+    out = np.zeros((len(texts), 8), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i, 0 if t.startswith("math") else 1] = 1.0
+        rng = np.random.default_rng(zlib.crc32(t.encode()))
+        out[i, 2:] = rng.normal(0, 0.15, 6)
+    return out
+
+
+EMBEDDER = CallableEmbedder(topic_vectors, dim=8, name="test-topics")
+
+
+def examples(n: int = 200, seed: int = 0, groups: bool = False) -> list[dict[str, Any]]:
+    """Cheap is right on 95% of chat but 20% of math; strong is right on 95% of both."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        topic = "math" if i % 2 else "chat"
+        cheap_ok = rng.random() < (0.2 if topic == "math" else 0.95)
+        ok = {"cheap": cheap_ok, "strong": rng.random() < 0.95}
+        ex: dict[str, Any] = {"prompt": f"{topic} question {i}", "ok": ok}
+        if groups:
+            ex["group"] = topic
+        out.append(ex)
+    return out
+
+
+def call_for(text: str) -> Call:
+    return Call(provider="openai", api="chat", requested_model="strong", model="strong",
+                messages=({"role": "user", "content": text},))
+
+
+def routed_model(router: Router, text: str) -> tuple[str, Call]:
+    seen: list[Call] = []
+
+    def terminal(call: Call) -> Result:
+        seen.append(call)
+        return Result(text="x", model=call.model, usage=Usage(input_tokens=5, output_tokens=1))
+
+    Pipeline([router], terminal).run(call_for(text))
+    return seen[0].model, seen[0]
+
+
+@pytest.mark.parametrize(("method", "groups"), [("ensemble", True), ("ensemble", False), ("knn", False),
+                                                ("groups", True), ("groups", False)])
+def test_easy_topic_goes_cheap_and_hard_topic_goes_strong(method: str, groups: bool) -> None:
+    router = Router.learned(examples(groups=groups), models=["cheap", "strong"], embedder=EMBEDDER, method=method)
+    assert routed_model(router, "chat question 9001")[0] == "cheap"
+    assert routed_model(router, "math question 9001")[0] == "strong"
+    cal = router.learned_model.calibration
+    assert cal.quality >= 0.95 * cal.strongest_quality
+    assert cal.shares["cheap"] == pytest.approx(0.5, abs=0.1)
+
+
+def test_decision_notes_carry_the_predictions_and_the_threshold() -> None:
+    router = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER)
+    _, call = routed_model(router, "chat question 77")
+    scores = call.notes["route_scores"]
+    assert set(scores) == {"p_ok:cheap", "p_ok:strong", "threshold"}
+    assert scores["p_ok:cheap"] > 0.8
+    assert call.notes["route_reason"].startswith("predicted loss")
+    assert call.notes["routed_from"] == "strong"
+
+
+def test_a_target_of_one_keeps_hard_calls_on_the_strong_model_and_lower_targets_route_more() -> None:
+    model = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+    strict, loose = model.with_target(1.0), model.with_target(0.5)
+    assert strict.calibration.shares["strong"] >= model.calibration.shares["strong"]
+    assert loose.calibration.shares["strong"] <= model.calibration.shares["strong"]
+    assert loose.threshold >= strict.threshold
+
+
+def test_save_and_load_give_the_same_decisions(tmp_path: Path) -> None:
+    router = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER)
+    path = tmp_path / "router.npz"
+    router.save(path)
+    loaded = Router.load(path, embedder=EMBEDDER)
+    E = EMBEDDER([f"{t} question {i}" for t in ("math", "chat") for i in range(20)])
+    a, b = router.learned_model, loaded.learned_model
+    np.testing.assert_allclose(a.loss(E), b.loss(E), rtol=1e-6)
+    assert b.threshold == a.threshold and b.models == ("cheap", "strong") and b.calibration == a.calibration
+    assert Router.load(path, embedder=EMBEDDER, target_quality=1.0).learned_model.calibration.target_quality == 1.0
+
+
+def test_loading_with_another_embedder_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "router.npz"
+    Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).save(path)
+    other = CallableEmbedder(topic_vectors, dim=8, name="another")
+    with pytest.raises(ConfigError) as info:
+        Router.load(path, embedder=other)
+    assert info.value.field == "embedder"
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError) as info:
+        Router.load(tmp_path / "junk.npz", embedder=EMBEDDER)
+    assert info.value.field == "path"
+
+
+def test_three_models_pick_the_cheapest_that_suffices() -> None:
+    rng = np.random.default_rng(1)
+    exs = []
+    for i in range(300):
+        topic = ("chat", "math", "code")[i % 3]
+        tiny_ok = topic == "chat" and rng.random() < 0.95
+        mid_ok = topic in ("chat", "math") and rng.random() < 0.95
+        exs.append({"prompt": f"{topic} q{i}", "ok": {"tiny": tiny_ok, "mid": mid_ok, "big": rng.random() < 0.97}})
+
+    def vec(texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for j, t in enumerate(texts):
+            out[j, ("chat", "math", "code").index(t.split()[0])] = 1.0
+            out[j, 3] = (zlib.crc32(t.encode()) % 100) / 500
+        return out
+
+    router = Router.learned(exs, models=["tiny", "mid", "big"], embedder=CallableEmbedder(vec, dim=4, name="t3"))
+    assert routed_model(router, "chat new")[0] == "tiny"
+    assert routed_model(router, "math new")[0] == "mid"
+    model, call = routed_model(router, "code new")
+    assert model == "big" and call.notes["route_reason"].startswith("no cheaper model")
+
+
+@pytest.mark.parametrize(
+    ("exs", "kwargs", "field"),
+    [
+        ([{"prompt": 1, "ok": {}}], {}, "examples[0].prompt"),
+        ([{"prompt": "a", "ok": {"cheap": True}}], {}, "examples[0].ok"),
+        (["nope"], {}, "examples[0]"),
+        (None, {"target_quality": 1.5}, "target_quality"),
+        (None, {"target_quality": 0}, "target_quality"),
+        (None, {"method": "svm"}, "method"),
+        (None, {"k": 0}, "k"),
+        (None, {"folds": 1}, "folds"),
+        (None, {"models": ["only"]}, "models"),
+        (None, {"models": ["a", "a"]}, "models"),
+    ],
+)
+def test_bad_training_input_fails_naming_the_field(exs: Any, kwargs: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {"models": ["cheap", "strong"], "embedder": EMBEDDER, **kwargs}
+    with pytest.raises(ConfigError) as info:
+        Router.learned(examples() if exs is None else exs, **args)
+    assert info.value.field == field
+
+
+def test_too_few_examples_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        Router.learned(examples(10), models=["cheap", "strong"], embedder=EMBEDDER)
+    assert info.value.field == "examples"
+
+
+def test_calibration_takes_the_first_crossing_not_a_later_spike() -> None:
+    # threshold order: a loss of 0.1 already breaks the target; 0.3 would recover it by luck.
+    loss = np.array([[0.0], [0.1], [0.3], [0.3]])
+    ok = np.array([[1, 1], [0, 1], [1, 0], [1, 0]], dtype=np.float32)  # columns: cheap, strong
+    cal = calibrate(loss, ok, 1.0, ["cheap", "strong"])
+    assert cal.threshold == 0.0
+    assert cal.shares == {"cheap": 0.25, "strong": 0.75}
+
+
+def test_choose_and_kmeans_helpers() -> None:
+    loss = np.array([[0.5, 0.01], [0.0, 0.0], [0.4, 0.3]])
+    assert choose(loss, 0.05).tolist() == [1, 0, 2]
+    X = np.vstack([np.tile([1.0, 0.0], (5, 1)), np.tile([0.0, 1.0], (5, 1))]).astype(np.float32)
+    labels = kmeans(X, 2, seed=0)
+    assert len(set(labels[:5])) == 1 and len(set(labels[5:])) == 1 and labels[0] != labels[5]
+
+
+def test_learned_model_is_a_plain_value() -> None:
+    model = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+    assert isinstance(model, LearnedModel) and model.embedder_name == "test-topics" and model.dim == 8
