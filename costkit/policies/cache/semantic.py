@@ -267,6 +267,18 @@ class LLMJudge:
         return text.startswith("yes")
 
 
+@attrs.frozen(kw_only=True)
+class Match:
+    """What a lookup found: the best cached question, its similarity and score, and the decision."""
+
+    question: str
+    similarity: float
+    score: float
+    threshold: float
+    hit: bool
+    entry_id: Any
+
+
 @attrs.define
 class EntryState:
     """What the verifier said about one entry (kept in this process)."""
@@ -541,6 +553,41 @@ class SemanticCache:
         found = self._guard("search", self.store.search, plan.key, vector, k)
         return [] if found is _FAILED else list(found or [])
 
+    # -- direct use -----------------------------------------------------------------------
+    def lookup(self, call: Call) -> Match | None:
+        """The best candidate for ``call`` and whether it clears the threshold, without calling anything.
+
+        The verifier is not consulted (``hit`` is the unverified decision). None when the call is
+        not cacheable or its partition is empty.
+        """
+        plan = self._plan(call)
+        vector = self._embed(plan.query) if plan is not None else None
+        if plan is None or vector is None:
+            return None
+        ranked = self._rank(plan, self._search(plan, vector))
+        if ranked is None:
+            return None
+        score, (cosine, entry_id, payload) = ranked
+        t = self._entry_threshold(plan, entry_id)
+        return Match(
+            question=str(payload.get("q", "")),
+            similarity=cosine,
+            score=score,
+            threshold=t,
+            hit=score >= t,
+            entry_id=entry_id,
+        )
+
+    def add(self, call: Call, result: Result) -> bool:
+        """Store ``result`` as the answer to ``call`` without a lookup (warming a cache); False if not stored."""
+        plan = self._plan(call)
+        vector = self._embed(plan.query) if plan is not None else None
+        if plan is None or vector is None:
+            return False
+        before = self.stats["stored"]
+        self._store_sync(call, plan, vector, result)
+        return self.stats["stored"] > before
+
     # -- the policy -----------------------------------------------------------------------
     def handle(self, call: Call, next: Next) -> Result:
         plan = self._plan(call)
@@ -678,6 +725,7 @@ def _raise(exc: BaseException) -> None:
 __all__ = [
     "LLMJudge",
     "LocalSemanticStore",
+    "Match",
     "SemanticCache",
     "partition_key",
     "semantic_query",
