@@ -85,61 +85,81 @@ class _RWLock:
 
 
 class _VectorStore:
-    """The raw vectors, dense (rows 0..n-1), with id -> row; a removal moves the last row into the hole."""
+    """The raw vectors, dense (rows 0..n-1) in fixed-size blocks, with id -> row.
 
-    def __init__(self, dim: int, capacity: int = 1024) -> None:
+    Blocks, not one growing array: growing a 1 GB array copies it while the write lock is held,
+    which stalls every search for a second. A removal moves the last row into the hole.
+    """
+
+    BLOCK = 1 << 15
+
+    def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.vecs = np.empty((capacity, dim), dtype=np.float32)
-        self.ids = np.empty(capacity, dtype=np.int64)
+        self.vec_blocks: list[np.ndarray] = []
+        self.id_blocks: list[np.ndarray] = []
         self.n = 0
         self.pos: dict[int, int] = {}
 
-    def _grow(self, need: int) -> None:
-        if need <= len(self.ids):
-            return
-        cap = max(need, 2 * len(self.ids))
-        vecs = np.empty((cap, self.dim), dtype=np.float32)
-        ids = np.empty(cap, dtype=np.int64)
-        vecs[: self.n] = self.vecs[: self.n]
-        ids[: self.n] = self.ids[: self.n]
-        self.vecs, self.ids = vecs, ids
+    def _append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        done = 0
+        while done < len(ids):
+            b, off = divmod(self.n, self.BLOCK)
+            if b == len(self.vec_blocks):
+                self.vec_blocks.append(np.empty((self.BLOCK, self.dim), dtype=np.float32))
+                self.id_blocks.append(np.empty(self.BLOCK, dtype=np.int64))
+            take = min(len(ids) - done, self.BLOCK - off)
+            self.vec_blocks[b][off : off + take] = vecs[done : done + take]
+            self.id_blocks[b][off : off + take] = ids[done : done + take]
+            self.pos.update(zip(ids[done : done + take].tolist(), range(self.n, self.n + take), strict=True))
+            self.n += take
+            done += take
+
+    def row(self, r: int) -> np.ndarray:
+        return self.vec_blocks[r // self.BLOCK][r % self.BLOCK]
 
     def put(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         """Insert or replace (ids are distinct within one call)."""
         fresh = []
         for j, i in enumerate(ids.tolist()):
-            row = self.pos.get(i)
-            if row is None:
+            r = self.pos.get(i)
+            if r is None:
                 fresh.append(j)
             else:
-                self.vecs[row] = vecs[j]
-        if fresh:
+                self.row(r)[:] = vecs[j]
+        if len(fresh) == len(ids):
+            self._append(ids, vecs)
+        elif fresh:
             sel = np.asarray(fresh, dtype=np.int64)
-            self._grow(self.n + len(sel))
-            lo, hi = self.n, self.n + len(sel)
-            self.vecs[lo:hi] = vecs[sel]
-            self.ids[lo:hi] = ids[sel]
-            self.pos.update(zip(ids[sel].tolist(), range(lo, hi), strict=True))
-            self.n = hi
+            self._append(ids[sel], vecs[sel])
 
     def drop(self, ids: Iterable[int]) -> list[int]:
         removed = []
         for i in ids:
-            row = self.pos.pop(i, None)
-            if row is None:
+            r = self.pos.pop(i, None)
+            if r is None:
                 continue
             last = self.n - 1
-            if row != last:
-                moved = int(self.ids[last])
-                self.vecs[row] = self.vecs[last]
-                self.ids[row] = moved
-                self.pos[moved] = row
+            if r != last:
+                lb, lo = divmod(last, self.BLOCK)
+                moved = int(self.id_blocks[lb][lo])
+                self.row(r)[:] = self.vec_blocks[lb][lo]
+                self.id_blocks[r // self.BLOCK][r % self.BLOCK] = moved
+                self.pos[moved] = r
             self.n = last
+            if self.n % self.BLOCK == 0 and len(self.vec_blocks) > self.n // self.BLOCK + 1:
+                self.vec_blocks.pop()  # keep at most one spare block
+                self.id_blocks.pop()
             removed.append(i)
         return removed
 
     def view(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.ids[: self.n], self.vecs[: self.n]
+        """Contiguous copies of the live ids and vectors (for builds and saves)."""
+        full, rest = divmod(self.n, self.BLOCK)
+        vecs = [*self.vec_blocks[:full], *([self.vec_blocks[full][:rest]] if rest else [])]
+        ids = [*self.id_blocks[:full], *([self.id_blocks[full][:rest]] if rest else [])]
+        if not vecs:
+            return np.empty(0, dtype=np.int64), np.empty((0, self.dim), dtype=np.float32)
+        return np.concatenate(ids), np.concatenate(vecs)
 
 
 SMALL_BATCH = 64
@@ -322,15 +342,15 @@ class VectorIndex:
             return
         ids, vecs = self._store.view()
         self._pending = []
-        if self.background:  # the build reads a copy: writers go on changing the store meanwhile
+        if self.background:  # the build reads its own copy: writers go on changing the store meanwhile
             self._rebuild_thread = threading.Thread(
                 target=self._rebuild_from,
-                args=(ids.copy(), vecs.copy()),
+                args=(ids, vecs),
                 name="costkit-vector-index-rebuild",
                 daemon=True,
             )
             self._rebuild_thread.start()
-        else:  # the write lock is held throughout: the store cannot change under the build
+        else:
             self._finish(*self._build_ivf(vecs, ids))
 
     def _rebuild_from(self, ids: np.ndarray, vecs: np.ndarray) -> None:
@@ -458,11 +478,11 @@ class VectorIndex:
         """The stored vector of ``id`` (a copy), or None."""
         with self._lock.read():
             row = self._store.pos.get(int(id))
-            return None if row is None else self._store.vecs[row].copy()
+            return None if row is None else self._store.row(row).copy()
 
     def ids(self) -> np.ndarray:
         with self._lock.read():
-            return self._store.ids[: self._store.n].copy()
+            return self._store.view()[0]
 
     def __len__(self) -> int:
         return self._store.n

@@ -325,3 +325,27 @@ def test_open(tmp_path: Path) -> None:
         warnings.simplefilter("always")
         assert len(VectorIndex.open(root, dim=8)) == 0
     assert any("wanted dim=8" in str(w.message) for w in caught)
+
+
+def test_block_store_matches_a_dict_under_random_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vi._VectorStore, "BLOCK", 4)  # many block boundaries
+    rng = np.random.default_rng(3)
+    x = clustered(200, dim=8)
+    index = VectorIndex(8)
+    model: dict[int, np.ndarray] = {}
+    for _ in range(300):
+        ids = rng.integers(0, 60, size=int(rng.integers(1, 6)))
+        if rng.random() < 0.6:
+            rows = rng.integers(0, 200, size=len(ids))
+            index.add(ids, x[rows])
+            for i, r in zip(ids.tolist(), rows.tolist()):
+                model[i] = x[r]
+        else:
+            assert index.remove(ids) == len(set(ids.tolist()) & set(model))
+            for i in ids.tolist():
+                model.pop(i, None)
+        assert len(index) == len(model)
+    assert sorted(index.ids().tolist()) == sorted(model)
+    for i, v in model.items():
+        np.testing.assert_array_equal(index.get(i), v)
+        assert index.search_one(v)[0][0] == pytest.approx(1.0, abs=1e-5)
