@@ -129,7 +129,9 @@ class Router(FlowPolicy):
         target_quality: float = 0.95,
         embedder: Any = None,
         method: str = "ensemble",
-        k: int = 40,
+        k: int = 50,
+        group_weight: float = 0.6,
+        margin: float = 1.0,
         folds: int = 5,
         seed: int = 0,
         text: Callable[[Call], str] | None = None,
@@ -141,13 +143,15 @@ class Router(FlowPolicy):
         topic or feature name used only while training). ``models``: cheapest first, strongest
         last. The router picks, per request, the cheapest model whose predicted quality keeps the
         traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
-        held-out (out-of-fold) examples. See :mod:`costkit.policies.routing.learned`.
+        held-out (out-of-fold) examples, with a ``margin`` of that many standard errors. ``k``: the
+        neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble. See
+        :mod:`costkit.policies.routing.learned`.
         """
         from .routing.learned import LearnedStrategy, train
 
         model = train(
             examples, models, target_quality=target_quality, embedder=embedder, method=method, k=k,
-            folds=folds, seed=seed,
+            group_weight=group_weight, margin=margin, folds=folds, seed=seed,
         )
         return cls(LearnedStrategy(model, embedder=embedder, text=text), **options)
 

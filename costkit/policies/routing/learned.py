@@ -13,13 +13,15 @@ probability ``q[m]`` that each model answers it acceptably:
   ridge classifier gives ``P(topic | prompt)``; ``q = P @ rate[topic, model]``. Pooling per topic
   removes much of the noise of one-answer labels.
 
-``method="ensemble"`` (default) averages the two when the examples carry groups, and is the kNN
-alone when they do not (k-means clusters measured worse than the plain neighbour vote; they are
-available as ``method="groups"``). The routing rule: the predicted quality loss of
-model ``m`` is ``q[strongest] - q[m]``; the router picks the cheapest model whose loss is at most
-a threshold ``lambda``. ``lambda`` is calibrated on held-out predictions (k-fold, every example
-predicted by a model that never saw it) as the largest value for which the traffic's quality stays
-at ``target_quality`` of what the strongest model alone would achieve, for every smaller value
+``method="ensemble"`` (default) blends the two (``group_weight`` 0.6 on the topics) when the
+examples carry groups, and is the kNN alone when they do not (k-means clusters measured worse
+than the plain neighbour vote; they are available as ``method="groups"``).
+
+The routing rule: the predicted quality loss of model ``m`` is ``q[strongest] - q[m]``; the router
+picks the cheapest model whose loss is at most a threshold ``lambda``. ``lambda`` is calibrated on
+held-out predictions (k-fold, every example predicted by a model that never saw it) as the largest
+value for which the traffic's quality stays at ``target_quality`` of what the strongest model
+alone would achieve -- with a ``margin`` of standard errors to spare, and for every smaller value
 too (the first crossing, not a lucky spike). The final predictors are refit on all examples.
 
 A trained model saves to one ``.npz`` (arrays plus JSON settings; no pickle).
@@ -54,8 +56,8 @@ class Knn:
     X: np.ndarray  # (n, d) unit rows
     Y: np.ndarray  # (n, M) 0/1
     prior: np.ndarray  # (M,)
-    k: int = 40
-    temperature: float = 0.05
+    k: int = 50
+    temperature: float = 0.1
     alpha: float = 1.0
 
     def predict(self, E: np.ndarray) -> np.ndarray:
@@ -149,6 +151,8 @@ class LearnedModel:
     knn: Knn | None
     groups: Groups | None
     calibration: Calibration
+    group_weight: float = 0.6  # the topic mixture's share of the ensemble
+    margin: float = 1.0  # calibration safety margin, in standard errors of the held-out quality
     # the held-out loss predictions and labels, kept so the target can be changed without retraining
     oof_loss: np.ndarray = attrs.field(repr=False)
     oof_ok: np.ndarray = attrs.field(repr=False)
@@ -159,8 +163,7 @@ class LearnedModel:
 
     def quality(self, E: np.ndarray) -> np.ndarray:
         """``q[i, m]``: the predicted probability that model ``m`` answers prompt ``i`` acceptably."""
-        parts = [p.predict(E) for p in (self.knn, self.groups) if p is not None]
-        return np.mean(parts, axis=0)
+        return blend(self.knn, self.groups, E, self.group_weight)
 
     def loss(self, E: np.ndarray) -> np.ndarray:
         """``(n, M-1)``: predicted quality lost by each cheaper model versus the strongest."""
@@ -175,7 +178,7 @@ class LearnedModel:
     def with_target(self, target_quality: float) -> LearnedModel:
         """The same predictors recalibrated to another target (from the stored held-out predictions)."""
         _check_target(target_quality)
-        cal = calibrate(self.oof_loss, self.oof_ok, target_quality, self.models)
+        cal = calibrate(self.oof_loss, self.oof_ok, target_quality, self.models, margin=self.margin)
         return attrs.evolve(self, calibration=cal)
 
     # ---- persistence: one .npz, no pickle
@@ -187,6 +190,8 @@ class LearnedModel:
             "method": self.method,
             "embedder_name": self.embedder_name,
             "dim": self.dim,
+            "group_weight": self.group_weight,
+            "margin": self.margin,
             "calibration": attrs.asdict(self.calibration),
         }
         if self.knn is not None:
@@ -229,6 +234,8 @@ class LearnedModel:
             knn=knn,
             groups=groups,
             calibration=Calibration(**{**cal, "shares": dict(cal["shares"])}),
+            group_weight=float(meta["group_weight"]),
+            margin=float(meta["margin"]),
             oof_loss=arrays["oof_loss"],
             oof_ok=arrays["oof_ok"],
         )
@@ -241,17 +248,34 @@ def choose(loss: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(within.any(axis=1), first, loss.shape[1])
 
 
-def calibrate(loss: np.ndarray, ok: np.ndarray, target_quality: float, models: Sequence[str]) -> Calibration:
-    """The largest threshold whose held-out quality, and every smaller one's, meets the target."""
+def blend(knn: Knn | None, groups: Groups | None, E: np.ndarray, group_weight: float) -> np.ndarray:
+    """The ensemble's quality estimate: the kNN vote and the topic mixture, weighted."""
+    if knn is None and groups is not None:
+        return groups.predict(E)
+    if groups is None and knn is not None:
+        return knn.predict(E)
+    assert knn is not None and groups is not None
+    return (1.0 - group_weight) * knn.predict(E) + group_weight * groups.predict(E)
+
+
+def calibrate(
+    loss: np.ndarray, ok: np.ndarray, target_quality: float, models: Sequence[str], *, margin: float = 1.0
+) -> Calibration:
+    """The largest threshold whose held-out quality, and every smaller one's, meets the target.
+
+    "Meets" is with a safety margin: the held-out quality must exceed the target by ``margin``
+    standard errors of the per-example difference, since the threshold will meet new traffic.
+    """
     n = ok.shape[0]
+    rows = np.arange(n)
     strongest = float(ok[:, -1].mean())
-    goal = target_quality * strongest
     candidates = np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401), method="lower")]))
     best = -math.inf
     for t in candidates:
         idx = choose(loss, float(t))
-        quality = float(ok[np.arange(n), idx].mean())
-        if quality + 1e-12 < goal:
+        diff = ok[rows, idx] - target_quality * ok[:, -1]
+        se = float(diff.std()) / math.sqrt(n)
+        if float(diff.mean()) + 1e-12 < margin * se:
             break
         best = float(t)
     idx = choose(loss, best)
@@ -342,7 +366,9 @@ def train(
     target_quality: float = 0.95,
     embedder: Any = None,
     method: str = "ensemble",
-    k: int = 40,
+    k: int = 50,
+    group_weight: float = 0.6,
+    margin: float = 1.0,
     folds: int = 5,
     seed: int = 0,
     embeddings: np.ndarray | None = None,
@@ -362,6 +388,10 @@ def train(
         raise ConfigError("method", f"must be one of {METHODS}, got {method!r}")
     if not isinstance(k, int) or k < 1:
         raise ConfigError("k", f"must be a positive int, got {k!r}")
+    if not isinstance(group_weight, int | float) or not 0.0 <= group_weight <= 1.0:
+        raise ConfigError("group_weight", f"must be a number in [0, 1], got {group_weight!r}")
+    if not isinstance(margin, int | float) or margin < 0 or math.isnan(margin):
+        raise ConfigError("margin", f"must be a number >= 0 (standard errors), got {margin!r}")
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError("folds", f"must be an int >= 2, got {folds!r}")
     prompts, Y, group_list = read_examples(examples, models)
@@ -383,14 +413,13 @@ def train(
     everything = np.arange(len(prompts))
     for held in _folds(len(prompts), folds, seed):
         knn, groups = trainer.fit(X, Y, np.setdiff1d(everything, held))
-        parts = [p.predict(X[held]) for p in (knn, groups) if p is not None]
-        q = np.mean(parts, axis=0)
+        q = blend(knn, groups, X[held], group_weight)
         oof[held] = q[:, -1:] - q[:, :-1]
-    calibration = calibrate(oof, Y, float(target_quality), models)
+    calibration = calibrate(oof, Y, float(target_quality), models, margin=float(margin))
     knn, groups = trainer.fit(X, Y, everything)
     return LearnedModel(
         models=tuple(models), method=method, embedder_name=emb.name, dim=emb.dim, knn=knn, groups=groups,
-        calibration=calibration, oof_loss=oof, oof_ok=Y,
+        calibration=calibration, oof_loss=oof, oof_ok=Y, group_weight=float(group_weight), margin=float(margin),
     )
 
 
@@ -445,6 +474,7 @@ __all__ = [
     "Knn",
     "LearnedModel",
     "LearnedStrategy",
+    "blend",
     "calibrate",
     "choose",
     "kmeans",

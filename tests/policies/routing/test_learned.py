@@ -147,6 +147,8 @@ def test_three_models_pick_the_cheapest_that_suffices() -> None:
         (None, {"method": "svm"}, "method"),
         (None, {"k": 0}, "k"),
         (None, {"folds": 1}, "folds"),
+        (None, {"group_weight": 1.5}, "group_weight"),
+        (None, {"margin": -1}, "margin"),
         (None, {"models": ["only"]}, "models"),
         (None, {"models": ["a", "a"]}, "models"),
     ],
@@ -184,3 +186,13 @@ def test_choose_and_kmeans_helpers() -> None:
 def test_learned_model_is_a_plain_value() -> None:
     model = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
     assert isinstance(model, LearnedModel) and model.embedder_name == "test-topics" and model.dim == 8
+
+
+def test_a_larger_margin_is_more_careful() -> None:
+    rng = np.random.default_rng(3)
+    loss = rng.random((400, 1))
+    ok = np.stack([rng.random(400) < 1 - loss[:, 0] * 0.5, rng.random(400) < 0.9], axis=1).astype(np.float32)
+    bold, careful = calibrate(loss, ok, 0.95, ["a", "b"], margin=0.0), calibrate(loss, ok, 0.95, ["a", "b"], margin=2.0)
+    assert careful.threshold <= bold.threshold
+    assert careful.shares["b"] >= bold.shares["b"]
+    assert bold.quality >= 0.95 * bold.strongest_quality - 1e-9

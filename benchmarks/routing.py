@@ -1,0 +1,257 @@
+"""What routing saves and what it costs in quality, on MMLU questions the router never saw.
+
+    python benchmarks/routing.py [--seeds 5] [--train-fraction 0.6] [--target 0.95]
+
+Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
+GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
+questions at random into a training part and a held-out test part; every figure below is measured
+on the test part and printed as mean ± standard deviation over the seeds.
+
+For each router:
+* ``strong@95``: the share of calls that must go to the strong model to reach 95% of the strong
+  model's accuracy, sweeping the router's own score over the test questions (RouteLLM's metric;
+  it measures how well the router ranks, independent of where its threshold sits);
+* ``saving@95``: the cost saving at that point versus sending everything to the strong model, with
+  real prices (gpt-4o-mini for the weak side, gpt-4o for the strong side, from the bundled cost
+  map) and token counts from the prompts (costkit.tokens; answers counted as OUTPUT_TOKENS);
+* for the learned routers, ``calibrated``: what the router does at the threshold it calibrated on
+  its training part alone (strong share, accuracy as a share of the strong model's, saving) -- the
+  number a deployment gets.
+
+Beside them: a random router, the oracle (strong only where only the strong model is right), the
+heuristic complexity score, a plain 30-nearest-neighbour vote, and a cascade (weak first, escalate
+when a gate rejects the weak answer; the gate sees the weak answer's correctness, so it is the
+best case of a cascade) run through the real Router.cascade policy. Last, the routing decision
+latency with the embedding excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from costkit import Call, Result, Router, Usage, gates, pricing, tokens  # noqa: E402
+from costkit._pipeline import Pipeline  # noqa: E402
+from costkit.policies.cache.embedders import default_embedder  # noqa: E402
+from costkit.policies.routing.heuristic import ComplexityScorer  # noqa: E402
+from costkit.policies.routing.learned import LearnedStrategy, choose, train  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "mmlu_routing_dev.jsonl"
+WEAK, STRONG = "gpt-4o-mini", "gpt-4o"  # priced stand-ins for Mixtral-8x7B and GPT-4
+OUTPUT_TOKENS = 2  # an MMLU answer is one letter
+
+
+# ------------------------------------------------------------------------------------- metrics
+
+
+def accuracy_curve(score: np.ndarray, w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Accuracy when the top-j questions by score go to the strong model, for j = 0..n."""
+    order = np.argsort(-score, kind="stable")
+    gain = (s - w)[order]
+    return (w.sum() + np.concatenate([[0.0], np.cumsum(gain)])) / len(w)
+
+
+def strong_at(score: np.ndarray, w: np.ndarray, s: np.ndarray, target: float) -> tuple[float, np.ndarray]:
+    """Smallest share of strong calls reaching ``target`` x strong accuracy; and which rows go strong."""
+    curve = accuracy_curve(score, w, s)
+    j = int(np.nonzero(curve >= target * s.mean() - 1e-12)[0][0])
+    strong = np.zeros(len(w), dtype=bool)
+    strong[np.argsort(-score, kind="stable")[:j]] = True
+    return j / len(w), strong
+
+
+def saving(strong: np.ndarray, cw: np.ndarray, cs: np.ndarray) -> float:
+    """1 - cost of this routing / cost of sending everything to the strong model."""
+    return 1.0 - float(np.where(strong, cs, cw).sum() / cs.sum())
+
+
+def knn_vote(Xtr: np.ndarray, d: np.ndarray, Xte: np.ndarray, k: int = 30) -> np.ndarray:
+    sims = Xte @ Xtr.T
+    idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return d[idx].mean(axis=1)  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------- the cascade
+
+
+def run_cascade(test: list[dict[str, Any]], in_tokens: np.ndarray) -> tuple[float, float, float, int]:
+    """Weak first; the gate accepts the weak answer when it is right; escalations go to the strong model."""
+    by_prompt = {r["prompt"]: (r, int(n)) for r, n in zip(test, in_tokens, strict=True)}
+
+    def terminal(call: Call) -> Result:
+        row, n = by_prompt[call.last_user_text]
+        right = row["weak_correct"] if call.model == WEAK else row["strong_correct"]
+        usage = Usage(input_tokens=n, output_tokens=OUTPUT_TOKENS)
+        return Result(text="right" if right else "wrong", model=call.model, usage=usage, finish_reason="stop")
+
+    cascade = Router.cascade([WEAK, STRONG], gate=gates.predicate(lambda c, r: r.text == "right", name="correct"))
+    pipeline = Pipeline([cascade], terminal)
+    correct = cost = all_strong = 0.0
+    escalated = attempts = 0
+    for row, n in zip(test, in_tokens, strict=True):
+        call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
+                    messages=({"role": "user", "content": row["prompt"]},))
+        result = pipeline.run(call)
+        path = result.notes["cascade"]
+        attempts += len(path)
+        escalated += len(path) > 1
+        correct += result.text == "right"
+        for step in path:
+            cost += pricing.cost(step["model"], Usage(input_tokens=int(n), output_tokens=OUTPUT_TOKENS)) or 0.0
+        all_strong += pricing.cost(STRONG, Usage(input_tokens=int(n), output_tokens=OUTPUT_TOKENS)) or 0.0
+    strong_acc = float(np.mean([r["strong_correct"] for r in test]))
+    return escalated / len(test), (correct / len(test)) / strong_acc, 1.0 - cost / all_strong, attempts
+
+
+# ------------------------------------------------------------------------------------- latency
+
+
+def decision_latency(strategy: LearnedStrategy, E: np.ndarray, prompts: list[str]) -> tuple[float, float]:
+    """Median ms per decision: the predictor alone, and the whole Router policy with embedding excluded."""
+    times = []
+    for i in range(len(E)):
+        t0 = time.perf_counter()
+        strategy.decide_vector(E[i : i + 1])
+        times.append(time.perf_counter() - t0)
+    core = statistics.median(times) * 1000
+
+    vectors = {p: E[i] for i, p in enumerate(prompts)}
+
+    class Precomputed:  # the embedding is excluded: vectors looked up, not computed
+        name, dim = strategy.embedder.name, strategy.embedder.dim
+
+        def __call__(self, texts: list[str]) -> np.ndarray:
+            return np.stack([vectors[t] for t in texts])
+
+    router = Router(LearnedStrategy(strategy.model, embedder=Precomputed()))
+    ok = Result(text="x", usage=Usage(input_tokens=1, output_tokens=1))
+    times = []
+    for p in prompts:
+        call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
+                    messages=({"role": "user", "content": p},))
+        t0 = time.perf_counter()
+        router.handle(call, lambda c: ok)
+        times.append(time.perf_counter() - t0)
+    return core, statistics.median(times) * 1000
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def fmt(values: list[float], pct: bool = True) -> str:
+    m, sd = statistics.mean(values), statistics.pstdev(values)
+    return f"{100 * m:5.1f}% ± {100 * sd:4.1f}" if pct else f"{m:.3f} ± {sd:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--train-fraction", type=float, default=0.6)
+    ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args()
+
+    rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
+    n = len(rows)
+    w_all = np.array([r["weak_correct"] for r in rows], dtype=float)
+    s_all = np.array([r["strong_correct"] for r in rows], dtype=float)
+    prompts = [r["prompt"] for r in rows]
+    emb = default_embedder()
+    t0 = time.perf_counter()
+    X = emb(prompts)
+    embed_s = time.perf_counter() - t0
+    in_tok = np.array([tokens.count_messages([{"role": "user", "content": p}], STRONG) for p in prompts])
+    price = {m: pricing.get(m) for m in (WEAK, STRONG)}
+    cw = np.array([pricing.cost(WEAK, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
+    cs = np.array([pricing.cost(STRONG, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
+    heur = np.array([ComplexityScorer()(p).score for p in prompts])
+
+    print(f"data: {args.data.name}: {n} questions, weak {w_all.mean():.1%} right, strong {s_all.mean():.1%}")
+    print(f"prices (cost map): {WEAK} ${price[WEAK].input_per_million}/${price[WEAK].output_per_million} per M in/out, "
+          f"{STRONG} ${price[STRONG].input_per_million}/${price[STRONG].output_per_million}; "
+          f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens")
+    print(f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
+          f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}\n")
+
+    res: dict[str, dict[str, list[float]]] = {}
+
+    def add(name: str, **vals: float) -> None:
+        for k, v in vals.items():
+            res.setdefault(name, {}).setdefault(k, []).append(v)
+
+    latency = (0.0, 0.0)
+    for seed in range(args.seeds):
+        perm = np.random.default_rng(1000 + seed).permutation(n)
+        cut = int(args.train_fraction * n)
+        tr, te = np.sort(perm[:cut]), np.sort(perm[cut:])
+        w, s = w_all[te], s_all[te]
+        rng = np.random.default_rng(seed)
+
+        # random: expected over shuffles
+        shares = [strong_at(rng.random(len(te)), w, s, args.target) for _ in range(200)]
+        add("random", strong=float(np.mean([x[0] for x in shares])),
+            saving=float(np.mean([saving(x[1], cw[te], cs[te]) for x in shares])))
+        oracle = (s > w).astype(bool)
+        add("oracle (strong only where only strong is right)", strong=float(oracle.mean()),
+            saving=saving(oracle, cw[te], cs[te]), quality=float(np.where(oracle, s, w).mean() / s.mean()))
+        for name, score in (
+            ("heuristic complexity score", heur[te]),
+            ("30-NN vote (baseline)", knn_vote(X[tr], (s_all - w_all)[tr], X[te])),
+        ):
+            share, strong = strong_at(score, w, s, args.target)
+            add(name, strong=share, saving=saving(strong, cw[te], cs[te]))
+
+        for name, with_groups in (("learned (prompts only)", False), ("learned (+ subject while training)", True)):
+            examples = [
+                {"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
+                 **({"group": rows[i]["subject"]} if with_groups else {})}
+                for i in tr
+            ]
+            t0 = time.perf_counter()
+            model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=emb, embeddings=X[tr],
+                          seed=seed)
+            train_s = time.perf_counter() - t0
+            loss = model.loss(X[te])
+            share, strong = strong_at(loss[:, 0], w, s, args.target)
+            picked = choose(loss, model.threshold) == 1
+            add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
+                cal_quality=float(np.where(picked, s, w).mean() / s.mean()), cal_saving=saving(picked, cw[te], cs[te]),
+                train_s=train_s)
+            if with_groups and seed == 0:
+                latency = decision_latency(LearnedStrategy(model, embedder=emb), X[te], [prompts[i] for i in te])
+
+        esc, quality, sav, _ = run_cascade([rows[i] for i in te], in_tok[te])
+        add("cascade, gate = weak answer's correctness", strong=esc, saving=sav, quality=quality)
+
+    print(f"{'router':52s} {'strong@95':>15s} {'saving@95':>15s}   calibrated on training part only")
+    for name, vals in res.items():
+        line = f"{name:52s} {fmt(vals['strong']):>15s} {fmt(vals['saving']):>15s}"
+        if "cal_strong" in vals:
+            line += (f"   strong {fmt(vals['cal_strong'])}, accuracy {fmt(vals['cal_quality'])} of strong, "
+                     f"saving {fmt(vals['cal_saving'])}, trained in {statistics.mean(vals['train_s']):.1f}s")
+        elif "quality" in vals:
+            line += f"   accuracy {fmt(vals['quality'])} of strong"
+        print(line)
+    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts): "
+          f"predictor {latency[0]:.3f} ms, whole Router policy {latency[1]:.3f} ms")
+    single = []
+    for p in prompts[:200]:
+        t0 = time.perf_counter()
+        emb._compute([p]) if hasattr(emb, "_compute") else emb([p])
+        single.append(time.perf_counter() - t0)
+    print(f"for reference, embedding one prompt ({emb.name}): {statistics.median(single) * 1000:.3f} ms median")
+
+
+if __name__ == "__main__":
+    main()
