@@ -542,10 +542,12 @@ class SemanticCache:
 
     def _store_sync(self, call: Call, plan: _Plan, vector: np.ndarray, result: Result) -> None:
         payload = self._payload(call, plan, result)
-        if (
-            payload is not None
-            and self._guard("add", self.store.add, plan.key, vector, payload, plan.ttl) is not _FAILED
-        ):
+        if payload is None:
+            return
+        added = self._guard("add", self.store.add, plan.key, vector, payload, plan.ttl)
+        if added is None or added is _FAILED:  # the pgvector store answers None for a dropped write
+            self.stats["not_stored:store_failed"] += 1
+        else:
             self.stats["stored"] += 1
 
     def _search(self, plan: _Plan, vector: np.ndarray) -> list[Candidate]:

@@ -441,3 +441,61 @@ def test_public_name() -> None:
     import costkit
 
     assert costkit.SemanticCache is SemanticCache
+
+
+# ------------------------------------------------------------------ Postgres + pgvector, several processes
+
+
+def _pg_writer(uri: str, table: str, worker: int, tenants: list[str], questions: list[str]) -> int:
+    """One process filling the shared cache (run in a spawned process)."""
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from _cache_helpers import Provider, chat_call, pipeline
+
+    from costkit.policies.cache.pgvector_store import PgVectorStore
+
+    store = PgVectorStore(uri, dim=2, table=table)
+    c = SemanticCache(0.02, embedder=EMB, calibration=CAL, store=store)
+    provider = Provider(lambda call: completion(f"answer to {call.last_user_text} for {call.tags.tenant}"))
+    p = pipeline(c, provider)
+    for i in range(len(questions) * len(tenants)):
+        t = tenants[(i + worker) % len(tenants)]
+        q = questions[(i // len(tenants) + worker) % len(questions)]
+        p.run(chat_call(q, tags=Tags(tenant=t)))
+    store.close()
+    return len(provider.calls)
+
+
+@pytest.mark.postgres
+def test_pgvector_store_shared_by_processes_without_cross_tenant_hits(pg_uri: str) -> None:
+    import multiprocessing
+
+    from costkit.policies.cache.pgvector_store import PgVectorStore
+
+    table = "semantic_test_mp"
+    tenants = ["acme", "globex", "initech"]
+    questions = [*list(ANGLES)[:2], "How do I delete my account?"]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        calls = pool.starmap(_pg_writer, [(pg_uri, table, w, tenants, questions) for w in range(3)], chunksize=1)
+    assert sum(calls) >= len(tenants) * 2  # some calls were answered by entries other processes wrote
+    store = PgVectorStore(pg_uri, dim=2, table=table)
+    # one row per (partition, question): concurrent writers upserted instead of duplicating
+    import psycopg
+
+    with psycopg.connect(pg_uri) as conn:
+        rows, distinct = conn.execute(f"SELECT count(*), count(DISTINCT (partition, key)) FROM {table}").fetchone()
+    assert rows == distinct
+    c = SemanticCache(0.02, embedder=EMB, calibration=CAL, store=store)
+    provider = Provider(answer_by_question)
+    p = pipeline(c, provider)
+    for t in tenants:
+        for q in questions:
+            r = p.run(chat_call(q, tags=Tags(tenant=t)))
+            assert r.source == "semantic"
+            assert r.text.endswith(f"for {t}")  # never another tenant's answer
+    assert provider.calls == []
+    assert c.invalidate(tenant="acme") >= 1
+    assert p.run(chat_call(questions[0], tags=Tags(tenant="acme"))).source == "provider"
+    store.close()
