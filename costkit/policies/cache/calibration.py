@@ -10,8 +10,8 @@ entries compete, so it is measured, not guessed:
    is a duplicate (or the same text as ``b``, or a pair labeled duplicate elsewhere); anything else
    it picks is a false hit. The false-hit rate at threshold t is wrong picks scoring >= t over all
    lookups, the definition the docs use.
-2. **Score**: cosine alone, or (default) a small logistic model over the cosine, the margin to the
-   runner-up and lexical agreement (content words only in one question, numbers that differ, ...),
+2. **Score**: cosine alone, or (default) a small logistic model over the cosine and lexical
+   agreement (content words only in one question, numbers that differ, character trigrams, ...),
    fitted on the same pairs with two-fold cross-fitting so the scores used for the threshold are
    out-of-fold.
 3. **Threshold with a guarantee**: walking down from the highest score, keep lowering the threshold
@@ -93,11 +93,11 @@ def _text_info(text: str) -> tuple[tuple[str, ...], frozenset[str], frozenset[st
     )
 
 
-def pair_features(query: str, entry: str, cosine: float, margin: float, is_nearest: bool) -> list[float]:
-    """The features of one (query, cached question) candidate; ``margin`` is its cosine gap to the rival.
+def pair_features(query: str, entry: str, cosine: float) -> list[float]:
+    """The features of one (query, cached question) candidate, in :data:`FEATURES` order.
 
-    For the nearest candidate the margin is its lead over the runner-up; for the others it is
-    their (negative) gap to the nearest.
+    Only features of the pair itself: nothing that depends on how many other entries the cache
+    holds (a runner-up margin was tried and dropped: it inflates scores in small caches).
     """
     tq, sq, cq, nq, gq = _text_info(query)
     te, se, ce, ne, ge = _text_info(entry)
@@ -135,12 +135,7 @@ class Scorer:
         if self.weights is None or not entries:
             return [float(c) for c in cosines]
         w = np.asarray(self.weights, dtype=np.float64)
-        top = float(cosines[0])
-        runner = float(cosines[1]) if len(cosines) > 1 else top - 1.0
-        rows = [
-            pair_features(query, e, float(c), (top - runner) if i == 0 else float(c) - top, i == 0)
-            for i, (e, c) in enumerate(zip(entries, cosines, strict=True))
-        ]
+        rows = [pair_features(query, e, float(c)) for e, c in zip(entries, cosines, strict=True)]
         return [float(x) for x in np.asarray(rows) @ w]
 
 
@@ -390,12 +385,10 @@ def feature_tensor(lk: Lookups) -> np.ndarray:
     n, k = lk.candidates.shape
     out = np.empty((n, k, len(FEATURES)))
     for j in range(n):
-        top = float(lk.cosines[j, 0])
-        runner = float(lk.cosines[j, 1]) if k > 1 else top - 1.0
         for r in range(k):
             c = float(lk.cosines[j, r])
             entry = lk.entries[int(lk.candidates[j, r])]
-            out[j, r] = pair_features(lk.queries[j], entry, c, (top - runner) if r == 0 else c - top, r == 0)
+            out[j, r] = pair_features(lk.queries[j], entry, c)
     return out
 
 
