@@ -1,1 +1,53 @@
-"""costkit.policies.cache."""
+"""The cache layers: :class:`ExactCache` (same question) and :class:`SemanticCache` (same question in other words).
+
+Names resolve lazily, so importing the exact cache never pays for numpy, faiss or an embedder.
+
+* keys: :func:`exact_key` (also the idempotency key of ``costkit.Dedup``)
+* stores: :class:`MemoryStore`, :class:`DiskStore`, :class:`RedisStore`
+* semantic: :class:`SemanticCache`, :class:`LocalSemanticStore`, :class:`LLMJudge`
+* calibration: :func:`calibrate`, :class:`Calibration`, :func:`default_calibration`
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "exact_key": "keys",
+    "CacheStore": "stores",
+    "MemoryStore": "stores",
+    "DiskStore": "stores",
+    "RedisStore": "stores",
+    "ExactCache": "exact",
+    "SemanticCache": "semantic",
+    "LocalSemanticStore": "semantic",
+    "LLMJudge": "semantic",
+    "Match": "semantic",
+    "Calibration": "calibration",
+    "calibrate": "calibration",
+    "default_calibration": "calibration",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'costkit.policies.cache' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .calibration import Calibration, calibrate, default_calibration
+    from .exact import ExactCache
+    from .keys import exact_key
+    from .semantic import LLMJudge, LocalSemanticStore, Match, SemanticCache
+    from .stores import CacheStore, DiskStore, MemoryStore, RedisStore
