@@ -29,7 +29,21 @@ _LAZY = {
     "default_calibration": "calibration",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CacheStore",
+    "Calibration",
+    "DiskStore",
+    "ExactCache",
+    "LLMJudge",
+    "LocalSemanticStore",
+    "Match",
+    "MemoryStore",
+    "RedisStore",
+    "SemanticCache",
+    "calibrate",
+    "default_calibration",
+    "exact_key",
+]
 
 
 def __getattr__(name: str) -> Any:
