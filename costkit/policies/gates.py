@@ -453,7 +453,8 @@ class Judge(Gate):
             stream=False,
             kind="judge",
             attempt=call.attempt + 1,
-            notes={"judge_of": call.model},
+            # costkit's private notes (leading "_": the recorder's bookkeeping) go along; the layers' do not
+            notes={**{k: v for k, v in call.notes.items() if k.startswith("_")}, "judge_of": call.model},
         )
 
     def evaluate(self, call: Call, result: Result) -> GateFlow:

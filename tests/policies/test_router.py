@@ -307,3 +307,82 @@ def test_a_strategy_without_decide_is_rejected() -> None:
 def test_save_is_only_for_learned_routers(tmp_path: Any) -> None:
     with pytest.raises(TypeError):
         Router.heuristic(["gpt-4o-mini", "gpt-4o"]).save(tmp_path / "r.npz")
+
+
+# ------------------------------------------------------------------------------------- end to end
+
+
+def test_records_carry_requested_model_model_route_and_the_exact_saving() -> None:
+    import costkit
+    from costkit import pricing
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    sink = MemorySink()
+    client = costkit.wrap(FakeOpenAI(FakeProvider(default="Paris")), sink=sink,
+                          policies=[Router.tiers({"faq": "gpt-4o-mini"}, by="feature")])
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Capital of France?"}],
+                                           costkit={"feature": "faq"})
+    assert reply.choices[0].message.content == "Paris"
+    assert client.fake.last.model == "gpt-4o-mini"
+    (record,) = sink.records
+    assert (record.requested_model, record.model, record.route, record.kind) == ("gpt-4o", "gpt-4o-mini", "faq", "call")
+    usage = Usage(input_tokens=record.input_tokens, output_tokens=record.output_tokens)
+    expected = pricing.cost("gpt-4o", usage) - pricing.cost("gpt-4o-mini", usage)
+    assert record.savings["router"] == pytest.approx(expected)
+    assert record.notes["route_reason"] == "feature=faq" and record.notes["routed_from"] == "gpt-4o"
+
+
+def test_a_cascade_records_every_attempt_and_charges_the_rejected_one_to_the_router() -> None:
+    import costkit
+    from costkit import gates
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(default="not json")
+    fake.on(".", '{"colour": "red"}', model="gpt-4o")
+    sink = MemorySink()
+    cascade = Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.json_schema({"type": "object"}))
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink, policies=[cascade])
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "A colour as JSON"}])
+    assert reply.choices[0].message.content == '{"colour": "red"}'
+    assert [c.model for c in fake.calls] == ["gpt-4o-mini", "gpt-4o"]
+    first, second = sink.records
+    assert (first.kind, first.attempt, first.model) == ("call", 1, "gpt-4o-mini")
+    assert (second.kind, second.attempt, second.model) == ("escalation", 2, "gpt-4o")
+    assert first.request_id == second.request_id
+    assert second.savings["router"] == pytest.approx(-(first.cost_usd or 0.0))  # routing cost the cheap attempt
+
+
+def test_a_streamed_call_that_passes_the_gate_is_replayed_as_a_stream() -> None:
+    import costkit
+    from costkit import gates
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(default='{"ok": true}')
+    cascade = Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.json_schema({"type": "object"}))
+    client = costkit.wrap(FakeOpenAI(fake), sink=MemorySink(), policies=[cascade])
+    stream = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "JSON please"}],
+                                            stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == '{"ok": true}'
+    assert [c.model for c in fake.calls] == ["gpt-4o-mini"]
+
+
+def test_a_judge_is_recorded_as_a_judge_attempt_of_the_same_request() -> None:
+    import costkit
+    from costkit import gates
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(default="Lyon")
+    fake.on("Verdict", "NO", model="gpt-4o-mini")
+    sink = MemorySink()
+    cascade = Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.judge("gpt-4o-mini"))
+    client = costkit.wrap(FakeOpenAI(fake), sink=sink, policies=[cascade])
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Capital of France?"}])
+    assert [(r.kind, r.attempt, r.model) for r in sink.records] == [
+        ("call", 1, "gpt-4o-mini"), ("judge", 2, "gpt-4o-mini"), ("escalation", 3, "gpt-4o")]
+    assert len({r.request_id for r in sink.records}) == 1
+    assert sink.records[1].notes["judge_of"] == "gpt-4o-mini"

@@ -22,7 +22,7 @@ from ..router import AttemptFlow, Router
 from .decision import Decision, as_tier
 from .fallback import fallback_reason
 
-_STREAM_ONLY_PARAMS = ("stream_options",)
+_STREAM_PARAMS = ("stream", "stream_options")  # SDK keywords that only a streamed request may carry
 
 
 class _Ladder:
@@ -126,7 +126,7 @@ class Cascade(Router):
 
 
 def _unstreamed(call: Call) -> Call:
-    params = {k: v for k, v in call.params.items() if k not in _STREAM_ONLY_PARAMS}
+    params = {k: v for k, v in call.params.items() if k not in _STREAM_PARAMS}
     return call.evolve(stream=False, params=params, notes={**call.notes, "cascade_unstreamed": True})
 
 

@@ -79,12 +79,12 @@ def test_a_judge_is_asked_through_the_chain_as_a_numbered_judge_attempt() -> Non
 
 def test_streamed_calls_are_checked_unstreamed_and_the_last_step_streams() -> None:
     t = Scripted({"gpt-4o-mini": "bad", "gpt-4o": '{"colour": "x"}'})
-    call = make_call(stream=True, params={"stream_options": {"include_usage": True}, "temperature": 0})
+    call = make_call(stream=True, params={"stream": True, "stream_options": {"include_usage": True}, "temperature": 0})
     Pipeline([Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.json_schema(SCHEMA))], t).run(call)
     first, last = t.calls
-    assert first.stream is False and "stream_options" not in first.params and first.params["temperature"] == 0
+    assert first.stream is False and first.params == {"temperature": 0}
     assert first.notes["cascade_unstreamed"] is True
-    assert last.stream is True and last.params["stream_options"] == {"include_usage": True}
+    assert last.stream is True and last.params["stream_options"] == {"include_usage": True} and last.params["stream"]
     assert "cascade_unstreamed" not in last.notes
 
 
