@@ -340,3 +340,29 @@ def test_public_name() -> None:
     import costkit
 
     assert costkit.ExactCache is ExactCache
+
+
+def test_through_the_wrapped_openai_client_stream_replayed_as_sdk_chunks() -> None:
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    sink = MemorySink()
+    fake = FakeOpenAI()
+    client = costkit.wrap(fake, policies=[ExactCache(MemoryStore())], sink=sink)
+    msgs = [{"role": "user", "content": "What is the capital of France?"}]
+    first = list(client.chat.completions.create(model="gpt-4o-mini", messages=msgs, temperature=0, stream=True))
+    again = list(client.chat.completions.create(model="gpt-4o-mini", messages=msgs, temperature=0, stream=True))
+    plain = client.chat.completions.create(model="gpt-4o-mini", messages=msgs, temperature=0)
+    assert len(fake.fake.calls) == 1
+    assert type(again[0]).__name__ == "ChatCompletionChunk"
+    text = "".join(c.choices[0].delta.content or "" for c in again if c.choices)
+    assert text == "".join(c.choices[0].delta.content or "" for c in first if c.choices)
+    assert isinstance(plain, ChatCompletion) and plain.choices[0].message.content == text
+    call, *hits = sink.records
+    assert call.kind == "call" and call.cost_usd > 0
+    assert [h.cache for h in hits] == ["exact", "exact"]
+    assert all(h.cost_usd == 0 and h.saved_usd == call.cost_usd for h in hits)

@@ -499,3 +499,25 @@ def test_pgvector_store_shared_by_processes_without_cross_tenant_hits(pg_uri: st
     assert c.invalidate(tenant="acme") >= 1
     assert p.run(chat_call(questions[0], tags=Tags(tenant="acme"))).source == "provider"
     store.close()
+
+
+def test_through_the_wrapped_openai_client_after_the_exact_cache() -> None:
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import costkit
+    from costkit.policies.cache import ExactCache, MemoryStore
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    sink = MemorySink()
+    fake = FakeOpenAI()
+    client = costkit.wrap(fake, policies=[ExactCache(MemoryStore()), cache()], sink=sink)
+    ask = client.chat.completions.create
+    ask(model="gpt-4o-mini", messages=[{"role": "user", "content": "How do I reset my password?"}], temperature=0)
+    hit = ask(model="gpt-4o-mini", messages=[{"role": "user", "content": "how to reset my password"}], temperature=0)
+    assert isinstance(hit, ChatCompletion) and len(fake.fake.calls) == 1
+    call, semantic = sink.records
+    assert semantic.kind == "cache_hit" and semantic.cache == "semantic"
+    assert semantic.cost_usd == 0 and semantic.saved_usd == call.cost_usd > 0
+    assert semantic.notes["threshold"] == 0.9 and semantic.notes["similarity"] > 0.9
