@@ -41,11 +41,11 @@ import numpy as np
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from costkit import Call, Result, Router, Usage, gates, pricing, tokens  # noqa: E402
-from costkit._pipeline import Pipeline  # noqa: E402
-from costkit.policies.cache.embedders import default_embedder  # noqa: E402
-from costkit.policies.routing.heuristic import ComplexityScorer  # noqa: E402
-from costkit.policies.routing.learned import LearnedStrategy, choose, train  # noqa: E402
+from costkit import Call, Result, Router, Usage, gates, pricing, tokens
+from costkit._pipeline import Pipeline
+from costkit.policies.cache.embedders import default_embedder
+from costkit.policies.routing.heuristic import ComplexityScorer
+from costkit.policies.routing.learned import LearnedStrategy, choose, train
 
 DATA = Path(__file__).resolve().parent / "data" / "mmlu_routing_dev.jsonl"
 WEAK, STRONG = "gpt-4o-mini", "gpt-4o"  # priced stand-ins for Mixtral-8x7B and GPT-4
@@ -212,7 +212,10 @@ def main() -> None:
             share, strong = strong_at(score, w, s, args.target)
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]))
 
-        for name, with_groups in (("learned (prompts only)", False), ("learned (+ subject while training)", True)):
+        variants = [("learned (prompts only)", False)]
+        if all("subject" in r for r in rows):  # a data file without subjects gets the prompts-only router
+            variants.append(("learned (+ subject while training)", True))
+        for name, with_groups in variants:
             examples = [
                 {"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
                  **({"group": rows[i]["subject"]} if with_groups else {})}
@@ -228,7 +231,7 @@ def main() -> None:
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
                 cal_quality=float(np.where(picked, s, w).mean() / s.mean()), cal_saving=saving(picked, cw[te], cs[te]),
                 train_s=train_s)
-            if with_groups and seed == 0:
+            if seed == 0 and (with_groups or len(variants) == 1):
                 latency = decision_latency(LearnedStrategy(model, embedder=emb), X[te], [prompts[i] for i in te])
 
         esc, quality, sav, _ = run_cascade([rows[i] for i in te], in_tok[te])
