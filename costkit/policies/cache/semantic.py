@@ -31,6 +31,7 @@ import inspect
 import math
 import threading
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -97,9 +98,11 @@ class LocalSemanticStore:
     """Entries in this process: one faiss VectorIndex per partition, payloads in a dict.
 
     With ``directory`` every entry is also written (JSON, vector included) to a :class:`DiskStore`
-    there and the indexes are rebuilt from those entries when the store is opened again, so a lost
-    or corrupt index file never loses the cache. Other processes do not see new entries until they
-    reopen the directory: for live sharing across processes use the Postgres + pgvector store.
+    there; :meth:`save` / :meth:`close` write each partition's faiss index beside them. Reopening
+    loads a saved index when it holds exactly the stored entries and otherwise (missing, stale,
+    corrupt) rebuilds it from the stored vectors, so a lost index file never loses the cache.
+    Other processes do not see new entries until they reopen the directory: for live sharing
+    across processes use the Postgres + pgvector store.
     """
 
     def __init__(self, directory: str | Path | None = None) -> None:
@@ -111,6 +114,7 @@ class LocalSemanticStore:
         self._lock = threading.RLock()
         self._next_id = 1
         self._loaded = self._disk is None
+        self.rebuilt = 0  # partitions whose index was rebuilt from stored vectors when reopened
 
     # -- persistence ----------------------------------------------------------------------
     def _load(self) -> None:
@@ -120,9 +124,10 @@ class LocalSemanticStore:
             if self._loaded:
                 return
             self._loaded = True
-            assert self._disk is not None
+            assert self._disk is not None and self.directory is not None
             db = self._disk._db()
             now = time.time()
+            by_partition: dict[str, list[tuple[int, list[float], dict[str, Any]]]] = {}
             for key in list(db.iterkeys()):
                 doc = self._disk.get(key)
                 if doc is None or not isinstance(doc.get("vec"), list):
@@ -130,7 +135,56 @@ class LocalSemanticStore:
                 if doc.get("exp") is not None and doc["exp"] <= now:
                     self._disk.delete(key)
                     continue
-                self._insert(int(key), str(doc["partition"]), np.asarray(doc["vec"], dtype=np.float32), doc)
+                by_partition.setdefault(str(doc["partition"]), []).append((int(key), doc["vec"], doc))
+            for partition, rows in by_partition.items():
+                ids = np.array([r[0] for r in rows], dtype=np.int64)
+                vecs = np.asarray([r[1] for r in rows], dtype=np.float32)
+                index = self._saved_index(partition, ids, vecs.shape[1])
+                if index is None:  # none saved, stale or corrupt: rebuild from the stored vectors
+                    self.rebuilt += 1
+                    index = self._index(partition, vecs.shape[1])
+                    index.add(ids, vecs)
+                self._indexes[partition] = index
+                for entry_id, _vec, doc in rows:
+                    self._payloads[entry_id] = doc
+                    self._partition_of[entry_id] = partition
+                    self._next_id = max(self._next_id, entry_id + 1)
+
+    def _index_dir(self, partition: str) -> Path:
+        assert self.directory is not None
+        return self.directory / "index" / partition[:32]
+
+    def _saved_index(self, partition: str, ids: np.ndarray, dim: int) -> Any:
+        """The index saved for ``partition`` if it holds exactly these entries, else None."""
+        from .vector_index import VectorIndex
+
+        path = self._index_dir(partition)
+        if not path.exists():
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a corrupt save is rebuilt here, not reported twice
+                index = VectorIndex.open(path, dim)
+        except Exception:
+            return None
+        if len(index) != len(ids) or not np.array_equal(np.sort(index.ids()), np.sort(ids)):
+            return None
+        return index
+
+    def save(self) -> None:
+        """Write each partition's faiss index next to the entries (reopening then skips the rebuild)."""
+        if self.directory is None:
+            return
+        with self._lock:
+            items = list(self._indexes.items())
+        for partition, index in items:
+            self._index_dir(partition).parent.mkdir(parents=True, exist_ok=True)
+            index.save(self._index_dir(partition))
+
+    def close(self) -> None:
+        self.save()
+        if self._disk is not None:
+            self._disk.close()
 
     def _index(self, partition: str, dim: int) -> Any:
         index = self._indexes.get(partition)

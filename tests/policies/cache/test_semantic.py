@@ -521,3 +521,20 @@ def test_through_the_wrapped_openai_client_after_the_exact_cache() -> None:
     assert semantic.kind == "cache_hit" and semantic.cache == "semantic"
     assert semantic.cost_usd == 0 and semantic.saved_usd == call.cost_usd > 0
     assert semantic.notes["threshold"] == 0.9 and semantic.notes["similarity"] > 0.9
+
+
+def test_saved_index_is_reused_and_a_corrupt_one_rebuilt(tmp_path) -> None:
+    provider = Provider(answer_by_question)
+    store = LocalSemanticStore(tmp_path)
+    p = pipeline(cache(store=store), provider)
+    p.run(chat_call("How do I reset my password?"))
+    p.run(chat_call("How do I delete my account?", tags=Tags(tenant="b")))
+    store.close()
+    reopened = LocalSemanticStore(tmp_path)
+    assert len(reopened) == 2 and reopened.rebuilt == 0  # both partitions' saved indexes matched
+    for index_file in (tmp_path / "index").rglob("index-*.faiss"):
+        index_file.write_bytes(b"garbage")
+    broken = LocalSemanticStore(tmp_path)
+    assert len(broken) == 2
+    assert pipeline(cache(store=broken), provider).run(chat_call("how to reset my password")).source == "semantic"
+    assert len(provider.calls) == 2
