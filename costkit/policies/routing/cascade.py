@@ -12,10 +12,11 @@ to the caller as the SDK's own stream chunks. The last model's answer streams as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._call import Call, Result
+from ..._warn import warn_once
 from ...errors import ConfigError
 from ..gates import Gate, Verdict, as_gate
 from ..router import AttemptFlow, Router
@@ -79,7 +80,7 @@ class Cascade(Router):
                 attempt += 1
                 current = step.evolve(
                     kind="retry", stream=call.stream, params=call.params,
-                    notes={**current.notes, "fallback_from": model, "fallback_reason": why},
+                    notes=_step_notes(current.notes, fallback_from=model, fallback_reason=why),
                 )
                 continue
             attempt += 1
@@ -93,11 +94,9 @@ class Cascade(Router):
             path.append({"model": model, "verdict": "fail", "gate": verdict.gate, "reason": verdict.reason})
             current = step.evolve(
                 kind="escalation", stream=call.stream, params=call.params,
-                notes={
-                    **current.notes,
-                    "escalated_from": model,
-                    "escalation_reason": f"{verdict.gate}: {verdict.reason}",
-                },
+                notes=_step_notes(
+                    current.notes, escalated_from=model, escalation_reason=f"{verdict.gate}: {verdict.reason}"
+                ),
             )
         assert result is not None
         return result.with_notes(cascade=path)
@@ -113,6 +112,12 @@ class Cascade(Router):
             except StopIteration as stop:
                 verdict: Verdict = stop.value
                 return verdict, attempt
+            except Exception as exc:  # a broken gate must not fail the call: escalate (safe for quality)
+                warn_once(
+                    f"gate:{type(self.gate).__name__}:{type(exc).__name__}",
+                    f"costkit: cascade gate {self.gate!r} raised {exc!r}; treating the answer as rejected",
+                )
+                return Verdict(False, f"gate raised {type(exc).__name__}", "error"), attempt
             error = None
             ask = ask.evolve(attempt=attempt)
             attempt += 1
@@ -123,6 +128,14 @@ class Cascade(Router):
 
     def __repr__(self) -> str:
         return f"Router.cascade({list(self.models)}, gate={self.gate!r})"
+
+
+_STEP_NOTES = ("fallback_from", "fallback_reason", "escalated_from", "escalation_reason", "cascade_unstreamed")
+
+
+def _step_notes(notes: Mapping[str, Any], **new: str) -> dict[str, Any]:
+    """The next step's notes: the call's own, without the previous step's, plus why this step happens."""
+    return {**{k: v for k, v in notes.items() if k not in _STEP_NOTES}, **new}
 
 
 def _unstreamed(call: Call) -> Call:

@@ -135,3 +135,31 @@ def test_a_plain_callable_gate_and_config_errors() -> None:
     with pytest.raises(ConfigError) as info:
         Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=gates.non_empty(), shadow=True)
     assert info.value.field == "shadow"
+
+
+def test_a_gate_that_raises_escalates_with_one_warning() -> None:
+    import warnings
+
+    def broken(call: Call, result: Result) -> bool:
+        raise KeyError("oops")
+
+    t = Scripted({"gpt-4o-mini": ["a", "b"], "gpt-4o": ["c", "d"]})
+    router = Router.cascade(["gpt-4o-mini", "gpt-4o"], gate=broken)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert Pipeline([router], t).run(make_call()).text == "c"
+        assert Pipeline([router], t).run(make_call()).text == "d"
+    assert len([w for w in caught if "raised KeyError" in str(w.message)]) == 1
+    assert t.calls[1].notes["escalation_reason"] == "error: gate raised KeyError"
+
+
+def test_an_escalation_after_a_fallback_does_not_carry_the_fallback_notes() -> None:
+    req = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+    err = openai.RateLimitError("slow", response=httpx.Response(429, request=req), body=None)
+    t = Scripted({"gpt-4o-mini": err, "gpt-3.5-turbo": "bad", "gpt-4o": '{"colour": "x"}'})
+    router = Router.cascade(["gpt-4o-mini", "gpt-3.5-turbo", "gpt-4o"], gate=gates.json_schema(SCHEMA))
+    Pipeline([router], t).run(make_call())
+    assert [(c.model, c.kind, c.attempt) for c in t.calls] == [
+        ("gpt-4o-mini", "call", 1), ("gpt-3.5-turbo", "retry", 2), ("gpt-4o", "escalation", 3)]
+    assert t.calls[1].notes["fallback_from"] == "gpt-4o-mini"
+    assert "fallback_from" not in t.calls[2].notes and t.calls[2].notes["escalated_from"] == "gpt-3.5-turbo"
