@@ -59,6 +59,14 @@ def _wait_plan(plan: FakeResponse, request: Any) -> float:
     return plan.delay_s
 
 
+def _gap(plan: FakeResponse, request: Any) -> float:
+    """Seconds between SSE frames; negative when a frame comes later than the read timeout."""
+    timeout = _read_timeout(request)
+    if timeout is not None and plan.chunk_delay_s > timeout:
+        return -timeout
+    return plan.chunk_delay_s
+
+
 TIMED_OUT = "costkit fake provider: no response within the read timeout"
 DISCONNECTED = "Server disconnected without sending a response."
 CUT_SHORT = "peer closed connection without sending complete message body (incomplete chunked read)"
@@ -78,9 +86,12 @@ def transport_classes(http: ModuleType) -> tuple[type[Any], type[Any]]:
             self._request = request
 
         def __iter__(self) -> Iterator[bytes]:
+            gap = _gap(self._plan, self._request)
             for i, frame in enumerate(self._plan.frames or ()):
-                if i and self._plan.chunk_delay_s:
-                    time.sleep(self._plan.chunk_delay_s)
+                if i and gap:
+                    time.sleep(abs(gap))
+                    if gap < 0:
+                        raise http.ReadTimeout(TIMED_OUT, request=self._request)
                 yield frame
             if self._plan.drop:
                 raise http.RemoteProtocolError(CUT_SHORT, request=self._request)
@@ -91,9 +102,12 @@ def transport_classes(http: ModuleType) -> tuple[type[Any], type[Any]]:
             self._request = request
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
+            gap = _gap(self._plan, self._request)
             for i, frame in enumerate(self._plan.frames or ()):
-                if i and self._plan.chunk_delay_s:
-                    await asyncio.sleep(self._plan.chunk_delay_s)
+                if i and gap:
+                    await asyncio.sleep(abs(gap))
+                    if gap < 0:
+                        raise http.ReadTimeout(TIMED_OUT, request=self._request)
                 yield frame
             if self._plan.drop:
                 raise http.RemoteProtocolError(CUT_SHORT, request=self._request)

@@ -318,11 +318,10 @@ class FakeProvider:
             return "model is required"
         if r.api == "chat" and not r.body.get("messages"):
             return "messages is required and must not be empty"
-        if r.api == "messages":
-            if not r.body.get("messages"):
-                return "messages: at least one message is required"
-            if r.max_tokens is None:
-                return "max_tokens: Field required"
+        if r.api in ("messages", "count_tokens") and not r.body.get("messages"):
+            return "messages: at least one message is required"
+        if r.api == "messages" and r.max_tokens is None:
+            return "max_tokens: Field required"
         if r.api == "responses" and r.body.get("input") in (None, "", []):
             return "input is required"
         if r.api == "embeddings" and r.body.get("input") in (None, "", []):
@@ -339,7 +338,7 @@ class FakeProvider:
         return None
 
     def _pick_reply(self, request: FakeRequest) -> Reply | Failure:
-        if request.api == "embeddings":
+        if request.api in ("embeddings", "count_tokens"):
             return Reply()
         for rule in self._rules:
             key = id(rule)
@@ -440,6 +439,12 @@ class FakeProvider:
     ) -> FakeResponse:
         if request.api == "embeddings":
             return self._embeddings(index, request, delay, log=log)
+        if request.api == "count_tokens":
+            usage = Usage(input_tokens=_count_prompt(request.messages, request.tools, request.model))
+            if log:
+                self._log(index, request, 200, usage=usage)
+            doc = {"input_tokens": usage.input_tokens}
+            return attrs.evolve(self._json(200, doc, "anthropic", index), delay_s=delay)
         model = request.model
         text_value, finish = reply.text, "stop"
         if reply.tool_calls:

@@ -144,7 +144,7 @@ class FakeRequest:
     ``body`` is the JSON the SDK sent, untouched.
     """
 
-    api: str  # "chat", "responses", "messages" (Anthropic) or "embeddings"
+    api: str  # "chat", "responses", "embeddings"; Anthropic's "messages" and "count_tokens"
     path: str
     model: str
     body: Mapping[str, Any]
@@ -156,7 +156,7 @@ class FakeRequest:
 
     @property
     def provider(self) -> str:
-        return "anthropic" if self.api == "messages" else "openai"
+        return "anthropic" if self.api in ("messages", "count_tokens") else "openai"
 
     @property
     def last_user_text(self) -> str:

@@ -220,4 +220,45 @@ def serve(fake: FakeProvider | None = None, *, host: str = "127.0.0.1", port: in
     return FakeServer(fake, host=host, port=port)
 
 
-__all__ = ["FakeServer", "serve"]
+def main(argv: list[str] | None = None) -> None:
+    """``python -m costkit.testing``: run the fake provider for any HTTP client until Ctrl-C."""
+    import argparse
+    import signal
+    import time
+
+    ap = argparse.ArgumentParser(prog="python -m costkit.testing", description="Run costkit's fake LLM provider.")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    ap.add_argument("--reply", default=None, help="answer every request with this text")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds before each response")
+    ap.add_argument("--chunk-delay", type=float, default=0.0, help="seconds between SSE events")
+    ap.add_argument("--failure-rate", type=float, default=0.0, help="share of requests that fail (429/500/503/drop)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prompt-caching", action="store_true", help="simulate provider prompt caching")
+    args = ap.parse_args(argv)
+    fake = FakeProvider(
+        default=args.reply,
+        latency_s=args.latency,
+        chunk_delay_s=args.chunk_delay,
+        failure_rate=args.failure_rate,
+        seed=args.seed,
+        prompt_caching=args.prompt_caching,
+    )
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with serve(fake, host=args.host, port=args.port) as server:
+        print(f"OpenAI base_url:    {server.base_url}", flush=True)
+        print(f"Anthropic base_url: {server.anthropic_base_url}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            print(f"served {fake.count()} requests", flush=True)
+
+
+__all__ = ["FakeServer", "main", "serve"]

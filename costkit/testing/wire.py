@@ -22,6 +22,7 @@ from .._call import Usage
 from .rules import FakeRequest, ToolCall
 
 API_BY_SUFFIX = (
+    ("/messages/count_tokens", "count_tokens"),
     ("/chat/completions", "chat"),
     ("/responses", "responses"),
     ("/embeddings", "embeddings"),
@@ -92,7 +93,7 @@ def parse_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]
     elif api == "responses":
         messages = _responses_messages(body)
         max_tokens = body.get("max_output_tokens")
-    elif api == "messages":
+    elif api in ("messages", "count_tokens"):
         messages = _anthropic_messages(body)
         max_tokens = body.get("max_tokens")
     else:

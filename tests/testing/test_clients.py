@@ -334,3 +334,17 @@ def test_costkit_wrap_accepts_the_fakes(litellm_module):
     wrapped_ll = costkit.wrap(FakeLiteLLM(), sink=sink)
     wrapped_ll.completion(model=MODEL, messages=Q)
     assert [r.input_tokens for r in sink.records] == [count_messages(Q, MODEL)] * 2
+
+
+def test_anthropic_count_tokens_endpoint():
+    client = FakeAnthropic()
+    counted = client.messages.count_tokens(model=CLAUDE, system="Be brief.", messages=Q)
+    assert counted.input_tokens == count_messages([{"role": "system", "content": "Be brief."}, *Q], CLAUDE)
+    assert client.fake.last.api == "count_tokens"
+
+
+def test_a_stream_slower_than_the_read_timeout_times_out_mid_stream():
+    client = FakeOpenAI(FakeProvider(chunk_delay_s=1.0), timeout=0.05)
+    stream = client.chat.completions.create(model=MODEL, messages=Q, stream=True)
+    with pytest.raises(httpx.ReadTimeout):
+        list(stream)

@@ -183,3 +183,24 @@ def test_a_given_port_and_a_shared_provider():
         assert s.port == port
         s.openai_client().chat.completions.create(model=MODEL, messages=Q)
     assert fake.count() == 1
+
+
+def test_command_line_server_runs_until_terminated():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "costkit.testing", "--reply", "pong", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("OpenAI base_url:")
+        base_url = first.split()[-1]
+        client = openai.OpenAI(base_url=base_url, api_key="k", max_retries=0)
+        assert client.chat.completions.create(model=MODEL, messages=Q).choices[0].message.content == "pong"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "served 1 requests" in out and proc.returncode == 0
