@@ -1,6 +1,6 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 5] [--train-fraction 0.6] [--target 0.95]
+    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -156,7 +156,7 @@ def fmt(values: list[float], pct: bool = True) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
