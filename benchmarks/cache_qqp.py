@@ -193,6 +193,58 @@ def run_cache(
     return out
 
 
+class SimulatedJudge:
+    """A verifier that knows the labels and is right with probability ``accuracy`` (seeded per question pair).
+
+    It stands in for an LLM judge of that accuracy; it is told nothing the cache could not ask a judge.
+    """
+
+    def __init__(self, truth: dict[str, set[str]], accuracy: float, seed: int) -> None:
+        self.truth = truth
+        self.accuracy = accuracy
+        self.seed = seed
+        self.calls = 0
+
+    def __call__(self, query: str, cached_question: str, cached_answer: str | None) -> bool:
+        self.calls += 1
+        right = cached_question in self.truth.get(query, ())
+        flip = random.Random(f"{self.seed}:{query}:{cached_question}").random() >= self.accuracy
+        return right != flip
+
+
+def _refuse(call: Call) -> Result:
+    raise LookupError
+
+
+def run_with_verifier(
+    make_cache: Any, entries: list[str], lookups: list[tuple[str, set[str], bool]], accuracy: float, seed: int
+) -> dict[float, dict[str, int]]:
+    """Per rate, a fresh cache with a simulated judge on the band below the threshold; lookups in order."""
+    truth = {q: ok for q, ok, _d in lookups}
+    terminal = provider_terminal()
+    out = {}
+    for rate in RATES:
+        judge = SimulatedJudge(truth, accuracy, seed)
+        cache = make_cache(rate, judge)
+        for text in entries:
+            call = make_call(text, None)
+            cache.add(call, terminal(call))
+        counts = {"right_dup": 0, "wrong": 0, "n": len(lookups), "dup": 0}
+        for query, ok, is_dup in lookups:
+            counts["dup"] += is_dup
+            try:
+                result = cache.handle(make_call(query, None), _refuse)
+            except LookupError:
+                continue
+            if result.notes["cached_question"] in ok:
+                counts["right_dup"] += is_dup
+            else:
+                counts["wrong"] += 1
+        counts["judge_calls"] = judge.calls
+        out[rate] = counts
+    return out
+
+
 def halves(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
     order = np.random.default_rng(seed).permutation(len(rows))
     half = len(rows) // 2
@@ -208,6 +260,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pairs", type=int, default=0, help="use only the first N pairs (0: all 24,251)")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "costkit-bench"))
+    parser.add_argument("--judge-accuracy", type=float, default=0.95, help="the simulated verifier's accuracy")
+    parser.add_argument("--no-verifier", action="store_true", help="skip the verifier table (the slowest part)")
     args = parser.parse_args()
 
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
@@ -228,6 +282,8 @@ def main() -> None:
     qqp: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
     easy_global: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
     easy_own: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
+    judged: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
+    judge_calls: dict[float, list[float]] = {r: [] for r in RATES}
     for seed in args.seeds:
         t0 = time.perf_counter()
         cal_rows, test_rows = halves(rows, seed)
@@ -259,6 +315,16 @@ def main() -> None:
         o = SemanticCache(0.02, embedder=emb, calibration=cal, calibrations={"easy": easy_cal})
         for rate, c in run_cache(o, entries, easy, "easy").items():
             easy_own[rate].append((c["right_dup"] / c["dup"], c["wrong"] / c["n"]))
+
+        # QQP again with a verifier on the band below the threshold (a simulated judge)
+        if not args.no_verifier:
+
+            def make(rate: float, judge: SimulatedJudge, cal: Any = cal) -> SemanticCache:
+                return SemanticCache(rate, embedder=emb, calibration=cal, verifier=judge)
+
+            for rate, c in run_with_verifier(make, entries, lookups, args.judge_accuracy, seed).items():
+                judged[rate].append((c["right_dup"] / c["dup"], c["wrong"] / c["n"]))
+                judge_calls[rate].append(c["judge_calls"] / c["n"])
         print(f"  seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
 
     def table(title: str, data: dict[float, list[tuple[float, float]]], hit_label: str) -> None:
@@ -277,6 +343,15 @@ def main() -> None:
             )
 
     table(f"QQP ({emb.name}): calibrate on one half, measure on the other", qqp, "hit rate on duplicates")
+    if not args.no_verifier:
+        table(
+            f"QQP with a verifier (simulated judge, accuracy {args.judge_accuracy}) on the band from the "
+            "0.25-rate threshold up",
+            judged,
+            "hit rate on duplicates",
+        )
+        calls = ", ".join(f"{r}: {statistics.mean(judge_calls[r]):.3f}" for r in RATES)
+        print(f"  judge calls per lookup (mean): {calls}")
     table("Easy traffic, QQP calibration (one global threshold)", easy_global, "paraphrases answered")
     table("Easy traffic, per-feature calibration on the other half's rewrites", easy_own, "paraphrases answered")
 
