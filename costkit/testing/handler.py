@@ -407,11 +407,14 @@ class FakeProvider:
         self._log(index, request, status)
         return self._json(status, wire.error_body(request.provider, status, message), request.provider, index)
 
-    def _json(self, status: int, doc: Mapping[str, Any], provider: str, index: int, **extra: str) -> FakeResponse:
+    def _json(
+        self, status: int, doc: Mapping[str, Any], provider: str, index: int, delay: float = 0.0, **extra: str
+    ) -> FakeResponse:
         return FakeResponse(
             status=status,
             headers={"content-type": "application/json", **_request_id(provider, index), **extra},
-            body=json.dumps(doc, separators=(",", ":")).encode(),
+            body=_encode(doc).encode(),
+            delay_s=delay,
         )
 
     def _fail(self, index: int, request: FakeRequest, failure: Failure, reply: Reply, delay: float) -> FakeResponse:
@@ -420,7 +423,7 @@ class FakeProvider:
             extra = {} if failure.retry_after is None else {"retry-after": _seconds(failure.retry_after)}
             doc = wire.error_body(request.provider, failure.status, message)
             self._log(index, request, failure.status, failure=failure)
-            return attrs.evolve(self._json(failure.status, doc, request.provider, index, **extra), delay_s=delay)
+            return self._json(failure.status, doc, request.provider, index, delay, **extra)
         if failure.kind == "disconnect":
             self._log(index, request, None, failure=failure)
             return FakeResponse(status=0, headers={}, delay_s=delay + failure.delay_s, drop=True)
@@ -444,7 +447,7 @@ class FakeProvider:
             if log:
                 self._log(index, request, 200, usage=usage)
             doc = {"input_tokens": usage.input_tokens}
-            return attrs.evolve(self._json(200, doc, "anthropic", index), delay_s=delay)
+            return self._json(200, doc, "anthropic", index, delay)
         model = request.model
         text_value, finish = reply.text, "stop"
         if reply.tool_calls:
@@ -493,7 +496,7 @@ class FakeProvider:
             doc = wire.responses_body(outcome, request.body)
         else:
             doc = wire.anthropic_body(outcome)
-        return attrs.evolve(self._json(200, doc, request.provider, index), delay_s=delay)
+        return self._json(200, doc, request.provider, index, delay)
 
     def _embeddings(self, index: int, request: FakeRequest, delay: float, *, log: bool) -> FakeResponse:
         inputs = [str(m["content"]) for m in request.messages]
@@ -502,7 +505,7 @@ class FakeProvider:
         if log:
             self._log(index, request, 200, usage=usage)
         doc = wire.embeddings_body(request.model, inputs, request.body, tokens)
-        return attrs.evolve(self._json(200, doc, "openai", index), delay_s=delay)
+        return self._json(200, doc, "openai", index, delay)
 
     def _usage(self, request: FakeRequest, text_value: str | None, reply: Reply) -> Usage:
         model = request.model
@@ -557,6 +560,9 @@ class FakeProvider:
         last_key, last_tokens = sized[-1]
         write = max(0, last_tokens - read) if last_key not in seen else 0
         return read, write
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _canonical(value: Any) -> str:

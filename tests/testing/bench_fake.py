@@ -3,14 +3,15 @@
     python tests/testing/bench_fake.py [--n 2000] [--repeat 5]
 
 1. The handler alone (``FakeProvider.handle``: parse, script, count tokens, render), per API.
-2. Over HTTP with one keep-alive httpx client: ``serve()`` against a floor server on the same
-   loopback that answers every request with a fixed, pre-built response and does nothing else
-   (same socket handling: HTTP/1.1 keep-alive, TCP_NODELAY). The difference is what the fake's
-   parsing and handler add to a round trip.
+2. Over HTTP with one keep-alive httpx client, the variants interleaved request by request (so
+   machine load hits them alike): a floor server that reads each request and writes one fixed,
+   pre-built response and nothing else; ``serve()`` with a handler returning that same prebuilt
+   response (the server's own parsing and writing); ``serve()`` with a real FakeProvider. The
+   median per-round difference to the floor is what each adds to a round trip.
 3. The openai SDK end to end: in process (``FakeOpenAI``) and over HTTP (``serve()``).
 
-Medians over ``--repeat`` runs of ``--n`` requests each (after a warm-up), in microseconds, and
-ratios to the baseline. Not a test: timings depend on the machine and its load.
+Sections 1 and 3: medians over ``--repeat`` runs of ``--n`` requests (after a warm-up), in
+microseconds, with ratios to the baseline. Not a test: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -97,21 +98,34 @@ def main() -> None:
         fake.reset()
         print(f"   {name:<12} {us:8.1f} us/request")
 
-    print(f"\n2. HTTP round trip, one keep-alive httpx client, median of {repeat} x {n}")
-    reply = fake.handle("POST", "/v1/chat/completions", {}, json.dumps(CHAT).encode()).body
-    floor = floor_server(reply)
-    floor_url = f"http://127.0.0.1:{floor.server_address[1]}/v1/chat/completions"
+    print(f"\n2. HTTP round trip, one keep-alive httpx client, {n} rounds, variants interleaved per round")
     payload = json.dumps(CHAT).encode()
+    prebuilt = fake.handle("POST", "/v1/chat/completions", {}, payload)
+    floor = floor_server(prebuilt.body)
+    canned = type("Canned", (FakeProvider,), {"handle": lambda self, *a: prebuilt})()
     headers = {"content-type": "application/json"}
-    with serve(fake) as srv, httpx.Client() as http:
-        fake_url = f"{srv.base_url}/chat/completions"
-        base = median_us(lambda: http.post(floor_url, content=payload, headers=headers), n, repeat)
-        ours = median_us(lambda: http.post(fake_url, content=payload, headers=headers), n, repeat)
+    with serve(canned) as canned_srv, serve(fake) as srv, httpx.Client() as http:
+        urls = {
+            "floor server (fixed bytes)": f"http://127.0.0.1:{floor.server_address[1]}/v1/chat/completions",
+            "serve(), prebuilt response": f"{canned_srv.base_url}/chat/completions",
+            "serve(), FakeProvider": f"{srv.base_url}/chat/completions",
+        }
+        times: dict[str, list[float]] = {name: [] for name in urls}
+        for r in range(200 + n):
+            for name, url in urls.items():
+                t = time.perf_counter()
+                http.post(url, content=payload, headers=headers)
+                if r >= 200:
+                    times[name].append(time.perf_counter() - t)
         fake.reset()
     floor.shutdown()
     floor.server_close()
-    print(f"   floor server (fixed bytes) {base:8.1f} us/request")
-    print(f"   costkit serve()            {ours:8.1f} us/request   ratio {ours / base:.2f}, +{ours - base:.1f} us")
+    base = times["floor server (fixed bytes)"]
+    base_med = statistics.median(base) * 1e6
+    for name, ts in times.items():
+        paired = statistics.median(t - b for t, b in zip(ts, base)) * 1e6
+        med = statistics.median(ts) * 1e6
+        print(f"   {name:<28} {med:8.1f} us/request   ratio {med / base_med:.2f}   paired +{paired:.1f} us")
 
     print(f"\n3. openai SDK end to end, median of {repeat} x {n // 4}")
     client = FakeOpenAI(fake)
