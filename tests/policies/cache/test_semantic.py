@@ -538,3 +538,23 @@ def test_saved_index_is_reused_and_a_corrupt_one_rebuilt(tmp_path) -> None:
     assert len(broken) == 2
     assert pipeline(cache(store=broken), provider).run(chat_call("how to reset my password")).source == "semantic"
     assert len(provider.calls) == 2
+
+
+def test_llm_judge_asks_a_cheap_model_and_fails_closed() -> None:
+    from costkit.policies.cache.semantic import LLMJudge
+    from costkit.testing import Failure, FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(default="no")
+    fake.on("Question 1: how to reset my password", "Yes.")
+    judge = LLMJudge(FakeOpenAI(fake), model="gpt-4o-mini")
+    assert judge("how to reset my password", "How do I reset my password?", "Click 'forgot'.") is True
+    assert judge("How do I delete my account?", "How do I reset my password?") is False
+    sent = fake.calls[0]
+    assert sent.model == "gpt-4o-mini" and sent.body["temperature"] == 0
+    assert "Question 1: how to reset my password" in sent.body["messages"][0]["content"]
+    fake.on("Question 1: boom", Failure(status=500))
+    with pytest.warns(CostkitWarning, match="LLM judge failed"):
+        assert judge("boom", "How do I reset my password?") is False
+    assert judge.errors == 1
+    with pytest.raises(ConfigError):
+        LLMJudge(object())
