@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._call import Call, Result
-from .._pipeline import FlowPolicy
+from .._pipeline import ANext, FlowPolicy
 from .._warn import warn_once
 from ..errors import ConfigError
 from .routing.decision import Decision, Strategy, as_tier
@@ -237,10 +237,35 @@ class Router(FlowPolicy):
             out = out.evolve(tags=out.tags.merged(type(out.tags)(route=decision.route)))
         return out
 
+    async def adecide(self, call: Call) -> Decision | None:
+        """:meth:`decide` for an async pipeline: a strategy with ``adecide`` (one that embeds through
+        a network) is awaited; the others decide synchronously (no I/O)."""
+        adecide = getattr(self.strategy, "adecide", None)
+        if adecide is None:
+            return self.decide(call)
+        try:
+            return await adecide(call)
+        except Exception as exc:
+            warn_once(
+                f"router:{type(self.strategy).__name__}:{type(exc).__name__}",
+                f"costkit: router strategy {type(self.strategy).__name__} failed ({exc!r}); "
+                "calls go to the requested model",
+            )
+            return None
+
     def flow(self, call: Call) -> AttemptFlow:
         if call.kind == "judge":  # a gate's judge names its model itself
             return (yield call)
-        decision = self.decide(call)
+        return (yield from self.route(call, self.decide(call)))
+
+    async def ahandle(self, call: Call, anext: ANext) -> Result:
+        if call.kind == "judge" or not hasattr(self.strategy, "adecide"):
+            return await super().ahandle(call, anext)
+        decision = await self.adecide(call)
+        return await _Bound(self.route(call, decision)).ahandle(call, anext)
+
+    def route(self, call: Call, decision: Decision | None) -> AttemptFlow:
+        """Everything after the decision, without I/O: plan, shadow or send with fallbacks."""
         if decision is None:
             return (yield call)
         models, skipped = self.plan(call, decision)
@@ -280,6 +305,16 @@ class Router(FlowPolicy):
     def __repr__(self) -> str:
         mode = ", shadow=True" if self.shadow else ""
         return f"Router({self.strategy!r}{mode})"
+
+
+class _Bound(FlowPolicy):
+    """Runs an already-started flow with the pipeline's driver (the async path decides first)."""
+
+    def __init__(self, flow: AttemptFlow) -> None:
+        self._flow = flow
+
+    def flow(self, call: Call) -> AttemptFlow:
+        return self._flow
 
 
 __all__ = ["Router"]

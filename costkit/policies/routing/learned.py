@@ -452,7 +452,16 @@ class LearnedStrategy:
         return int(choose(loss, self.model.threshold)[0]), q[0], loss[0]
 
     def decide(self, call: Call) -> Decision:
-        E = self.embedder([self.text(call)])
+        return self.decision(self.embedder([self.text(call)]))
+
+    async def adecide(self, call: Call) -> Decision:
+        """Awaits an embedder that embeds over the network (``aembed``); a local one is just called."""
+        aembed = getattr(self.embedder, "aembed", None)
+        texts = [self.text(call)]
+        return self.decision(await aembed(texts) if aembed is not None else self.embedder(texts))
+
+    def decision(self, E: np.ndarray) -> Decision:
+        """The decision for one embedded prompt."""
         idx, q, loss = self.decide_vector(E)
         models = self.model.models
         scores = {f"p_ok:{m}": round(float(v), 4) for m, v in zip(models, q, strict=True)}

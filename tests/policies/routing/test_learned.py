@@ -12,7 +12,7 @@ import pytest
 from costkit import Call, ConfigError, Result, Router, Usage
 from costkit._pipeline import Pipeline
 from costkit.policies.cache.embedders import CallableEmbedder
-from costkit.policies.routing.learned import LearnedModel, calibrate, choose, kmeans
+from costkit.policies.routing.learned import LearnedModel, LearnedStrategy, calibrate, choose, kmeans
 
 
 def topic_vectors(texts: list[str]) -> np.ndarray:
@@ -196,3 +196,64 @@ def test_a_larger_margin_is_more_careful() -> None:
     assert careful.threshold <= bold.threshold
     assert careful.shares["b"] >= bold.shares["b"]
     assert bold.quality >= 0.95 * bold.strongest_quality - 1e-9
+
+
+class NetworkEmbedder:
+    """An embedder with an async path, like costkit's ProviderEmbedder; counts which path was used."""
+
+    name, dim = "test-topics", 8
+
+    def __init__(self) -> None:
+        self.sync_calls = self.async_calls = 0
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.sync_calls += 1
+        return topic_vectors(texts)
+
+    async def aembed(self, texts: list[str]) -> np.ndarray:
+        self.async_calls += 1
+        return topic_vectors(texts)
+
+
+async def test_an_async_pipeline_awaits_the_embedder_and_routes_the_same() -> None:
+    trained = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+    emb = NetworkEmbedder()
+    router = Router(LearnedStrategy(trained, embedder=emb))
+    seen: list[Call] = []
+
+    async def aterminal(call: Call) -> Result:
+        seen.append(call)
+        return Result(text="x", model=call.model, usage=Usage(input_tokens=5, output_tokens=1))
+
+    def terminal(call: Call) -> Result:
+        seen.append(call)
+        return Result(text="x", model=call.model, usage=Usage(input_tokens=5, output_tokens=1))
+
+    pipeline = Pipeline([router], terminal, aterminal)
+    await pipeline.arun(call_for("chat question 5"))
+    await pipeline.arun(call_for("math question 5"))
+    assert [c.model for c in seen] == ["cheap", "strong"]
+    assert (emb.async_calls, emb.sync_calls) == (2, 0)
+    pipeline.run(call_for("chat question 6"))
+    assert seen[-1].model == "cheap" and emb.sync_calls == 1
+
+
+async def test_an_async_embedder_failure_degrades_to_the_requested_model() -> None:
+    import warnings
+
+    trained = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+
+    class Down(NetworkEmbedder):
+        async def aembed(self, texts: list[str]) -> np.ndarray:
+            raise ConnectionError("embeddings endpoint down")
+
+    router = Router(LearnedStrategy(trained, embedder=Down()))
+
+    async def aterminal(call: Call) -> Result:
+        return Result(text="x", model=call.model)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = await Pipeline([router], lambda c: Result(), aterminal).arun(call_for("chat question 5"))
+    assert result.model == "strong"
+    assert any("ConnectionError" in str(w.message) for w in caught)
