@@ -164,7 +164,11 @@ def make_call(text: str, feature: str | None) -> Call:
 
 
 def run_cache(
-    cache: SemanticCache, entries: list[str], lookups: list[tuple[str, set[str], bool]], feature: str | None
+    cache: SemanticCache,
+    entries: list[str],
+    lookups: list[tuple[str, set[str], bool]],
+    feature: str | None,
+    own: list[str | None] | None = None,
 ) -> dict[float, dict[str, int]]:
     """Fill with every entry (``cache.add``), look up every query once (``cache.lookup``), count per rate.
 
@@ -177,14 +181,20 @@ def run_cache(
         cache.add(call, terminal(call))
     cal = cache.calibrations.get(feature, cache.calibration) if feature else cache.calibration
     thresholds = {rate: cache.threshold_for(cal, rate) for rate in RATES}
-    out = {rate: {"right": 0, "right_dup": 0, "wrong": 0, "n": len(lookups), "dup": 0} for rate in RATES}
-    for query, ok, is_dup in lookups:
+    zero = {"right": 0, "right_dup": 0, "wrong": 0, "n": len(lookups), "dup": 0, "strict_right": 0, "strict_wrong": 0}
+    out = {rate: dict(zero) for rate in RATES}
+    for i, (query, ok, is_dup) in enumerate(lookups):
         match = cache.lookup(make_call(query, feature))
         for rate, t in thresholds.items():
             counts = out[rate]
             counts["dup"] += is_dup
             if match is None or match.score < t:
                 continue
+            if own is not None:  # the literal protocol: only the own a of a duplicate pair is right
+                if match.question == own[i]:
+                    counts["strict_right"] += 1
+                else:
+                    counts["strict_wrong"] += 1
             if match.question in ok:
                 counts["right"] += 1
                 counts["right_dup"] += is_dup
@@ -283,6 +293,7 @@ def main() -> None:
     easy_global: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
     easy_own: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
     judged: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
+    qqp_strict: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}
     judge_calls: dict[float, list[float]] = {r: [] for r in RATES}
     for seed in args.seeds:
         t0 = time.perf_counter()
@@ -297,8 +308,10 @@ def main() -> None:
             for r in test_rows
         ]
         cache = SemanticCache(0.02, embedder=emb, calibration=cal)
-        for rate, c in run_cache(cache, entries, lookups, None).items():
+        own = [r["a"] if r["duplicate"] else None for r in test_rows]
+        for rate, c in run_cache(cache, entries, lookups, None, own).items():
             qqp[rate].append((c["right_dup"] / c["dup"], c["wrong"] / c["n"]))
+            qqp_strict[rate].append((c["strict_right"] / c["dup"], c["strict_wrong"] / c["n"]))
 
         # Easy traffic: a rewrite of every cached question (should hit its source) and a rewrite of
         # every non-duplicate b (a related but different question: any hit on another entry is wrong).
@@ -343,6 +356,11 @@ def main() -> None:
             )
 
     table(f"QQP ({emb.name}): calibrate on one half, measure on the other", qqp, "hit rate on duplicates")
+    table(
+        "QQP, literal protocol (a hit on any entry but the own a of a duplicate pair is false, even the same text)",
+        qqp_strict,
+        "hit rate on duplicates",
+    )
     if not args.no_verifier:
         table(
             f"QQP with a verifier (simulated judge, accuracy {args.judge_accuracy}) on the band from the "
