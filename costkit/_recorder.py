@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from ._call import Call, Result, Usage, content_text
 from ._warn import warn_once
 from .records import CostRecord
@@ -83,6 +85,9 @@ class Recorder:
         notes = {k: v for k, v in call.notes.items() if not k.startswith("_")}
         if result is not None:
             notes.update({k: v for k, v in result.notes.items() if not k.startswith("_") and k != "error"})
+        shadow = notes.get("shadow_model")
+        if isinstance(shadow, str) and kind != "cache_hit":  # what the route not taken would have cost
+            notes["shadow_cost_usd"] = self.pricing.cost(shadow, usage, provider=call.provider)
         tags = call.tags
         return CostRecord(
             request_id=call.request_id,
@@ -162,6 +167,8 @@ class Recorder:
             return
         if len(pending) > 1:
             pending = _settle_router_saving(pending)
+            # layers number their own attempts (retry, cascade, fallback); the request's are 1..n
+            pending = [r if r.attempt == i else attrs.evolve(r, attempt=i) for i, r in enumerate(pending, 1)]
         for record in pending:
             self.emit(record)
 
@@ -188,8 +195,6 @@ class Recorder:
 def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
     """Attempts before the answer are what routing (or retrying) spent: they save nothing, and the
     router's saving on the answering attempt is reduced by what the rejected attempts cost."""
-    import attrs
-
     *earlier, last = records
     spent_before = sum(r.cost_usd or 0.0 for r in earlier)
     out = [attrs.evolve(r, savings={}, saved_usd=0.0) for r in earlier]

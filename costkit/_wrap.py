@@ -92,11 +92,12 @@ class _Engine:
         chain = list(check_policies(policies))
         if not any(isinstance(p, ScopeCheck) for p in chain):
             chain.insert(0, ScopeCheck())
-        if explicit_pricing:  # every worst-case estimate uses the book the user gave wrap()
+        if explicit_pricing:  # every estimate and route uses the book the user gave wrap()
             for p in chain:
-                adopt = getattr(getattr(p, "estimator", None), "adopt_pricing", None)
-                if adopt is not None:
-                    adopt(recorder.pricing)
+                for holder in (p, getattr(p, "estimator", None), getattr(p, "catalog", None)):
+                    adopt = getattr(holder, "adopt_pricing", None)
+                    if callable(adopt):
+                        adopt(recorder.pricing)
         self.policies = tuple(chain)
         self.recorder = recorder
         recorder.listeners.append(charge)

@@ -100,3 +100,21 @@ def test_listener_failure_is_contained():
     with pytest.warns(UserWarning, match="listener failed"):
         rec.attempt(make_call(), Result(usage=usage()), None, 0.0)
     assert len(rec.sink.records) == 1
+
+
+def test_attempts_of_a_request_are_numbered_in_order():
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call, None, TimeoutError(), 0.0)
+    rec.attempt(call.evolve(attempt=2, kind="retry"), None, TimeoutError(), 0.0)
+    rec.attempt(call.evolve(model="gpt-4o-mini", attempt=2, kind="retry"), Result(usage=usage()), None, 0.0)
+    rec.end(call, Result())
+    assert [(r.attempt, r.kind) for r in rec.sink.records] == [(1, "call"), (2, "retry"), (3, "retry")]
+
+
+def test_shadow_route_cost_is_recorded():
+    rec = recorder()
+    rec.attempt(make_call(notes={"shadow_model": "gpt-4o-mini"}), Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert r.notes["shadow_cost_usd"] == pytest.approx(1000 * MINI[0] + 100 * MINI[1], abs=1e-15)
+    assert r.saved_usd == 0.0  # shadow mode changes nothing, so it saves nothing

@@ -259,3 +259,19 @@ def test_budgeted_scopes_are_enforced_by_every_wrapped_client(fake, sink):
     assert {r.feature for r in sink.records} == {"nightly_summary"}
     assert 1 < fake.count() < 50
 
+
+
+def test_wrap_pricing_reaches_the_router_and_the_records(fake, sink):
+    from costkit.pricing import PriceBook
+
+    book = PriceBook()
+    book.register("house-small", input_per_million=0.01, output_per_million=0.02)
+    book.register("house-large", input_per_million=1.0, output_per_million=2.0)
+    router = costkit.Router.tiers({"faq": ["house-large", "house-small"]})
+    client = costkit.wrap(FakeOpenAI(fake), policies=[router], sink=sink, pricing=book)
+    client.chat.completions.create(model="house-large", messages=MSG, costkit={"route": "faq"})
+    assert fake.last.model == "house-small"  # the cheaper of the tier, by the book given to wrap()
+    [rec] = sink.records
+    assert rec.cost_usd == pytest.approx(rec.input_tokens * 1e-8 + rec.output_tokens * 2e-8, abs=1e-15)
+    assert rec.savings["router"] == pytest.approx(
+        rec.input_tokens * 1e-6 + rec.output_tokens * 2e-6 - rec.cost_usd, abs=1e-15)

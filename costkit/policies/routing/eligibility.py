@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from ..._call import Call
+from ..._pricing_ref import PricingRef
 
 MESSAGE_OVERHEAD_TOKENS = 8  # per message, an upper bound on role/format tokens
 IMAGE_TOKENS_BOUND = 2000  # an upper bound on what one image part adds to the prompt
@@ -110,20 +111,12 @@ class CallSize:
         return max(1, self.upper_bound // 4)
 
 
-class Catalog:
+class Catalog(PricingRef):
     """Model facts from a price book: capabilities, context windows and estimated call cost."""
 
     def __init__(self, pricing: Any = None, *, default_output_tokens: int = DEFAULT_OUTPUT_TOKENS) -> None:
-        self._pricing = pricing
+        super().__init__(pricing)
         self.default_output_tokens = default_output_tokens
-
-    @property
-    def pricing(self) -> Any:
-        if self._pricing is None:
-            from ... import pricing
-
-            self._pricing = pricing.default_pricebook()
-        return self._pricing
 
     def price(self, model: str, provider: str | None = None) -> Any:
         try:
