@@ -66,9 +66,12 @@ def main() -> None:
               f"{r.cost_usd or 0:>10.6f} {r.saved_usd:>10.6f}  {r.cache}")
 
     print("\nwhich feature spent the money:")
-    for row in aggregate(records, by=["feature"]).rows:
-        print(f"  {row.key['feature']:<15} requests={row.requests:<3} cost=${row.cost_usd:.6f} "
-              f"saved=${row.saved_usd:.6f}")
+    report = aggregate(records, by=["feature"])
+    for group in report.groups:
+        print(f"  {group.key[0]:<15} requests={group.requests:<3} cost=${group.cost_usd:.6f} "
+              f"saved=${group.saved_usd:.6f} ({group.share:.0%} of spend)")
+    print(f"  {'total':<15} requests={report.total.requests:<3} cost=${report.total.cost_usd:.6f} "
+          f"saved=${report.total.saved_usd:.6f}")
     print(f"\nrecords are in {db}; try: costkit report {db} --by feature --by model")
     sink.close()
 
