@@ -31,6 +31,7 @@ import functools
 import json
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -71,7 +72,60 @@ FEATURES = (
     "bias",
     "same_tokens",
     "trigram_jaccard",
+    "content_cosine",
+    "query_only_min_sim",
+    "query_only_far",
+    "entry_only_min_sim",
+    "entry_only_far",
 )
+FAR = 0.6  # a word whose nearest counterpart in the other question is below this cosine has none
+
+
+class _Lexicon:
+    """Word and content-word vectors from the bundled static model, memoized.
+
+    The soft word-match features use this fixed lexical resource whatever embedder the cache uses:
+    it is offline, fast (tens of thousands of words per second) and the same at calibration and
+    lookup time, so a calibration stays valid.
+    """
+
+    MAX = 200_000
+
+    def __init__(self) -> None:
+        self._vecs: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._model: Any = None
+
+    def vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
+        if missing:
+            if self._model is None:
+                from .embedders import default_embedder
+
+                self._model = default_embedder()
+            computed = np.asarray(self._model(missing), dtype=np.float32)
+            with self._lock:
+                if len(self._vecs) + len(missing) > self.MAX:
+                    self._vecs.clear()
+                self._vecs.update(zip(missing, computed, strict=True))
+            return [self._vecs[t] if t in self._vecs else computed[missing.index(t)] for t in texts]
+        return [self._vecs[t] for t in texts]
+
+
+LEXICON = _Lexicon()
+
+
+def _soft_match(words: Sequence[str], other: Sequence[str]) -> tuple[float, float]:
+    """(lowest best-match cosine of ``words`` in ``other``, how many have no match above FAR)."""
+    if not words:
+        return 1.0, 0.0
+    if not other:
+        return 0.0, float(min(len(words), 5))
+    vecs = LEXICON.vectors([*words, *other])
+    a = np.stack(vecs[: len(words)])
+    b = np.stack(vecs[len(words) :])
+    best = (a @ b.T).max(axis=1)
+    return float(best.min()), float(min(int((best < FAR).sum()), 5))
 
 
 def tokens(text: str) -> list[str]:
@@ -97,12 +151,19 @@ def pair_features(query: str, entry: str, cosine: float) -> list[float]:
     """The features of one (query, cached question) candidate, in :data:`FEATURES` order.
 
     Only features of the pair itself: nothing that depends on how many other entries the cache
-    holds (a runner-up margin was tried and dropped: it inflates scores in small caches).
+    holds (a runner-up margin was tried and dropped: it inflates scores in small caches). The soft
+    word-match features (content words of one question and their nearest word in the other) use the
+    bundled static model as a fixed lexicon, whatever the cache's embedder.
     """
     tq, sq, cq, nq, gq = _text_info(query)
     te, se, ce, ne, ge = _text_info(entry)
     q_only, e_only = len(cq - ce), len(ce - cq)
     opener = bool(tq and te and tq[0] in _OPENERS and te[0] in _OPENERS and tq[0] != te[0])
+    content_q = " ".join(sorted(cq)) or " ".join(tq)
+    content_e = " ".join(sorted(ce)) or " ".join(te)
+    vq, ve = LEXICON.vectors([content_q, content_e])
+    q_min, q_far = _soft_match(sorted(cq - ce), sorted(ce))
+    e_min, e_far = _soft_match(sorted(ce - cq), sorted(cq))
     return [
         cosine,
         cosine * cosine,
@@ -117,6 +178,11 @@ def pair_features(query: str, entry: str, cosine: float) -> list[float]:
         1.0,
         float(tq == te),
         len(gq & ge) / max(1, len(gq | ge)),
+        float(vq @ ve),
+        q_min,
+        q_far,
+        e_min,
+        e_far,
     ]
 
 
