@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         prompt_caching=args.prompt_caching,
     )
+
     def stop(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 

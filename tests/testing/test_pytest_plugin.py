@@ -1,4 +1,4 @@
-"""The pytest plugin, run the way users run it: in a separate pytest session (pytester)."""
+"""The pytest plugin, run the way users run it: a separate pytest process (pytester), so no module state leaks."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     )
     pytester.makepyfile(source)
     extra = () if _entry_point_installed() else ("-p", "costkit.testing.pytest_plugin")
-    return pytester.runpytest_inprocess("-q", *extra, *args)
+    return pytester.runpytest_subprocess("-q", *extra, *args)
 
 
 def test_entry_point_is_declared_in_the_package_metadata():
