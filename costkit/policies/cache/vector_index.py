@@ -6,7 +6,7 @@
 * Above that it rebuilds itself as an IVF index (``IndexIVFFlat``, about sqrt(n) lists, a hashed
   direct map so ids can be removed) and tunes ``nprobe`` on its own data: the smallest probe count
   whose recall@1 against exact search, on near-duplicate queries made from stored vectors, reaches
-  ``target_recall`` (0.99), then doubled (at least 4) as a margin. It retrains when it has grown
+  ``target_recall`` (0.99), times 1.5 (at least 4) as a margin. It retrains when it has grown
   4x since the last training.
   Rebuilds run on a background thread by default: searches stay exact (correct, slower) until the
   new index is swapped in, and writes made meanwhile are replayed onto it.
@@ -299,7 +299,7 @@ class VectorIndex:
         return ivf, nlist, n
 
     def _tune_nprobe(self, ivf: Any, vecs: np.ndarray, rng: np.random.Generator) -> int:
-        """Smallest nprobe (powers of 2) whose recall@1 vs exact reaches target on near-duplicate queries, x2.
+        """Smallest nprobe (powers of 2) whose recall@1 vs exact reaches target on near-duplicate queries, x1.5.
 
         Queries are stored vectors plus noise (cosine ~0.95 to their source): the region where a
         semantic cache decides a hit, so the approximation is tuned where its errors cost money.
@@ -321,7 +321,7 @@ class VectorIndex:
             if recall >= self.target_recall or probe >= ivf.nlist:
                 break
             probe *= 2
-        return int(min(ivf.nlist, max(4, 2 * probe)))
+        return int(min(ivf.nlist, max(4, -(-3 * probe // 2))))
 
     def _apply(self, index: Any, op: str, ids: np.ndarray, vecs: np.ndarray | None) -> None:
         if len(ids) == 0:
