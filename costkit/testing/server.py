@@ -73,11 +73,27 @@ class _Connection(socketserver.StreamRequestHandler):
                 break
             name, _, value = h.decode("latin-1").partition(":")
             headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        if headers.get("expect", "").lower() == "100-continue":  # curl, for bodies over 1 KB
+            self.connection.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
         keep_alive = version.strip() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
         plan = self.server.fake.handle(method, target.split("?", 1)[0], headers, body)
         return self._send(plan, keep_alive) and keep_alive
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline(_MAX_LINE).split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(_MAX_LINE)
 
     def _send(self, plan: FakeResponse, keep_alive: bool) -> bool:
         stopping = self.server.stopping

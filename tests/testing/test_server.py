@@ -204,3 +204,18 @@ def test_command_line_server_runs_until_terminated():
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "served 1 requests" in out and proc.returncode == 0
+
+
+def test_chunked_request_bodies_and_expect_continue(server):
+    body = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is the capital of France?"}]}'
+
+    def chunks():
+        yield body[:10]
+        yield body[10:]
+
+    with httpx.Client() as http:
+        r = http.post(f"{server.base_url}/chat/completions", content=chunks())
+        assert r.request.headers["transfer-encoding"] == "chunked"
+        assert r.json()["choices"][0]["message"]["content"] == ANSWER
+        r = http.post(f"{server.base_url}/chat/completions", content=body, headers={"expect": "100-continue"})
+    assert r.status_code == 200 and server.fake.count(status=200) == 2
