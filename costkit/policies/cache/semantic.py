@@ -601,8 +601,27 @@ class SemanticCache:
         added = self._guard("add", self.store.add, plan.key, vector, payload, plan.ttl)
         if added is None or added is _FAILED:  # the pgvector store answers None for a dropped write
             self.stats["not_stored:store_failed"] += 1
-        else:
-            self.stats["stored"] += 1
+            return
+        self.stats["stored"] += 1
+        if (self.stats["stored"] - 1) % self.SIZE_CHECK_EVERY == 0:
+            self._check_partition_size(plan)
+
+    SIZE_CHECK_EVERY = 256
+
+    def _check_partition_size(self, plan: _Plan) -> None:
+        """Warn once when a partition outgrows what its calibration measured (the bound assumes no more)."""
+        count = getattr(self.store, "count", None)
+        if count is None:
+            return
+        n = self._guard("count", count, plan.key)
+        limit = 2 * plan.calibration.n_entries
+        if isinstance(n, int) and n > limit:
+            warn_once(
+                f"semantic-partition-size:{id(plan.calibration)}",
+                f"costkit: a semantic-cache partition holds {n} entries, more than twice the "
+                f"{plan.calibration.n_entries} its calibration measured; more entries mean more near neighbours "
+                "that are different questions, so recalibrate with a cache of this size to keep max_false_hit_rate",
+            )
 
     def _search(self, plan: _Plan, vector: np.ndarray) -> list[Candidate]:
         k = self.top_k or plan.calibration.top_k

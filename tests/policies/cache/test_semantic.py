@@ -558,3 +558,22 @@ def test_llm_judge_asks_a_cheap_model_and_fails_closed() -> None:
     assert judge.errors == 1
     with pytest.raises(ConfigError):
         LLMJudge(object())
+
+
+def test_warns_when_a_partition_outgrows_its_calibration() -> None:
+    small = Calibration(
+        embedder="test-circle",
+        scorer=Scorer(None),
+        n_lookups=10_000,
+        n_duplicates=4_000,
+        n_entries=1,
+        right_scores=(0.99,),
+        wrong_scores=(0.5,),
+    )
+    c = cache(calibration=small)
+    c.SIZE_CHECK_EVERY = 1
+    p = pipeline(c, Provider(answer_by_question))
+    p.run(chat_call("How do I reset my password?"))
+    p.run(chat_call("How do I delete my account?"))
+    with pytest.warns(CostkitWarning, match="more than twice"):
+        p.run(chat_call("What is the weather like?"))
