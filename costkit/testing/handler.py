@@ -8,6 +8,7 @@ and the bytes, the way httpx keeps I/O out of its auth flows.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import random
@@ -138,12 +139,14 @@ class FakeProvider:
     Script it with :meth:`on` (rules tried in order), :meth:`fail_next` (the next N requests
     fail) and ``failure_rate`` (seeded random failures); read what it received in :attr:`calls`.
     Usage is counted with costkit's tokenizer (:mod:`costkit.tokens`): prompt tokens are
-    ``count_messages`` of the normalized messages plus ``count_text`` of the tools' JSON,
-    completion tokens ``count_text`` of the reply. Thread-safe.
+    ``count_messages`` of the normalized messages plus ``count_tools``, completion tokens
+    ``count_text`` of the reply. Thread-safe.
 
     ``prompt_caching=True`` simulates provider prompt caching: OpenAI reports a repeated
     message-aligned prefix of >= ``min_cacheable_tokens`` as ``cached_tokens`` (in steps of 128);
     Anthropic reads/writes the prefix up to each ``cache_control`` breakpoint.
+    ``max_logged_calls`` keeps only the latest N calls in the log (long benchmarks); ``count``
+    and ``calls`` then see those only.
     """
 
     def __init__(
@@ -157,6 +160,7 @@ class FakeProvider:
         seed: int = 0,
         prompt_caching: bool = False,
         min_cacheable_tokens: int = 1024,
+        max_logged_calls: int | None = None,
     ) -> None:
         if not 0.0 <= failure_rate <= 1.0:
             raise ConfigError("failure_rate", f"must be within [0, 1], got {failure_rate}")
@@ -165,6 +169,8 @@ class FakeProvider:
             raise ConfigError("failure_kinds", "random failures need at least one Failure")
         if not all(isinstance(k, Failure) for k in kinds):
             raise ConfigError("failure_kinds", "every entry must be a costkit.testing.Failure")
+        if max_logged_calls is not None and max_logged_calls < 1:
+            raise ConfigError("max_logged_calls", f"must be >= 1 or None, got {max_logged_calls}")
         if min_cacheable_tokens < 1:
             raise ConfigError("min_cacheable_tokens", f"must be >= 1, got {min_cacheable_tokens}")
         if default is not None and not (isinstance(default, Reply | str) or callable(default)):
@@ -182,7 +188,7 @@ class FakeProvider:
         self._rules: list[Rule] = []
         self._uses: dict[int, int] = {}
         self._queued: list[tuple[Failure, frozenset[str] | None]] = []
-        self._calls: list[FakeCall] = []
+        self._calls: collections.deque[FakeCall] = collections.deque(maxlen=max_logged_calls)
         self._prefixes: set[tuple[str, str]] = set()
         self._ids = itertools.count(1)
 

@@ -425,3 +425,13 @@ def test_tool_call_value_helpers():
     assert ToolCall(name="f", arguments='{"a": 1}').arguments_dict == {"a": 1}
     assert ToolCall(name="f", arguments="not json").arguments_dict == {}
     assert ToolCall(name="f", arguments={"b": 2, "a": 1}).arguments_json == '{"a":1,"b":2}'
+
+
+def test_the_log_can_be_bounded():
+    fake = FakeProvider(max_logged_calls=3)
+    for i in range(5):
+        chat(fake, f"q{i}")
+    assert [c.last_user_text for c in fake.calls] == ["q2", "q3", "q4"] and fake.count() == 3
+    with pytest.raises(ConfigError) as e:
+        FakeProvider(max_logged_calls=0)
+    assert e.value.field == "max_logged_calls"
