@@ -1,51 +1,20 @@
-"""What the resilience policies share: a sliding-window ring, a flow driver with state steps, Redis access.
+"""What the resilience policies share: option checks and a sliding-window ring, in Python and in Lua.
 
 * :class:`Ring` counts events in ``n`` buckets over a window. The same arithmetic runs in Python
-  (in-process state) and in the Lua scripts (Redis state), so both backends decide alike.
-* :class:`StateFlowPolicy` drives a flow like :class:`~costkit._pipeline.FlowPolicy`; the flow may
-  also ``yield Do(fn)``: run a state operation (a lock-protected update, or a Redis script),
-  inline in the sync driver and in a worker thread from the async driver, so a Redis round trip
-  never blocks an event loop; and ``yield Wait(future, timeout_s)``: wait for another thread's
-  or task's result (blocking in the sync driver, awaited in the async one).
-* :class:`RedisState` wraps one Redis client for one policy: short socket timeouts (never a hang),
-  atomic Lua scripts, and the failure mode. ``on_redis_error="open"`` (default): when Redis fails
-  the policy falls back to this process's in-memory state (its guarantees then hold per process),
-  warns once and counts the fallbacks; after a failure Redis is left alone for ``retry_s`` so a
-  dead server costs one timeout, not one per call. ``"closed"``: the call fails with
-  :class:`StateUnavailable` before reaching the provider.
+  (in-process state) and in the Lua scripts (Redis state, :data:`LUA_RING_SCRIPT`), so both
+  backends decide alike.
+* Redis itself (the client, backing off after a failure, ``on_redis_error="open"|"closed"``, the
+  warning and the counters) is :mod:`costkit._redis`, shared with the budget backend.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from .._warn import warn_once
-from ..errors import ConfigError, StateUnavailable
-
-T = TypeVar("T")
-
-FAIL_OPEN = "open"
-FAIL_CLOSED = "closed"
-FAIL_MODES = (FAIL_OPEN, FAIL_CLOSED)
-
-
+from ..errors import ConfigError
 
 # ----------------------------------------------------------------------------- validation
-
-
-def check_positive(field: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(field, f"must be a number, got {type(value).__name__}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ConfigError(field, f"must be finite, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(field, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
 
 
 def check_int(field: str, value: Any, *, minimum: int) -> int:
@@ -53,18 +22,6 @@ def check_int(field: str, value: Any, *, minimum: int) -> int:
         raise ConfigError(field, f"must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ConfigError(field, f"must be >= {minimum}, got {value!r}")
-    return value
-
-
-def check_fail_mode(field: str, value: Any) -> str:
-    if value not in FAIL_MODES:
-        raise ConfigError(field, f"must be 'open' or 'closed', got {value!r}")
-    return str(value)
-
-
-def check_name(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or any(c in value for c in "{}"):
-        raise ConfigError(field, f"must be a non-empty str without braces, got {value!r}")
     return value
 
 
@@ -139,100 +96,18 @@ end
 """
 
 
-# ----------------------------------------------------------------------------- flow driver
+# A ring script's prologue: KEYS[1] the ring's hash, ARGV[1] the operation, ARGV[2] now (s),
+# ARGV[3] the bucket width (s), ARGV[4] the bucket count; the script's own arguments follow.
+LUA_RING_SCRIPT = (
+    LUA_RING
+    + """
+local key = KEYS[1]
+local op = ARGV[1]
+local now = tonumber(ARGV[2])
+local width = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+"""
+)
 
 
-# ----------------------------------------------------------------------------- Redis
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    import redis
-
-    return (redis.RedisError, OSError)
-
-
-class RedisState:
-    """One policy's Redis: a client with short timeouts, its scripts, and what to do when it fails."""
-
-    def __init__(
-        self,
-        redis_arg: Any,
-        *,
-        field: str,
-        on_error: str,
-        timeout_s: float = 0.5,
-        retry_s: float = 1.0,
-        what: str = "state",
-    ) -> None:
-        self.field = field
-        self.on_error = on_error
-        self.retry_s = retry_s
-        self.what = what
-        if isinstance(redis_arg, str):
-            try:
-                import redis
-            except ImportError:  # pragma: no cover - redis is a test dependency here
-                raise ConfigError(field, "the redis package is not installed: pip install 'costkit[redis]'") from None
-            if not redis_arg.startswith(("redis://", "rediss://", "unix://")):
-                raise ConfigError(field, f"expected a redis:// URL or a redis.Redis client, got {redis_arg!r}")
-            self.client: Any = redis.Redis.from_url(
-                redis_arg, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=30
-            )
-        elif callable(getattr(redis_arg, "register_script", None)) and not asyncio.iscoroutinefunction(
-            getattr(redis_arg, "get", None)
-        ):
-            self.client = redis_arg
-        else:
-            raise ConfigError(field, f"expected a redis:// URL or a (sync) redis.Redis client, got {redis_arg!r}")
-        self._down_until = 0.0
-        self._lock = threading.Lock()
-        self.failures = 0  # operations that failed against Redis
-        self.fallbacks = 0  # operations answered by the in-process fallback instead
-
-    def script(self, lua: str) -> Any:
-        return self.client.register_script(lua)
-
-    def available(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def run(self, op: Callable[[], T], fallback: Callable[[], T]) -> T:
-        """``op()`` against Redis; on failure (or while Redis is marked down) the fail mode decides."""
-        if self.available():
-            try:
-                return op()
-            except _redis_errors() as exc:
-                with self._lock:
-                    self.failures += 1
-                    self._down_until = time.monotonic() + self.retry_s
-                warn_once(
-                    f"redis:{self.what}:{type(exc).__name__}",
-                    f"costkit: Redis for {self.what} failed ({exc!r}); "
-                    + (
-                        "falling back to in-process state (on_redis_error='open')"
-                        if self.on_error == FAIL_OPEN
-                        else "failing calls (on_redis_error='closed')"
-                    ),
-                )
-                return self._degrade(fallback, exc)
-        return self._degrade(fallback, None)
-
-    def _degrade(self, fallback: Callable[[], T], exc: BaseException | None) -> T:
-        if self.on_error == FAIL_CLOSED:
-            raise StateUnavailable(f"Redis for {self.what} is unavailable and on_redis_error='closed'") from exc
-        with self._lock:
-            self.fallbacks += 1
-        return fallback()
-
-
-__all__ = [
-    "FAIL_CLOSED",
-    "FAIL_MODES",
-    "FAIL_OPEN",
-    "LUA_RING",
-    "RedisState",
-    "Ring",
-    "check_fail_mode",
-    "check_int",
-    "check_name",
-    "check_positive",
-]
+__all__ = ["LUA_RING", "LUA_RING_SCRIPT", "Ring", "check_int"]

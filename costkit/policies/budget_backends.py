@@ -18,12 +18,13 @@ spend is recorded is what lets concurrent requests overrun a budget):
 :class:`InProcessBudgetBackend` guards a dict with one lock (threads and asyncio alike: no
 operation waits on anything while holding it). :class:`RedisBudgetBackend` runs each operation
 as one Lua script, so the same guarantee holds across processes; when Redis cannot be reached it
-fails open or closed (``on_unavailable``), after at most its socket timeouts, never hanging.
+fails open or closed (``on_redis_error``, :mod:`costkit._redis`), after at most its socket timeouts, never hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import math
@@ -36,12 +37,11 @@ from typing import Any, Protocol
 
 import attrs
 
-from .._warn import warn_once
+from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, check_name, connect
 from ..errors import ConfigError
 
 NANO_PER_USD = 10**9
 WINDOWS = ("hour", "day", "week", "month", "total")
-ON_UNAVAILABLE = ("open", "closed")
 
 
 def usd_to_nano(usd: float, *, round_up: bool = False) -> int:
@@ -378,12 +378,13 @@ class RedisBudgetBackend:
     """Counters in Redis, every operation one atomic Lua script: the guarantee holds across processes and hosts.
 
     ``url`` (or a ready ``client``, a ``redis.Redis``). Keys are ``{prefix}:...`` with the prefix
-    in a hash tag, so a reservation's counters share one cluster slot. Socket timeouts are
-    bounded (``timeout_s``); when Redis fails, ``on_unavailable="open"`` lets calls through
-    unchecked (counted in :attr:`unenforced`, warned once) and ``"closed"`` refuses them
-    (``BudgetExceeded`` with ``details["reason"] == "backend_unavailable"``). After a failure
-    Redis is not tried again for ``retry_after_s``, so an outage costs one timeout, not one per
-    call. Settlements that could not be written are counted in :attr:`dropped`.
+    in a hash tag, so a reservation's counters share one cluster slot. Redis is reached through
+    :mod:`costkit._redis`: socket timeouts bounded by ``timeout_s`` and no client-side retries;
+    when Redis fails, ``on_redis_error="open"`` lets calls through unchecked (counted in
+    :attr:`unenforced`, warned once) and ``"closed"`` refuses them (``BudgetExceeded`` with
+    ``details["reason"] == "backend_unavailable"``). After a failure Redis is not tried again for
+    ``retry_after_s``, so an outage costs one timeout, not one per call. Settlements that could
+    not be written are counted in :attr:`dropped`.
     The async methods run the same client in a worker thread (bounded by the same timeouts).
     """
 
@@ -393,74 +394,53 @@ class RedisBudgetBackend:
         *,
         client: Any = None,
         prefix: str = "costkit:budget",
-        on_unavailable: str = "open",
+        on_redis_error: str = FAIL_OPEN,
         timeout_s: float = 0.25,
         retry_after_s: float = 1.0,
     ) -> None:
         if (url is None) == (client is None):
             raise ConfigError("url", "give a Redis url or a client (exactly one)")
-        if on_unavailable not in ON_UNAVAILABLE:
-            raise ConfigError("on_unavailable", f"must be 'open' or 'closed', got {on_unavailable!r}")
-        for field, value in (("timeout_s", timeout_s), ("retry_after_s", retry_after_s)):
-            if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0 or math.isinf(value):
-                raise ConfigError(field, f"must be a finite number >= 0, got {value!r}")
-        if timeout_s == 0:
-            raise ConfigError("timeout_s", "must be > 0 (a zero timeout would mean blocking sockets)")
-        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
-            raise ConfigError("prefix", "must be a non-empty str without braces")
-        if client is None:
-            assert url is not None
-            import redis
-            from redis.backoff import NoBackoff
-            from redis.retry import Retry
-
-            # redis-py retries 10 times with backoff by default: one bounded try, then fail open/closed
-            client = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                retry=Retry(NoBackoff(), 0),
-                retry_on_timeout=False,
-            )
-        self.client = client
-        self.prefix = prefix
-        self.on_unavailable = on_unavailable
-        self.retry_after_s = retry_after_s
+        self.prefix = check_name("prefix", prefix)
+        self.redis_guard = RedisGuard(
+            f"budget {prefix!r}",
+            on_redis_error=on_redis_error,
+            retry_after_s=retry_after_s,
+            when_open="letting calls through unchecked",
+            when_closed="refusing calls",
+        )
+        self.client = connect(
+            url if client is None else client, field="url" if client is None else "client", timeout_s=timeout_s
+        )
+        self.on_redis_error = on_redis_error
+        self.retry_after_s = self.redis_guard.retry_after_s
         self.unenforced = 0
         self.dropped = 0
-        self._down_until = 0.0
         self._lock = threading.Lock()
         self._scripts = {
-            name: client.register_script(src)
+            name: self.client.register_script(src)
             for name, src in (("reserve", _RESERVE), ("settle", _SETTLE), ("release", _RELEASE), ("usage", _USAGE))
         }
 
     def __repr__(self) -> str:
-        return f"RedisBudgetBackend(prefix={self.prefix!r}, on_unavailable={self.on_unavailable!r})"
+        return f"RedisBudgetBackend(prefix={self.prefix!r}, on_redis_error={self.on_redis_error!r})"
 
     def key(self, counter: str) -> str:
         return f"{{{self.prefix}}}:{counter}"
 
-    # -- failure handling
-    def _available(self) -> bool:
-        return time.monotonic() >= self._down_until
+    def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one script through the guard: :class:`RedisUnavailable` (either mode) when Redis is not there."""
+        script = self._scripts[name]
+        return self.redis_guard.call(lambda: script(keys=list(keys), args=list(args)))
 
-    def _failed(self, exc: BaseException) -> str:
+    def _count(self, name: str) -> None:
         with self._lock:
-            self._down_until = time.monotonic() + self.retry_after_s
-        warn_once(
-            f"budget-redis:{self.prefix}",
-            f"costkit: the Redis budget backend is unavailable ({exc!r}); failing {self.on_unavailable} "
-            f"(on_unavailable={self.on_unavailable!r}), retrying Redis every {self.retry_after_s}s",
-        )
-        return f"{type(exc).__name__}: {exc}"
+            setattr(self, name, getattr(self, name) + 1)
 
     def _unavailable(self, holds: Sequence[Hold], rid: str, error: str) -> Reservation:
-        if self.on_unavailable == "open":
-            with self._lock:
-                self.unenforced += 1
-            return Reservation(id=rid, holds=tuple(holds), ok=True, enforced=False, error=error)
-        return Reservation(id=rid, holds=tuple(holds), ok=False, enforced=False, error=error)
+        open_ = self.on_redis_error == FAIL_OPEN
+        if open_:
+            self._count("unenforced")
+        return Reservation(id=rid, holds=tuple(holds), ok=open_, enforced=False, error=error)
 
     @staticmethod
     def _expire_at(hold: Hold) -> int:
@@ -470,15 +450,13 @@ class RedisBudgetBackend:
     # -- operations
     def reserve(self, holds: Sequence[Hold], ttl_s: float) -> Reservation:
         rid = new_reservation_id()
-        if not self._available():
-            return self._unavailable(holds, rid, "redis marked down")
         args: list[Any] = [rid, max(1, int(ttl_s * 1000))]
         for h in holds:
             args += [h.limit, h.amount, self._expire_at(h)]
         try:
-            ok, index, spent, reserved = self._scripts["reserve"](keys=[self.key(h.key) for h in holds], args=args)
-        except Exception as exc:
-            return self._unavailable(holds, rid, self._failed(exc))
+            ok, index, spent, reserved = self._script("reserve", [self.key(h.key) for h in holds], args)
+        except RedisUnavailable as exc:
+            return self._unavailable(holds, rid, exc.reason)
         if ok:
             return Reservation(id=rid, holds=tuple(holds), ok=True)
         return Reservation(
@@ -494,27 +472,18 @@ class RedisBudgetBackend:
         args: list[Any] = [reservation.id]
         for h, amount in zip(reservation.holds, actual, strict=True):
             args += [int(amount), self._expire_at(h)]
-        if not self._available():
-            return self._drop(reservation)
         try:
-            flat = self._scripts["settle"](keys=[self.key(h.key) for h in reservation.holds], args=args)
-        except Exception as exc:
-            self._failed(exc)
-            return self._drop(reservation)
+            flat = self._script("settle", [self.key(h.key) for h in reservation.holds], args)
+        except RedisUnavailable:
+            self._count("dropped")
+            return [(0, 0) for _ in reservation.holds]
         return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
 
-    def _drop(self, reservation: Reservation) -> list[tuple[int, int]]:
-        with self._lock:
-            self.dropped += 1
-        return [(0, 0) for _ in reservation.holds]
-
     def release(self, reservation: Reservation) -> None:
-        if not reservation.enforced or not self._available():
-            return  # nothing was held, or the hold lapses by its TTL
-        try:
-            self._scripts["release"](keys=[self.key(h.key) for h in reservation.holds], args=[reservation.id])
-        except Exception as exc:
-            self._failed(exc)
+        if not reservation.enforced:
+            return  # nothing was held
+        with contextlib.suppress(RedisUnavailable):  # the hold lapses by its TTL
+            self._script("release", [self.key(h.key) for h in reservation.holds], [reservation.id])
 
     def usage(self, key: str) -> CounterState:
         spent, reserved = self._scripts["usage"](keys=[self.key(key)], args=[])

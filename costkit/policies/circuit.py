@@ -17,7 +17,7 @@ success once it has started.
 State lives in this process (threads and asyncio tasks share it) or, with ``redis=``, in one Redis
 hash per circuit updated by an atomic Lua script, so every process and host sees the same
 circuit. ``on_redis_error="open"`` falls back to this process's circuits while Redis is down;
-``"closed"`` fails calls with :class:`~costkit.policies._redis_state.StateUnavailable`.
+``"closed"`` fails calls with :class:`~costkit.errors.StateUnavailable` (see :mod:`costkit._redis`).
 
 Place it inside the retry budget (``[..., RetryBudget(), CircuitBreaker()]``) so that every
 attempt is counted and an open circuit is not retried.
@@ -34,17 +34,9 @@ import attrs
 
 from .._call import Call
 from .._pipeline import Do, Flow, FlowPolicy
+from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
 from ..errors import CircuitOpen, ConfigError
-from ._redis_state import (
-    FAIL_OPEN,
-    LUA_RING,
-    RedisState,
-    Ring,
-    check_fail_mode,
-    check_int,
-    check_name,
-    check_positive,
-)
+from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
 from .classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 
 CLOSED = "closed"
@@ -184,13 +176,8 @@ class _MemoryCircuits:
 # ----------------------------------------------------------------------------- Redis state
 
 _LUA_CIRCUIT = (
-    LUA_RING
+    LUA_RING_SCRIPT
     + """
-local key = KEYS[1]
-local op = ARGV[1]
-local now = tonumber(ARGV[2])
-local width = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
 local threshold = tonumber(ARGV[5])
 local rate = tonumber(ARGV[6])
 local min_calls = tonumber(ARGV[7])
@@ -281,11 +268,17 @@ class _RedisCircuits:
     """The same circuits in Redis, one hash per (provider, model), one atomic script per step."""
 
     def __init__(
-        self, state: RedisState, name: str, s: Settings, clock: Callable[[], float], fallback: _MemoryCircuits
+        self,
+        client: Any,
+        guard: RedisGuard,
+        name: str,
+        s: Settings,
+        clock: Callable[[], float],
+        fallback: _MemoryCircuits,
     ) -> None:
-        self._state = state
+        self._guard = guard
         self._name = name
-        self._script = state.script(_LUA_CIRCUIT)
+        self._script = client.register_script(_LUA_CIRCUIT)
         self._clock = clock
         self._fallback = fallback
         self._static = [
@@ -309,21 +302,17 @@ class _RedisCircuits:
     def before(self, key: tuple[str, str]) -> tuple[str, float]:
         def op() -> tuple[str, float]:
             verdict, wait = self._run("before", key)
-            return (verdict.decode() if isinstance(verdict, bytes) else str(verdict)), float(wait)
+            return as_text(verdict), float(wait)
 
-        return self._state.run(op, lambda: self._fallback.before(key))
+        return self._guard.run(op, lambda: self._fallback.before(key))
 
     def after(self, key: tuple[str, str], failed: bool, probe: bool) -> bool:
-        return self._state.run(
+        return self._guard.run(
             lambda: int(self._run("after", key, failed, probe)) == 1, lambda: self._fallback.after(key, failed, probe)
         )
 
     def state(self, key: tuple[str, str]) -> str:
-        def op() -> str:
-            value = self._run("read", key)
-            return value.decode() if isinstance(value, bytes) else str(value)
-
-        return self._state.run(op, lambda: self._fallback.state(key))
+        return self._guard.run(lambda: as_text(self._run("read", key)), lambda: self._fallback.state(key))
 
 
 # ----------------------------------------------------------------------------- the policy
@@ -382,10 +371,11 @@ class CircuitBreaker(FlowPolicy):
             raise ConfigError("clock", "must be a callable returning seconds")
         self._memory = _MemoryCircuits(self.settings, clock)
         self._circuits: _MemoryCircuits | _RedisCircuits = self._memory
-        self.redis_state: RedisState | None = None
+        self.redis_guard: RedisGuard | None = None
         if redis is not None:
-            self.redis_state = RedisState(redis, field="redis", on_error=on_redis_error, what=f"circuit {name!r}")
-            self._circuits = _RedisCircuits(self.redis_state, self.name, self.settings, clock, self._memory)
+            client = connect(redis, field="redis")
+            self.redis_guard = RedisGuard(f"circuit {name!r}", on_redis_error=on_redis_error)
+            self._circuits = _RedisCircuits(client, self.redis_guard, self.name, self.settings, clock, self._memory)
         self._blocking = redis is not None
         self._lock = threading.Lock()
         self._n = dict.fromkeys(("admitted", "probes", "rejected", "failures", "opened"), 0)
@@ -434,7 +424,7 @@ class CircuitBreaker(FlowPolicy):
 
     def __repr__(self) -> str:
         s = self.settings
-        where = "redis" if self.redis_state is not None else "memory"
+        where = "redis" if self.redis_guard is not None else "memory"
         return (
             f"CircuitBreaker(failure_threshold={s.failure_threshold}, failure_rate={s.failure_rate}, "
             f"open_s={s.open_s}, backend={where})"

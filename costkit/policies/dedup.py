@@ -32,7 +32,7 @@ stores the answer as JSON (:mod:`costkit._serialize`, never pickle) for ``ttl_s`
 every ``poll_s``. A leader that dies leaves a lock that expires after ``lease_s``. Within a
 process, only one thread or task per key talks to Redis; the others wait on it.
 ``on_redis_error="open"`` (default) keeps in-process dedup while Redis is down (warned once,
-counted); ``"closed"`` fails the call with :class:`~costkit.policies._redis_state.StateUnavailable`.
+counted); ``"closed"`` fails the call with :class:`~costkit.errors.StateUnavailable` (see :mod:`costkit._redis`).
 A waiter never waits longer than ``wait_timeout_s``: then it makes its own call.
 """
 
@@ -53,18 +53,11 @@ import attrs
 
 from .._call import SOURCE_DEDUP, Call, Result
 from .._pipeline import Do, Flow, FlowPolicy, Sleep, Wait
+from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
 from .._serialize import SerializationError, result_from_json, result_to_json
 from .._warn import warn_once
-from ..errors import ConfigError
-from ._redis_state import (
-    FAIL_OPEN,
-    RedisState,
-    StateUnavailable,
-    check_fail_mode,
-    check_int,
-    check_name,
-    check_positive,
-)
+from ..errors import ConfigError, StateUnavailable
+from ._redis_state import check_int
 
 DERIVE_MODES = ("deterministic", "never", "always")
 
@@ -237,11 +230,12 @@ class Dedup(FlowPolicy):
         if not callable(clock):
             raise ConfigError("clock", "must be a callable returning seconds")
         self._local = _LocalFlights(self.ttl_s, self.max_entries, clock)
-        self.redis_state: RedisState | None = None
+        self.redis_guard: RedisGuard | None = None
         if redis is not None:
-            self.redis_state = RedisState(redis, field="redis", on_error=on_redis_error, what=f"dedup {name!r}")
-            self._claim_script = self.redis_state.script(_LUA_CLAIM)
-            self._complete_script = self.redis_state.script(_LUA_COMPLETE)
+            client = connect(redis, field="redis")
+            self.redis_guard = RedisGuard(f"dedup {name!r}", on_redis_error=on_redis_error)
+            self._claim_script = client.register_script(_LUA_CLAIM)
+            self._complete_script = client.register_script(_LUA_COMPLETE)
         self._lock = threading.Lock()
         self._n = dict.fromkeys((a.name for a in attrs.fields(DedupCounters)), 0)
 
@@ -265,11 +259,11 @@ class Dedup(FlowPolicy):
 
     def _redis_claim(self, key: str, token: str) -> tuple[str, Any]:
         """``(hit, result)``, ``(lead, None)``, ``(wait, None)``, or ``(local, None)``: Redis is down, fail-open."""
-        assert self.redis_state is not None
+        assert self.redis_guard is not None
 
         def op() -> tuple[str, Any]:
             verdict, payload = self._claim_script(keys=self._keys(key), args=[token, int(self.lease_s * 1000)])
-            verdict = verdict.decode() if isinstance(verdict, bytes) else str(verdict)
+            verdict = as_text(verdict)
             if verdict != HIT:
                 return verdict, None
             import json
@@ -280,11 +274,11 @@ class Dedup(FlowPolicy):
                 warn_once(f"dedup-read:{self.name}", f"costkit: a stored dedup answer could not be read ({exc!r})")
                 return "local", None
 
-        return self.redis_state.run(op, lambda: ("local", None))
+        return self.redis_guard.run(op, lambda: ("local", None))
 
     def _redis_finish(self, key: str, token: str, shared: Result | None) -> None:
         """Store the answer (if any) and release the lock, in one script; never fails the call."""
-        assert self.redis_state is not None
+        assert self.redis_guard is not None
         import json
 
         payload = ""
@@ -296,7 +290,7 @@ class Dedup(FlowPolicy):
                 warn_once(f"dedup-store:{type(exc).__name__}", f"costkit: a dedup answer could not be stored ({exc!r})")
         ttl_ms = max(1, int(self.ttl_s * 1000))
         try:
-            self.redis_state.run(
+            self.redis_guard.run(
                 lambda: self._complete_script(keys=self._keys(key), args=[token, payload, ttl_ms]), lambda: None
             )
         except StateUnavailable:
@@ -365,7 +359,7 @@ class Dedup(FlowPolicy):
         candidate = uuid.uuid4().hex  # the Redis lock's value if this call wins it
         settled = False
         try:
-            if self.redis_state is not None:
+            if self.redis_guard is not None:
                 shared, token = yield from self._lead_in_redis(key, candidate, started)
                 if shared is not None:
                     settled = True
@@ -396,7 +390,7 @@ class Dedup(FlowPolicy):
         finally:
             if not settled:  # cancelled or interrupted before an outcome: a waiter takes over
                 self._local.abandon(key, flight)
-                if self.redis_state is not None:  # a no-op unless the lock holds our value
+                if self.redis_guard is not None:  # a no-op unless the lock holds our value
                     with contextlib.suppress(Exception):
                         self._redis_finish(key, candidate, None)
 
@@ -419,7 +413,7 @@ class Dedup(FlowPolicy):
             yield Sleep(self.poll_s)
 
     def __repr__(self) -> str:
-        where = "redis" if self.redis_state is not None else "memory"
+        where = "redis" if self.redis_guard is not None else "memory"
         return f"Dedup(ttl_s={self.ttl_s}, derive={self.derive!r}, backend={where})"
 
 

@@ -37,18 +37,9 @@ import attrs
 
 from .._call import Call
 from .._pipeline import Do, Flow, FlowPolicy, Sleep
-from ..errors import ConfigError, RetryBudgetExhausted
-from ._redis_state import (
-    FAIL_OPEN,
-    LUA_RING,
-    RedisState,
-    Ring,
-    StateUnavailable,
-    check_fail_mode,
-    check_int,
-    check_name,
-    check_positive,
-)
+from .._redis import FAIL_OPEN, RedisGuard, check_fail_mode, check_name, check_positive, connect
+from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
+from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
 from .classify import is_retryable, retry_after_s
 
 _EPS = 1e-9
@@ -119,13 +110,8 @@ class _MemoryBudget:
 
 
 _LUA_BUDGET = (
-    LUA_RING
+    LUA_RING_SCRIPT
     + """
-local key = KEYS[1]
-local op = ARGV[1]
-local now = tonumber(ARGV[2])
-local width = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
 local ratio = tonumber(ARGV[5])
 local reserve = tonumber(ARGV[6])
 local ttl_ms = tonumber(ARGV[7])
@@ -155,7 +141,8 @@ class _RedisBudget:
 
     def __init__(
         self,
-        state: RedisState,
+        client: Any,
+        guard: RedisGuard,
         name: str,
         window_s: float,
         ratio: float,
@@ -163,9 +150,9 @@ class _RedisBudget:
         clock: Callable[[], float],
         fallback: _MemoryBudget,
     ) -> None:
-        self._state = state
+        self._guard = guard
         self._key = f"costkit:{{retry:{name}}}:window"
-        self._script = state.script(_LUA_BUDGET)
+        self._script = client.register_script(_LUA_BUDGET)
         self._width = window_s / _BUCKETS
         self._ratio = ratio
         self._reserve = reserve
@@ -188,11 +175,11 @@ class _RedisBudget:
     def record_call(self) -> None:
         # fail-closed refuses retries (below); the first attempt is not the budget's to stop
         with contextlib.suppress(StateUnavailable):
-            self._state.run(lambda: self._run("call"), self._fallback.record_call)
+            self._guard.run(lambda: self._run("call"), self._fallback.record_call)
 
     def try_retry(self) -> bool:
         try:
-            return self._state.run(lambda: int(self._run("retry")) == 1, self._fallback.try_retry)
+            return self._guard.run(lambda: int(self._run("retry")) == 1, self._fallback.try_retry)
         except StateUnavailable:
             return False
 
@@ -202,7 +189,7 @@ class _RedisBudget:
             return int(calls), int(retries)
 
         try:
-            return self._state.run(read, self._fallback.window)
+            return self._guard.run(read, self._fallback.window)
         except StateUnavailable:
             return 0, 0
 
@@ -260,11 +247,12 @@ class RetryBudget(FlowPolicy):
         reserve = self.min_retries_per_s * self.window_s
         self._memory = _MemoryBudget(self.window_s, self.budget_ratio, reserve, clock)
         self._budget: _MemoryBudget | _RedisBudget = self._memory
-        self.redis_state: RedisState | None = None
+        self.redis_guard: RedisGuard | None = None
         if redis is not None:
-            self.redis_state = RedisState(redis, field="redis", on_error=on_redis_error, what=f"retry budget {name!r}")
+            client = connect(redis, field="redis")
+            self.redis_guard = RedisGuard(f"retry budget {name!r}", on_redis_error=on_redis_error)
             self._budget = _RedisBudget(
-                self.redis_state, self.name, self.window_s, self.budget_ratio, reserve, clock, self._memory
+                client, self.redis_guard, self.name, self.window_s, self.budget_ratio, reserve, clock, self._memory
             )
         self._blocking = redis is not None
         self._lock = threading.Lock()
@@ -332,7 +320,7 @@ class RetryBudget(FlowPolicy):
             current = current.evolve(kind="retry", attempt=current.attempt + 1)
 
     def __repr__(self) -> str:
-        where = "redis" if self.redis_state is not None else "memory"
+        where = "redis" if self.redis_guard is not None else "memory"
         return (
             f"RetryBudget(max_attempts={self.max_attempts}, budget_ratio={self.budget_ratio}, "
             f"window_s={self.window_s}, backend={where})"

@@ -431,14 +431,14 @@ class _DownClient:
 
 
 def test_fail_closed_backend_refuses_with_a_reason() -> None:
-    b = budget(BudgetLimit(usd=1.0), backend=RedisBudgetBackend(client=_DownClient(), on_unavailable="closed"))
+    b = budget(BudgetLimit(usd=1.0), backend=RedisBudgetBackend(client=_DownClient(), on_redis_error="closed"))
     with pytest.warns(CostkitWarning), pytest.raises(BudgetExceeded) as e:
         Pipeline([b], Provider()).run(make_call())
     assert e.value.details["reason"] == "backend_unavailable"
 
 
 def test_fail_open_backend_lets_the_call_through() -> None:
-    backend = RedisBudgetBackend(client=_DownClient(), on_unavailable="open")
+    backend = RedisBudgetBackend(client=_DownClient(), on_redis_error="open")
     provider = Provider()
     with pytest.warns(CostkitWarning):
         Pipeline([budget(BudgetLimit(usd=1.0), backend=backend)], provider).run(make_call())

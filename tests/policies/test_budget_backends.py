@@ -317,7 +317,7 @@ class _DownClient:
 
 def test_fail_open_lets_calls_through_unenforced_and_backs_off() -> None:
     client = _DownClient()
-    b = RedisBudgetBackend(client=client, on_unavailable="open", retry_after_s=60)
+    b = RedisBudgetBackend(client=client, on_redis_error="open", retry_after_s=60)
     with pytest.warns(CostkitWarning, match="unavailable"):
         r = b.reserve(holds({"global": 10}), ttl_s=60)
     assert r.ok and not r.enforced and "ConnectionError" in (r.error or "")
@@ -330,7 +330,7 @@ def test_fail_open_lets_calls_through_unenforced_and_backs_off() -> None:
 
 
 def test_fail_closed_refuses() -> None:
-    b = RedisBudgetBackend(client=_DownClient(), on_unavailable="closed")
+    b = RedisBudgetBackend(client=_DownClient(), on_redis_error="closed")
     with pytest.warns(CostkitWarning):
         r = b.reserve(holds({"global": 10}), ttl_s=60)
     assert not r.ok and not r.enforced and r.refused is None
@@ -350,7 +350,7 @@ def test_unreachable_server_fails_within_the_socket_timeout() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_unavailable="closed", timeout_s=0.2)
+    b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_redis_error="closed", timeout_s=0.2)
     with pytest.warns(CostkitWarning):
         r = b.reserve(holds({"global": 10}), ttl_s=60)
     assert not r.ok and not r.enforced
@@ -361,7 +361,7 @@ def test_unreachable_server_fails_within_the_socket_timeout() -> None:
     [
         ({}, "url"),
         ({"url": "redis://x", "client": object()}, "url"),
-        ({"url": "redis://x", "on_unavailable": "maybe"}, "on_unavailable"),
+        ({"url": "redis://x", "on_redis_error": "maybe"}, "on_redis_error"),
         ({"url": "redis://x", "timeout_s": 0}, "timeout_s"),
         ({"url": "redis://x", "timeout_s": float("inf")}, "timeout_s"),
         ({"url": "redis://x", "retry_after_s": -1}, "retry_after_s"),
@@ -394,7 +394,7 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang() -> None:
     server.listen(8)  # accepts connections (the kernel does), never replies
     port = server.getsockname()[1]
     try:
-        b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_unavailable="open", timeout_s=0.2, retry_after_s=60)
+        b = RedisBudgetBackend(f"redis://127.0.0.1:{port}/0", on_redis_error="open", timeout_s=0.2, retry_after_s=60)
         with pytest.warns(CostkitWarning, match="Timeout"):
             r = b.reserve(holds({"global": 10}), ttl_s=60)
         assert r.ok and not r.enforced

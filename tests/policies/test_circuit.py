@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 import costkit
 from costkit import Call, CircuitOpen, Result
 from costkit._pipeline import Pipeline
-from costkit.errors import ConfigError
-from costkit.policies._redis_state import StateUnavailable
+from costkit.errors import ConfigError, StateUnavailable
 from costkit.policies.circuit import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from costkit.policies.retry import RetryBudget
 
@@ -355,7 +354,7 @@ def test_redis_down_fail_open_uses_local_circuits() -> None:
         outcomes = [run(Pipeline([breaker], term)) for _ in range(4)]
     assert outcomes == ["InternalServerError", "InternalServerError", "open", "open"]
     assert any("Redis" in str(w.message) for w in caught)
-    assert breaker.redis_state is not None and breaker.redis_state.fallbacks >= 4
+    assert breaker.redis_guard is not None and breaker.redis_guard.fallbacks >= 4
 
 
 @pytest.mark.redis

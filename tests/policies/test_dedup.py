@@ -21,8 +21,7 @@ import costkit
 from costkit import Call, Result, Tags, Usage
 from costkit._pipeline import Pipeline
 from costkit._stream import ResultStream
-from costkit.errors import ConfigError
-from costkit.policies._redis_state import StateUnavailable
+from costkit.errors import ConfigError, StateUnavailable
 from costkit.policies.cache.keys import exact_key
 from costkit.policies.dedup import Dedup, dedup_key, is_deterministic
 
@@ -490,7 +489,7 @@ def test_a_redis_that_never_answers_does_not_hang_the_call() -> None:
             first = Pipeline([dedup], provider).run(make_call())
             second = Pipeline([dedup], provider).run(make_call())  # Redis marked down: no second wait
     assert first.text == "answer 1" and second.source == "dedup" and len(provider.calls) == 1
-    assert dedup.redis_state is not None and dedup.redis_state.failures == 1
+    assert dedup.redis_guard is not None and dedup.redis_guard.failures == 1
 
 
 @pytest.mark.redis

@@ -369,7 +369,7 @@ def test_redis_down_fail_open_uses_the_local_window() -> None:
         warnings.simplefilter("always")
         assert Pipeline([policy], term).run(make_call()).text == "ok"
     assert len(term.calls) == 2
-    assert policy.redis_state is not None and policy.redis_state.failures >= 1
+    assert policy.redis_guard is not None and policy.redis_guard.failures >= 1
     assert any("Redis" in str(w.message) for w in caught)
 
 

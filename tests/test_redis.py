@@ -1,0 +1,158 @@
+"""costkit._redis: bounded clients, backing off after a failure, fail open/closed, warn once, counters."""
+
+from __future__ import annotations
+
+import socket
+import warnings
+from typing import Any
+
+import pytest
+import redis
+
+from costkit._redis import MARKED_DOWN, RedisGuard, RedisUnavailable, as_text, connect, connect_async
+from costkit._warn import CostkitWarning, reset_warnings
+from costkit.errors import ConfigError, StateUnavailable
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> None:
+    reset_warnings()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Op:
+    """An operation that fails with ``exc`` while set, and counts how often it ran."""
+
+    def __init__(self, exc: BaseException | None = None) -> None:
+        self.exc = exc
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.exc is not None:
+            raise self.exc
+        return "redis"
+
+
+def test_open_falls_back_warns_once_and_leaves_redis_alone_for_retry_after_s() -> None:
+    clock = Clock()
+    guard = RedisGuard("thing 'a'", retry_after_s=5, clock=clock)
+    op = Op(redis.ConnectionError("refused"))
+    with pytest.warns(CostkitWarning, match=r"Redis for thing 'a' is unavailable .*on_redis_error='open'"):
+        assert guard.run(op, lambda: "local") == "local"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert guard.run(op, lambda: "local") == "local"  # marked down: not tried, not warned
+        clock.now += 4.9
+        assert guard.run(op, lambda: "local") == "local"
+    assert op.calls == 1 and not guard.available()
+    clock.now += 0.1
+    op.exc = None
+    assert guard.available() and guard.run(op, lambda: "local") == "redis"
+    assert (op.calls, guard.failures, guard.fallbacks) == (2, 1, 3)
+
+
+def test_closed_raises_state_unavailable_with_the_reason() -> None:
+    guard = RedisGuard("thing", on_redis_error="closed", retry_after_s=60)
+    with pytest.warns(CostkitWarning, match="failing calls"), pytest.raises(StateUnavailable) as e:
+        guard.run(Op(redis.TimeoutError("slow")), lambda: "local")
+    assert isinstance(e.value, RedisUnavailable) and e.value.reason == "TimeoutError: slow"
+    with pytest.raises(RedisUnavailable) as again:
+        guard.run(Op(), lambda: "local")
+    assert again.value.reason == MARKED_DOWN
+    assert (guard.failures, guard.fallbacks) == (1, 0)
+
+
+def test_call_raises_in_either_mode_and_other_errors_pass_through() -> None:
+    guard = RedisGuard("thing")  # open: call() still raises, the caller decides
+    with pytest.warns(CostkitWarning), pytest.raises(RedisUnavailable):
+        guard.call(Op(OSError("reset")))
+    guard = RedisGuard("other")
+    with pytest.raises(KeyError):  # a bug is not an outage
+        guard.call(Op(KeyError("x")))
+    assert guard.failures == 0 and guard.available()
+
+
+async def test_async_twins_await_the_operation() -> None:
+    guard = RedisGuard("async thing", retry_after_s=60)
+
+    async def ok() -> str:
+        return "redis"
+
+    async def down() -> str:
+        raise redis.ConnectionError("refused")
+
+    assert await guard.arun(ok, lambda: "local") == "redis"
+    with pytest.warns(CostkitWarning):
+        assert await guard.arun(down, lambda: "local") == "local"
+    with pytest.raises(RedisUnavailable):
+        await guard.acall(ok)  # marked down
+    assert (guard.failures, guard.fallbacks) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"on_redis_error": "maybe"}, "on_redis_error"),
+        ({"retry_after_s": -1}, "retry_after_s"),
+        ({"retry_after_s": float("nan")}, "retry_after_s"),
+    ],
+)
+def test_guard_config_errors(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        RedisGuard("thing", **kwargs)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "field"),
+    [
+        ("http://x", {}, "redis"),
+        (object(), {}, "redis"),
+        (redis.asyncio.Redis(), {}, "redis"),
+        ("redis://x", {"timeout_s": 0}, "timeout_s"),
+        ("redis://x", {"timeout_s": float("inf")}, "timeout_s"),
+    ],
+)
+def test_connect_config_errors(target: Any, kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        connect(target, **kwargs)
+    assert e.value.field == field
+
+
+def test_a_url_gets_bounded_timeouts_and_no_client_retries() -> None:
+    clients = [(connect("redis://127.0.0.1:1/0", timeout_s=0.2), 0.2), (connect_async("redis://127.0.0.1:1/0"), 0.5)]
+    for client, timeout_s in clients:
+        kw = client.connection_pool.connection_kwargs
+        assert kw["socket_timeout"] == kw["socket_connect_timeout"] == timeout_s
+        assert kw["retry"].get_retries() == 0 and not kw.get("retry_on_timeout")
+    given = redis.Redis()
+    assert connect(given) is given
+
+
+def test_a_silent_server_costs_one_timeout_then_none() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        client = connect(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout_s=0.2)
+        guard = RedisGuard("silent", retry_after_s=60)
+        with pytest.warns(CostkitWarning, match="Timeout"):
+            assert guard.run(lambda: client.get("k"), lambda: None) is None
+        assert guard.run(lambda: client.get("k"), lambda: "skipped") == "skipped"
+    assert guard.failures == 1
+
+
+@pytest.mark.redis
+def test_against_a_real_redis(redis_url: str) -> None:
+    client = connect(redis_url)
+    guard = RedisGuard("real")
+    script = client.register_script("return ARGV[1]")
+    assert as_text(guard.run(lambda: script(keys=[], args=["hello"]), lambda: "local")) == "hello"
+    assert (guard.failures, guard.fallbacks) == (0, 0)
