@@ -464,7 +464,8 @@ class FakeProvider:
             cut = truncate_to_tokens(text_value, request.max_tokens, model)
             if cut != text_value:
                 text_value, finish = cut, "length"
-        usage = self._usage(request, text_value, reply)
+        choices = _choices(request)
+        usage = self._usage(request, text_value, reply, choices)
         prefix = {"chat": "chatcmpl-", "responses": "resp_", "messages": "msg_"}[request.api]
         outcome = wire.Outcome(
             id=f"{prefix}fake{index:012d}",
@@ -474,6 +475,7 @@ class FakeProvider:
             refusal=reply.refusal,
             finish=finish,
             usage=usage,
+            choices=choices,
         )
         if log:
             self._log(index, request, 200, reply=reply, usage=usage)
@@ -513,7 +515,7 @@ class FakeProvider:
         doc = wire.embeddings_body(request.model, inputs, request.body, tokens)
         return self._json(200, doc, "openai", index, delay)
 
-    def _usage(self, request: FakeRequest, text_value: str | None, reply: Reply) -> Usage:
+    def _usage(self, request: FakeRequest, text_value: str | None, reply: Reply, choices: int = 1) -> Usage:
         model = request.model
         prompt = _count_prompt(request.messages, request.tools, model)
         output = _count_text(text_value, model) if text_value else 0
@@ -521,6 +523,7 @@ class FakeProvider:
             output += _count_text(reply.refusal, model)
         for call in reply.tool_calls:
             output += _count_text(call.name, model) + _count_text(call.arguments_json, model)
+        output *= choices
         read = write = 0
         if self.prompt_caching:
             if request.api == "messages":
@@ -606,6 +609,12 @@ def _anthropic_breakpoints(body: Mapping[str, Any]) -> list[tuple[list[Any], lis
             if isinstance(b, Mapping) and "cache_control" in b:
                 out.append((tools, [*head, *messages[:mi], {**m, "content": content[: bi + 1]}]))
     return out
+
+
+def _choices(request: FakeRequest) -> int:
+    """Chat's ``n``: how many (identical) choices to return."""
+    n = request.body.get("n") if request.api == "chat" else None
+    return n if isinstance(n, int) and n > 1 else 1
 
 
 def _seconds(value: float) -> str:

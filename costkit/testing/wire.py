@@ -129,6 +129,7 @@ class Outcome:
     refusal: str | None
     finish: str  # "stop", "length", "tool_calls" or "refusal"
     usage: Usage
+    choices: int = 1  # chat's ``n``: identical choices, usage already counts all of them
     created: int = attrs.field(factory=lambda: int(time.time()))
 
 
@@ -180,7 +181,10 @@ def chat_body(o: Outcome) -> dict[str, Any]:
         "object": "chat.completion",
         "created": o.created,
         "model": o.model,
-        "choices": [{"index": 0, "message": message, "finish_reason": _chat_finish(o), "logprobs": None}],
+        "choices": [
+            {"index": n, "message": message, "finish_reason": _chat_finish(o), "logprobs": None}
+            for n in range(o.choices)
+        ],
         "usage": _openai_usage(o.usage),
         "service_tier": "default",
         "system_fingerprint": "fp_costkit_fake",
@@ -190,32 +194,35 @@ def chat_body(o: Outcome) -> dict[str, Any]:
 def chat_chunks(o: Outcome, *, include_usage: bool) -> list[dict[str, Any]]:
     """The chunks of a streamed chat completion; a final ``choices: []`` usage chunk if asked."""
 
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, choice: int = 0) -> dict[str, Any]:
         c: dict[str, Any] = {
             "id": o.id,
             "object": "chat.completion.chunk",
             "created": o.created,
             "model": o.model,
             "system_fingerprint": "fp_costkit_fake",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": choice, "delta": delta, "finish_reason": finish, "logprobs": None}],
         }
         if include_usage:
             c["usage"] = None
         return c
 
-    first: dict[str, Any] = {"role": "assistant", "content": "" if o.refusal is None else None, "refusal": None}
-    out = [chunk(first)]
-    if o.refusal is not None:
-        out.extend(chunk({"refusal": p}) for p in pieces(o.refusal))
-    elif o.text:
-        out.extend(chunk({"content": p}) for p in pieces(o.text))
-    for i, c in enumerate(o.tool_calls):
-        head = {"index": i, "id": _tool_id(c, "call_", o.id, i), "type": "function"}
-        out.append(chunk({"tool_calls": [{**head, "function": {"name": c.name, "arguments": ""}}]}))
-        out.extend(
-            chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}) for p in _split_json(c.arguments_json)
-        )
-    out.append(chunk({}, _chat_finish(o)))
+    out: list[dict[str, Any]] = []
+    for n in range(o.choices):
+        first: dict[str, Any] = {"role": "assistant", "content": "" if o.refusal is None else None, "refusal": None}
+        out.append(chunk(first, choice=n))
+        if o.refusal is not None:
+            out.extend(chunk({"refusal": p}, choice=n) for p in pieces(o.refusal))
+        elif o.text:
+            out.extend(chunk({"content": p}, choice=n) for p in pieces(o.text))
+        for i, c in enumerate(o.tool_calls):
+            head = {"index": i, "id": _tool_id(c, "call_", o.id, i), "type": "function"}
+            out.append(chunk({"tool_calls": [{**head, "function": {"name": c.name, "arguments": ""}}]}, choice=n))
+            out.extend(
+                chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}, choice=n)
+                for p in _split_json(c.arguments_json)
+            )
+        out.append(chunk({}, _chat_finish(o), choice=n))
     if include_usage:
         out.append(
             {

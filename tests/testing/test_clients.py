@@ -348,3 +348,15 @@ def test_a_stream_slower_than_the_read_timeout_times_out_mid_stream():
     stream = client.chat.completions.create(model=MODEL, messages=Q, stream=True)
     with pytest.raises(httpx.ReadTimeout):
         list(stream)
+
+
+def test_chat_n_returns_n_choices_and_counts_their_tokens():
+    client = FakeOpenAI()
+    reply = client.chat.completions.create(model=MODEL, messages=Q, n=3)
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    assert all(c.message.content == ANSWER for c in reply.choices)
+    assert reply.usage.completion_tokens == 3 * count_text(ANSWER, MODEL)
+    chunks = list(client.chat.completions.create(model=MODEL, messages=Q, n=2, stream=True))
+    for index in (0, 1):
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == index)
+        assert text == ANSWER
