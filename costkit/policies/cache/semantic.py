@@ -426,7 +426,7 @@ class SemanticCache:
         self.top_k = top_k
         self.stats: Counter[str] = Counter()
         self.entries: dict[Any, EntryState] = {}
-        self._thresholds: dict[tuple[int, float], float] = {}
+        self._thresholds: dict[tuple[int, float], tuple[Calibration, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._verifier_async = verifier is not None and inspect.iscoroutinefunction(verifier)
 
@@ -464,11 +464,12 @@ class SemanticCache:
         return cal
 
     def threshold_for(self, cal: Calibration, rate: float) -> float:
+        """The calibrated threshold for ``rate`` (memoized per calibration object)."""
         key = (id(cal), rate)
-        t = self._thresholds.get(key)
-        if t is None:
-            t = self._thresholds[key] = cal.threshold(rate)
-        return t
+        found = self._thresholds.get(key)
+        if found is None or found[0] is not cal:  # an id can be reused once a calibration is dropped
+            found = self._thresholds[key] = (cal, cal.threshold(rate))
+        return found[1]
 
     # -- shared, I/O-free steps -----------------------------------------------------------
     def _plan(self, call: Call) -> _Plan | None:
