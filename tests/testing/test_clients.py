@@ -114,8 +114,9 @@ def test_openai_errors_are_the_sdks_own():
     with pytest.raises(openai.InternalServerError):
         client.chat.completions.create(model=MODEL, messages=Q)
     client.fake.fail_next(1, Failure.disconnect())
-    with pytest.raises(openai.APIConnectionError):
+    with pytest.raises(openai.APIConnectionError) as dropped:
         client.chat.completions.create(model=MODEL, messages=Q)
+    assert not isinstance(dropped.value, openai.APITimeoutError)
     client.fake.fail_next(1, Failure.malformed())
     with pytest.raises(ValueError):  # the SDK's JSON parse of a cut-short 200 body
         client.chat.completions.create(model=MODEL, messages=Q)

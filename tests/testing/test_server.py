@@ -80,13 +80,15 @@ def test_errors_over_http(server):
 
 
 def test_timeout_disconnect_and_truncated_stream_over_http(server):
-    client = server.openai_client(timeout=0.2)
+    impatient = server.openai_client(timeout=0.2)
     server.fake.fail_next(1, Failure.timeout(3.0))
     with pytest.raises(openai.APITimeoutError):
-        client.chat.completions.create(model=MODEL, messages=Q)
+        impatient.chat.completions.create(model=MODEL, messages=Q)
+    client = server.openai_client(timeout=30.0)
     server.fake.fail_next(1, Failure.disconnect())
-    with pytest.raises(openai.APIConnectionError):
+    with pytest.raises(openai.APIConnectionError) as dropped:
         client.chat.completions.create(model=MODEL, messages=Q)
+    assert not isinstance(dropped.value, openai.APITimeoutError)
     server.fake.fail_next(1, Failure.malformed())
     with pytest.raises(httpx.RemoteProtocolError):
         list(client.chat.completions.create(model=MODEL, messages=Q, stream=True))
