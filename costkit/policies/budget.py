@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -419,6 +419,15 @@ class Budget:
         result.when_complete(lambda final: self._settle(plan, res, *spend.total(final)))
         return result
 
+    def _alternatives(self, call: Call, refused: Reservation) -> Iterator[_Plan]:
+        """The cheaper plans to try after ``refused`` (degrade mode; never when the backend was unavailable)."""
+        if self.on_exceed != "degrade" or not refused.enforced:
+            return
+        for cheaper in self._degrade_candidates(call):
+            alt = self.plan(cheaper)
+            if alt is not None:
+                yield alt
+
     # ------------------------------------------------------------------ sync
     def _reserve(self, call: Call) -> tuple[_Plan, Reservation] | None:
         plan = self.plan(call)
@@ -427,14 +436,10 @@ class Budget:
         res = self.backend.reserve(plan.holds, self.reservation_ttl_s)
         if res.ok:
             return plan, res
-        if self.on_exceed == "degrade" and res.enforced:
-            for cheaper in self._degrade_candidates(call):
-                alt = self.plan(cheaper)
-                if alt is None:
-                    continue
-                alt_res = self.backend.reserve(alt.holds, self.reservation_ttl_s)
-                if alt_res.ok:
-                    return self._degraded(call, alt), alt_res
+        for alt in self._alternatives(call, res):
+            alt_res = self.backend.reserve(alt.holds, self.reservation_ttl_s)
+            if alt_res.ok:
+                return self._degraded(call, alt), alt_res
         raise self.refusal(plan, res)
 
     def handle(self, call: Call, next: Next) -> Result:
@@ -462,14 +467,10 @@ class Budget:
         res = await self.backend.areserve(plan.holds, self.reservation_ttl_s)
         if res.ok:
             return plan, res
-        if self.on_exceed == "degrade" and res.enforced:
-            for cheaper in self._degrade_candidates(call):
-                alt = self.plan(cheaper)
-                if alt is None:
-                    continue
-                alt_res = await self.backend.areserve(alt.holds, self.reservation_ttl_s)
-                if alt_res.ok:
-                    return self._degraded(call, alt), alt_res
+        for alt in self._alternatives(call, res):
+            alt_res = await self.backend.areserve(alt.holds, self.reservation_ttl_s)
+            if alt_res.ok:
+                return self._degraded(call, alt), alt_res
         raise self.refusal(plan, res)
 
     async def ahandle(self, call: Call, anext: ANext) -> Result:

@@ -279,6 +279,14 @@ _PURGE = """
 local function unhold(k, amt)
   if amt and amt ~= '0' then redis.call('HINCRBY', k, 'reserved', '-' .. amt) end
 end
+local function drop_hold(k, rid)
+  local amt = redis.call('HGET', k .. ':a', rid)
+  if amt then
+    redis.call('HDEL', k .. ':a', rid)
+    redis.call('ZREM', k .. ':h', rid)
+    unhold(k, amt)
+  end
+end
 local function purge(k, now)
   local dead = redis.call('ZRANGEBYSCORE', k .. ':h', '-inf', now)
   for _, rid in ipairs(dead) do
@@ -331,12 +339,7 @@ _SETTLE = (
 local rid = ARGV[1]
 local out = {}
 for i, k in ipairs(KEYS) do
-  local amt = redis.call('HGET', k .. ':a', rid)
-  if amt then
-    redis.call('HDEL', k .. ':a', rid)
-    redis.call('ZREM', k .. ':h', rid)
-    unhold(k, amt)
-  end
+  drop_hold(k, rid)
   local before = tonumber(redis.call('HGET', k, 'spent') or '0')
   local after = redis.call('HINCRBY', k, 'spent', ARGV[2 * i])
   expire(k, tonumber(ARGV[2 * i + 1]))
@@ -353,12 +356,7 @@ _RELEASE = (
     + """
 local rid = ARGV[1]
 for _, k in ipairs(KEYS) do
-  local amt = redis.call('HGET', k .. ':a', rid)
-  if amt then
-    redis.call('HDEL', k .. ':a', rid)
-    redis.call('ZREM', k .. ':h', rid)
-    unhold(k, amt)
-  end
+  drop_hold(k, rid)
 end
 return 1
 """
