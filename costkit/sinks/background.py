@@ -19,6 +19,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from .._warn import warn_once
@@ -254,6 +255,25 @@ class BackgroundSink(_Counters):
 
     def __repr__(self) -> str:
         return f"BackgroundSink({self.name}, pending={self.pending}, written={self.written}, dropped={self.dropped})"
+
+
+def usable_path(
+    path: str | os.PathLike[str],
+    check: Callable[[Path], Any],
+    problem: str,
+    errors: tuple[type[BaseException], ...] = (OSError,),
+) -> Path:
+    """``Path(path)``, its directory created and ``check(path)`` passed, so a file sink fails at construction.
+
+    ``ConfigError("path", f"{problem}: {error}")`` when that raises one of ``errors``.
+    """
+    resolved = Path(path)
+    try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+        check(resolved)
+    except errors as exc:
+        raise ConfigError("path", f"{problem}: {exc}") from None
+    return resolved
 
 
 def _per_record(emit: Callable[[CostRecord], Any]) -> Callable[[Sequence[CostRecord]], None]:

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import IO
 
 from .._warn import warn_once
-from ..errors import ConfigError
 from ..records import CostRecord
 from ._codec import record_from_json, record_to_json
-from .background import BackgroundSink
+from .background import BackgroundSink, usable_path
 
 
 class _JSONLWriter:
@@ -53,6 +52,11 @@ class _JSONLWriter:
             self._file = None
 
 
+def _appendable(path: Path) -> None:
+    with open(path, "a", encoding="utf-8"):
+        pass
+
+
 class JSONLSink(BackgroundSink):
     """Append records as JSON lines to ``path``; ``emit`` only enqueues.
 
@@ -70,13 +74,7 @@ class JSONLSink(BackgroundSink):
         flush_interval_s: float = 0.5,
         close_timeout_s: float = 5.0,
     ) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise ConfigError("path", f"cannot append to {str(path)!r}: {exc}") from None
+        self.path = usable_path(path, _appendable, f"cannot append to {str(path)!r}")
         super().__init__(
             _JSONLWriter(self.path, fsync),
             max_queue=max_queue,

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
-from .background import BackgroundSink
+from .background import BackgroundSink, usable_path
 
 SCHEMA_VERSION = 1
 DEFAULT_TABLE = "cost_records"
@@ -116,6 +116,14 @@ class _SQLiteWriter:
             self._conn = None
 
 
+def _with_schema(path: Path, table: str) -> None:
+    conn = _connect(path)
+    try:
+        ensure_schema(conn, table)
+    finally:
+        conn.close()
+
+
 class SQLiteSink(BackgroundSink):
     """Write records to a SQLite file (WAL, indexed); ``emit`` only enqueues.
 
@@ -138,17 +146,13 @@ class SQLiteSink(BackgroundSink):
             raise ConfigError("path", "an in-memory database is private to one connection; use MemorySink instead")
         if not table or not isinstance(table, str):
             raise ConfigError("table", f"expected a table name, got {table!r}")
-        self.path = Path(path)
         self.table = table
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = _connect(self.path)
-            try:
-                ensure_schema(conn, table)
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError("path", f"cannot use {str(path)!r} as a SQLite database: {exc}") from None
+        self.path = usable_path(
+            path,
+            lambda p: _with_schema(p, table),
+            f"cannot use {str(path)!r} as a SQLite database",
+            (OSError, sqlite3.Error),
+        )
         super().__init__(
             _SQLiteWriter(self.path, table),
             max_queue=max_queue,

@@ -50,3 +50,24 @@ def _make(**overrides: Any) -> CostRecord:
 @pytest.fixture
 def make_record() -> Callable[..., CostRecord]:
     return _make
+
+
+@pytest.fixture
+def edge_records() -> list[CostRecord]:
+    """Records that exercise what a format must keep exactly: None, float sums, unicode, newlines, tiny floats."""
+    return [
+        _make(),
+        _make(cost_usd=None, priced=False, success=False, error_type="RateLimitError", kind="retry", attempt=2),
+        _make(kind="cache_hit", cache="exact", cost_usd=0.0, saved_usd=0.1 + 0.2, savings={"exact": 0.1 + 0.2}),
+        _make(kind="cache_hit", cache="semantic", cost_usd=0.0, saved_usd=0.1 + 0.2, savings={"semantic": 0.1 + 0.2}),
+        _make(
+            tenant=None,
+            feature=None,
+            user=None,
+            notes={"clamped": {"max_tokens": [4096, 800]}, "u": "é✓"},
+            prompt_text="hi\nthere",
+            completion_text="ok",
+            usage_estimated=True,
+            latency_ms=1e-9,
+        ),
+    ]

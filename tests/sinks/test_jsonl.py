@@ -11,7 +11,7 @@ import pytest
 
 from costkit._warn import CostkitWarning
 from costkit.errors import ConfigError
-from costkit.records import FIELDS
+from costkit.records import FIELDS, CostRecord
 from costkit.sinks import JSONLSink
 from costkit.sinks.jsonl import iter_jsonl
 
@@ -33,24 +33,9 @@ def test_one_json_object_per_line_with_every_field(tmp_path: Path, make_record) 
     sink.close()
 
 
-def test_records_round_trip_exactly(tmp_path: Path, make_record) -> None:
+def test_records_round_trip_exactly(tmp_path: Path, edge_records: list[CostRecord]) -> None:
     path = tmp_path / "costs.jsonl"
-    recs = [
-        make_record(),
-        make_record(cost_usd=None, priced=False, success=False, error_type="RateLimitError", kind="retry", attempt=2),
-        make_record(
-            kind="cache_hit", cache="semantic", cost_usd=0.0, saved_usd=0.1 + 0.2, savings={"semantic": 0.1 + 0.2}
-        ),
-        make_record(
-            tenant=None,
-            feature=None,
-            notes={"clamped": {"max_tokens": [4096, 800]}, "x": "é✓"},
-            prompt_text="hi\nthere",
-            completion_text="ok",
-            usage_estimated=True,
-            latency_ms=1e-9,
-        ),
-    ]
+    recs = edge_records
     with JSONLSink(path) as sink:
         for r in recs:
             sink.emit(r)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from costkit.errors import ConfigError
-from costkit.records import FIELDS
+from costkit.records import FIELDS, CostRecord
 from costkit.sinks import SQLiteSink
 from costkit.sinks.sqlite import _SQLiteWriter, iter_sqlite
 
@@ -34,22 +34,8 @@ def test_wal_mode_indexed_schema_with_every_field(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_records_round_trip_exactly(tmp_path: Path, make_record) -> None:
-    recs = [
-        make_record(),
-        make_record(cost_usd=None, priced=False, success=False, error_type="RateLimitError", kind="retry", attempt=2),
-        make_record(kind="cache_hit", cache="exact", cost_usd=0.0, saved_usd=0.1 + 0.2, savings={"exact": 0.1 + 0.2}),
-        make_record(
-            tenant=None,
-            feature=None,
-            user=None,
-            notes={"clamped": {"max_tokens": [4096, 800]}, "u": "é✓"},
-            prompt_text="hi\nthere",
-            completion_text="ok",
-            usage_estimated=True,
-            latency_ms=1e-9,
-        ),
-    ]
+def test_records_round_trip_exactly(tmp_path: Path, edge_records: list[CostRecord]) -> None:
+    recs = edge_records
     sink = SQLiteSink(tmp_path / "costs.db", batch_size=3)
     for r in recs:
         sink.emit(r)
