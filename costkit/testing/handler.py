@@ -307,8 +307,12 @@ class FakeProvider:
         with self._lock:
             index = next(self._ids)
             failure = self._take_failure(request)
-            # a slow or garbled answer still carries the scripted reply
-            reply = self._pick_reply(request) if failure is None or failure.kind in ("timeout", "malformed") else None
+            reply: Reply | Failure | None = None
+            if failure is None or failure.kind in ("timeout", "malformed"):  # slow or garbled, still scripted
+                try:
+                    reply = self._pick_reply(request)
+                except Exception as exc:  # a bug in a test's rule: a 500 that names it, not a silent pass
+                    reply = Failure.server_error(500, f"costkit fake provider: a rule raised {exc!r}")
             delay = self._latency()
         if isinstance(reply, Failure):
             failure, reply = reply, None

@@ -435,3 +435,20 @@ def test_the_log_can_be_bounded():
     with pytest.raises(ConfigError) as e:
         FakeProvider(max_logged_calls=0)
     assert e.value.field == "max_logged_calls"
+
+
+def test_a_rule_that_raises_answers_500_naming_the_error():
+    fake = FakeProvider()
+    fake.on(lambda r: 1 / 0)
+    response = chat(fake)
+    assert response.status == 500 and "ZeroDivisionError" in body_of(response)["error"]["message"]
+    assert fake.last.failure == "500"
+
+
+def test_responses_api_prompt_caching():
+    fake = FakeProvider(prompt_caching=True)
+    for q in ("a?", "b?"):
+        body = {"model": MODEL, "instructions": LONG, "input": q}
+        doc = body_of(fake.handle("POST", "/v1/responses", {}, body))
+    prefix = count_messages([{"role": "system", "content": LONG}], MODEL)
+    assert doc["usage"]["input_tokens_details"]["cached_tokens"] == 1024 + (prefix - 1024) // 128 * 128
