@@ -79,12 +79,18 @@ def _anthropic_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return msgs
 
 
+def _azure_deployment(path: str) -> str:
+    """Azure OpenAI names the model in the path: ``/openai/deployments/<name>/chat/completions``."""
+    parts = path.split("?", 1)[0].split("/")
+    return parts[parts.index("deployments") + 1] if "deployments" in parts[:-1] else ""
+
+
 def parse_request(path: str, headers: Mapping[str, str], body: Mapping[str, Any]) -> FakeRequest:
     """Normalize a request body of any of the four APIs (``ValueError`` for an unknown path)."""
     api = api_of(path)
     if api is None:
         raise ValueError(f"unknown endpoint {path!r}")
-    model = str(body.get("model", ""))
+    model = str(body.get("model") or _azure_deployment(path))
     stream = bool(body.get("stream", False))
     tools = tuple(t for t in body.get("tools") or () if isinstance(t, Mapping))
     if api == "chat":

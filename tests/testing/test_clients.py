@@ -361,3 +361,19 @@ def test_chat_n_returns_n_choices_and_counts_their_tokens():
     for index in (0, 1):
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == index)
         assert text == ANSWER
+
+
+def test_azure_openai_client_over_the_fake_transport():
+    fake = FakeProvider()
+    client = openai.AzureOpenAI(
+        api_key="k",
+        api_version="2024-10-21",
+        azure_endpoint="https://example.openai.azure.com",
+        azure_deployment="my-gpt4o",
+        http_client=httpx.Client(transport=FakeTransport(fake)),
+        max_retries=0,
+    )
+    reply = client.chat.completions.create(model="my-gpt4o", messages=Q)
+    assert reply.choices[0].message.content == ANSWER
+    assert fake.last.path == "/openai/deployments/my-gpt4o/chat/completions"
+    assert fake.last.model == "my-gpt4o"

@@ -212,3 +212,9 @@ def test_parse_request_normalizes_each_api():
     assert anth.provider == "anthropic" and anth.messages[0]["role"] == "system" and anth.system_text == "sys"
     emb = wire.parse_request("/v1/embeddings", {}, {"model": "e", "input": ["x", "y"]})
     assert [m["content"] for m in emb.messages] == ["x", "y"]
+
+
+def test_azure_deployment_names_the_model_when_the_body_does_not():
+    r = wire.parse_request("/openai/deployments/dep-1/chat/completions?api-version=x", {}, {"messages": []})
+    assert r.model == "dep-1" and r.api == "chat"
+    assert wire.parse_request("/v1/chat/completions", {}, {"messages": []}).model == ""
