@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from .aggregate import GroupStats, Report
-from .render import describe_filters, key_label, pct, usd
+from .render import cells, columns, describe_filters, key_label, pct, usd
 
 CHART_ROWS = 15  # bars per chart; the table below it lists every group
 
@@ -81,28 +81,14 @@ def _key_cell(value: Any) -> str:
 
 def _table(rep: Report, layers: Sequence[str]) -> str:
     head = "".join(f'<th class="k">{escape(d)}</th>' for d in rep.by)
-    cols = ["requests", "attempts", "hit rate", "in tokens", "out tokens", "cost $", "share", "$/request", "saved $"]
-    cols += [f"saved: {k}" for k in layers] + ["errors", "unpriced"]
-    head += "".join(f"<th>{escape(c)}</th>" for c in cols)
-    body = []
-    for g in rep.groups:
-        cells = [
-            f"{g.requests:,}",
-            f"{g.attempts:,}",
-            pct(g.cache_hit_rate),
-            f"{g.input_tokens:,}",
-            f"{g.output_tokens:,}",
-            usd(g.cost_usd),
-            pct(g.share),
-            usd(g.cost_per_request),
-            usd(g.saved_usd),
-            *(usd(g.savings.get(k, 0.0)) for k in layers),
-            f"{g.errors:,}",
-            f"{g.unpriced:,}",
-        ]
-        body.append(
-            "<tr>" + "".join(_key_cell(k) for k in g.key) + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
-        )
+    head += "".join(f"<th>{escape(c)}</th>" for c in columns(layers))
+    body = [
+        "<tr>"
+        + "".join(_key_cell(k) for k in g.key)
+        + "".join(f"<td>{escape(c)}</td>" for c in cells(g, layers))
+        + "</tr>"
+        for g in rep.groups
+    ]
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 

@@ -43,22 +43,27 @@ def describe_filters(filters: Mapping[str, Any]) -> str:
 
 # -- table ---------------------------------------------------------------------------------------
 
-_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("requests", ">"),
-    ("attempts", ">"),
-    ("hit rate", ">"),
-    ("in tokens", ">"),
-    ("out tokens", ">"),
-    ("cost $", ">"),
-    ("share", ">"),
-    ("$/request", ">"),
-    ("saved $", ">"),
-    ("errors", ">"),
-    ("unpriced", ">"),
-)
+
+def columns(layers: Sequence[str] = ()) -> list[str]:
+    """The per-group columns after the grouping keys (all right-aligned); a ``saved: <layer>`` one per layer."""
+    return [
+        "requests",
+        "attempts",
+        "hit rate",
+        "in tokens",
+        "out tokens",
+        "cost $",
+        "share",
+        "$/request",
+        "saved $",
+        *(f"saved: {k}" for k in layers),
+        "errors",
+        "unpriced",
+    ]
 
 
-def _cells(g: GroupStats) -> list[str]:
+def cells(g: GroupStats, layers: Sequence[str] = ()) -> list[str]:
+    """One group's values under :func:`columns`, formatted for people (text and HTML alike)."""
     return [
         f"{g.requests:,}",
         f"{g.attempts:,}",
@@ -69,6 +74,7 @@ def _cells(g: GroupStats) -> list[str]:
         pct(g.share),
         usd(g.cost_per_request),
         usd(g.saved_usd),
+        *(usd(g.savings.get(k, 0.0)) for k in layers),
         f"{g.errors:,}",
         f"{g.unpriced:,}",
     ]
@@ -106,9 +112,9 @@ def to_table(reports: Sequence[Report], *, title: str = "costkit report", top: i
         out += totals_lines(reports[0].total, reports[0].layers)
     for rep in reports:
         groups = rep.groups if top is None else rep.groups[:top]
-        header = [*rep.by, *(c for c, _ in _COLUMNS)]
-        aligns = ["<"] * len(rep.by) + [a for _, a in _COLUMNS]
-        rows = [[*(key_label(k) for k in g.key), *_cells(g)] for g in groups]
+        header = [*rep.by, *columns()]
+        aligns = ["<"] * len(rep.by) + [">"] * (len(header) - len(rep.by))
+        rows = [[*(key_label(k) for k in g.key), *cells(g)] for g in groups]
         out += ["", f"by {' x '.join(rep.by)}", *_grid(header, aligns, rows)]
         if len(groups) < len(rep.groups):
             rest = rep.groups[len(groups) :]
@@ -174,4 +180,15 @@ def to_csv(reports: Sequence[Report]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["describe_filters", "key_label", "pct", "to_csv", "to_json", "to_table", "totals_lines", "usd"]
+__all__ = [
+    "cells",
+    "columns",
+    "describe_filters",
+    "key_label",
+    "pct",
+    "to_csv",
+    "to_json",
+    "to_table",
+    "totals_lines",
+    "usd",
+]

@@ -16,6 +16,7 @@ Costs are binary fractions so sums are exact.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -88,3 +89,9 @@ def workload() -> list[CostRecord]:
 @pytest.fixture
 def records() -> list[CostRecord]:
     return workload()
+
+
+@pytest.fixture
+def make_record() -> Callable[..., CostRecord]:
+    """One record of the workload's shape; keyword arguments override its fields."""
+    return _r

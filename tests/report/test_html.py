@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 from costkit.records import CostRecord
@@ -60,38 +61,15 @@ def test_totals_and_rows(records) -> None:
     assert re.findall(r'<td class="k[^"]*">([^<]*)</td>', html) == ["summary", "(none)", "faq"]
 
 
-def test_user_values_are_escaped() -> None:
-    rec = CostRecord(
-        request_id="x",
-        attempt=1,
-        kind="call",
-        timestamp=0.0,
-        provider="openai",
-        requested_model="m",
-        model="m",
-        feature="<script>alert(1)</script>",
-        cost_usd=1.0,
-    )
+def test_user_values_are_escaped(make_record: Callable[..., CostRecord]) -> None:
+    rec = make_record("x", feature="<script>alert(1)</script>", cost_usd=1.0)
     html = to_html([aggregate([rec], by="feature")], generated=WHEN)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_chart_is_capped_but_table_lists_everything() -> None:
-    recs = [
-        CostRecord(
-            request_id=str(i),
-            attempt=1,
-            kind="call",
-            timestamp=0.0,
-            provider="openai",
-            requested_model="m",
-            model="m",
-            feature=f"f{i:02d}",
-            cost_usd=float(i + 1),
-        )
-        for i in range(CHART_ROWS + 5)
-    ]
+def test_chart_is_capped_but_table_lists_everything(make_record: Callable[..., CostRecord]) -> None:
+    recs = [make_record(str(i), feature=f"f{i:02d}", cost_usd=float(i + 1)) for i in range(CHART_ROWS + 5)]
     html = to_html([aggregate(recs, by="feature")], generated=WHEN)
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert svg.count("<rect") == 2 * CHART_ROWS
