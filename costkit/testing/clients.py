@@ -5,7 +5,7 @@ it has exactly the SDK's surface, returns the SDK's own types and raises the SDK
 ``client.fake`` is the :class:`~costkit.testing.FakeProvider` to script and to assert on.
 The transports only perform what the handler decided (waits, bytes, a dropped connection);
 the sync and async twins differ in nothing else. ``FakeLiteLLM`` drives the real
-``litellm.completion`` with such a client.
+``litellm.completion`` with such clients.
 
 The SDKs are imported when a client is built, not when this module is.
 """
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import anthropic
     import openai
 
+    # What a type checker sees: the SDK's own client plus ``.fake``. At run time the factories
+    # return the SDK class itself (no subclass), with ``fake`` set on the instance.
     class FakeOpenAIClient(openai.OpenAI):
         fake: FakeProvider
 
