@@ -6,6 +6,8 @@ import json
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from costkit.errors import ConfigError
 from costkit.testing import Failure, FakeProvider, Reply, ToolCall, refusal, tool_call
@@ -452,3 +454,13 @@ def test_responses_api_prompt_caching():
         doc = body_of(fake.handle("POST", "/v1/responses", {}, body))
     prefix = count_messages([{"role": "system", "content": LONG}], MODEL)
     assert doc["usage"]["input_tokens_details"]["cached_tokens"] == 1024 + (prefix - 1024) // 128 * 128
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300), limit=st.integers(min_value=0, max_value=80))
+def test_truncation_is_a_prefix_within_the_limit(text, limit):
+    cut = truncate_to_tokens(text, limit, MODEL)
+    assert text.startswith(cut)
+    assert count_text(cut, MODEL) <= limit
+    if count_text(text, MODEL) <= limit:
+        assert cut == text
