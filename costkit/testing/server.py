@@ -14,6 +14,7 @@ import socketserver
 import threading
 from typing import Any
 
+from ..errors import ConfigError
 from .handler import FakeProvider, FakeResponse
 
 _REASONS = {
@@ -252,14 +253,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-caching", action="store_true", help="simulate provider prompt caching")
     args = ap.parse_args(argv)
-    fake = FakeProvider(
-        default=args.reply,
-        latency_s=args.latency,
-        chunk_delay_s=args.chunk_delay,
-        failure_rate=args.failure_rate,
-        seed=args.seed,
-        prompt_caching=args.prompt_caching,
-    )
+    try:
+        fake = FakeProvider(
+            default=args.reply,
+            latency_s=args.latency,
+            chunk_delay_s=args.chunk_delay,
+            failure_rate=args.failure_rate,
+            seed=args.seed,
+            prompt_caching=args.prompt_caching,
+        )
+    except ConfigError as exc:
+        ap.error(str(exc))
 
     def stop(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
