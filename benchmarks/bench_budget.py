@@ -17,12 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -32,6 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from _timing import median_us, redis_for_run
 
 from costkit._budgeted import ScopeCheck, budgeted
 from costkit._call import Call, Result, Usage
@@ -59,44 +56,20 @@ def terminal(call: Call) -> Result:
 
 
 def per_call_us(run: Callable[[Call], Any], n: int, repeat: int, wrap: Callable[[Callable[[], None]], None]) -> float:
-    times = []
-    for _ in range(repeat):
+    def prepare() -> Callable[[], None]:
         calls = [make_call() for _ in range(n)]
 
         def loop() -> None:
             for c in calls:
                 run(c)
 
-        t0 = time.perf_counter()
-        wrap(loop)
-        times.append((time.perf_counter() - t0) / n * 1e6)
-    return statistics.median(times)
+        return lambda: wrap(loop)
+
+    return median_us(prepare, n, repeat)
 
 
 def plain(fn: Callable[[], None]) -> None:
     fn()
-
-
-def start_redis() -> tuple[str, subprocess.Popen[bytes]] | None:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tempfile.mkdtemp()],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return f"redis://127.0.0.1:{port}/0", proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None
 
 
 def overhead(n: int, repeat: int, redis_url: str | None) -> None:
@@ -213,17 +186,9 @@ def main() -> None:
     ap.add_argument("--redis-url")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    started = None
-    url = args.redis_url
-    if url is None:
-        started = start_redis()
-        url = started[0] if started else None
-    try:
+    with redis_for_run(args.redis_url) as url:
         overhead(args.n, args.repeat, url)
         overspend(url)
-    finally:
-        if started:
-            started[1].terminate()
 
 
 if __name__ == "__main__":

@@ -20,12 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -38,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import openai
+from _timing import median_us, redis_for_run
 
 import costkit
 from costkit import Call, Result
@@ -66,36 +62,12 @@ def instant(call: Call) -> Result:
 
 def per_call_us(policies: list[Any], calls: list[Call], repeat: int) -> float:
     pipe = Pipeline(policies, instant)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+
+    def loop() -> None:
         for c in calls:
             pipe.run(c)
-        times.append((time.perf_counter() - t0) / len(calls) * 1e6)
-    return statistics.median(times)
 
-
-def start_redis() -> tuple[str | None, Any]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return None, None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return f"redis://127.0.0.1:{port}/0", proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None, None
+    return median_us(lambda: loop, len(calls), repeat)
 
 
 def overhead(n: int, repeat: int, redis_url: str | None) -> None:
@@ -206,20 +178,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    proc = None
-    url = args.redis_url
-    if url is None:
-        url, proc = start_redis()
-    try:
+    with redis_for_run(args.redis_url) as url:
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, Redis: {url or 'none'}")
         overhead(args.n, args.repeat, url)
         outage()
         thirty_percent()
         concurrent_identical()
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
 
 
 if __name__ == "__main__":
