@@ -7,73 +7,23 @@ import os
 import random
 import threading
 import warnings
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx
 import openai
 import pytest
+from _resilience import Clock, Scripted, bad_request, make_call, rate_limited, server_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import costkit
-from costkit import Call, CircuitOpen, Result
-from costkit._pipeline import Pipeline
+from costkit import Call, CircuitOpen
+from costkit._pipeline import Do, Pipeline
 from costkit.errors import ConfigError, StateUnavailable
 from costkit.policies.circuit import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from costkit.policies.retry import RetryBudget
-
-_REQ = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
-
-
-def server_error() -> Exception:
-    return openai.InternalServerError("down", response=httpx.Response(500, request=_REQ), body=None)
-
-
-def bad_request() -> Exception:
-    return openai.BadRequestError("bad", response=httpx.Response(400, request=_REQ), body=None)
-
-
-def rate_limited() -> Exception:
-    return openai.RateLimitError("slow", response=httpx.Response(429, request=_REQ), body=None)
-
-
-def make_call(model: str = "gpt-4o-mini") -> Call:
-    return Call(
-        provider="openai", api="chat", requested_model=model, model=model, messages=({"role": "user", "content": "hi"},)
-    )
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Scripted:
-    """A terminal whose failure is decided per call; records every call."""
-
-    def __init__(self, fail: Callable[[Call], Exception | None] = lambda c: None) -> None:
-        self.fail = fail
-        self.calls: list[Call] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, call: Call) -> Result:
-        with self._lock:
-            self.calls.append(call)
-        exc = self.fail(call)
-        if exc is not None:
-            raise exc
-        return Result(text="ok", model=call.model)
-
-    async def acall(self, call: Call) -> Result:
-        await asyncio.sleep(0)
-        return self(call)
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -99,7 +49,7 @@ def test_is_public() -> None:
 def test_opens_after_consecutive_failures_and_fails_fast(backend: dict[str, Any]) -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=3, failure_rate=None, open_s=30, clock=clock, **backend)
-    term = Scripted(lambda c: server_error())
+    term = Scripted(fail=lambda c: server_error())
     pipe = Pipeline([breaker], term)
     assert [run(pipe) for _ in range(3)] == ["InternalServerError"] * 3
     assert breaker.state("openai", "gpt-4o-mini") == OPEN
@@ -116,7 +66,7 @@ def test_opens_after_consecutive_failures_and_fails_fast(backend: dict[str, Any]
 def test_successes_reset_the_consecutive_count(backend: dict[str, Any]) -> None:
     outcomes = iter([server_error(), server_error(), None, server_error(), server_error(), None])
     breaker = CircuitBreaker(failure_threshold=3, failure_rate=None, clock=Clock(), **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: next(outcomes)))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: next(outcomes)))
     for _ in range(6):
         run(pipe)
     assert breaker.state("openai", "gpt-4o-mini") == CLOSED
@@ -127,7 +77,7 @@ def test_failure_rate_in_window_opens(backend: dict[str, Any]) -> None:
     n = iter(range(1000))
     # every other call fails: never 3 in a row, but 50% of the window
     breaker = CircuitBreaker(failure_threshold=3, failure_rate=0.5, min_calls=10, window_s=60, clock=clock, **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: server_error() if next(n) % 2 else None))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: server_error() if next(n) % 2 else None))
     results = [run(pipe) for _ in range(12)]
     assert results[:10] == ["ok", "InternalServerError"] * 5
     assert breaker.state("openai", "gpt-4o-mini") == OPEN
@@ -136,7 +86,7 @@ def test_failure_rate_in_window_opens(backend: dict[str, Any]) -> None:
 
 def test_failure_rate_needs_min_calls(backend: dict[str, Any]) -> None:
     breaker = CircuitBreaker(failure_threshold=None, failure_rate=0.5, min_calls=10, clock=Clock(), **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: server_error()))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: server_error()))
     assert [run(pipe) for _ in range(9)] == ["InternalServerError"] * 9
     assert breaker.state("openai", "gpt-4o-mini") == CLOSED
     run(pipe)
@@ -147,7 +97,7 @@ def test_old_failures_leave_the_window(backend: dict[str, Any]) -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=None, failure_rate=0.5, min_calls=4, window_s=10, clock=clock, **backend)
     failing = [True]
-    pipe = Pipeline([breaker], Scripted(lambda c: server_error() if failing[0] else None))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: server_error() if failing[0] else None))
     for _ in range(3):
         run(pipe)
     clock.now += 11
@@ -163,7 +113,7 @@ def test_half_open_probe_success_closes(backend: dict[str, Any]) -> None:
     clock = Clock()
     down = [True]
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, open_s=30, clock=clock, **backend)
-    term = Scripted(lambda c: server_error() if down[0] else None)
+    term = Scripted(fail=lambda c: server_error() if down[0] else None)
     pipe = Pipeline([breaker], term)
     run(pipe), run(pipe)
     assert run(pipe) == "open"
@@ -179,7 +129,7 @@ def test_half_open_probe_success_closes(backend: dict[str, Any]) -> None:
 def test_half_open_probe_failure_reopens(backend: dict[str, Any]) -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, open_s=30, clock=clock, **backend)
-    term = Scripted(lambda c: server_error())
+    term = Scripted(fail=lambda c: server_error())
     pipe = Pipeline([breaker], term)
     run(pipe), run(pipe)
     clock.now += 31
@@ -206,7 +156,7 @@ def test_half_open_admits_only_the_probe_budget(backend: dict[str, Any]) -> None
         release.wait(5)
         return None
 
-    pipe = Pipeline([breaker], Scripted(fail))
+    pipe = Pipeline([breaker], Scripted(fail=fail))
     assert run(pipe) == "InternalServerError"
     clock.now += 10
     with ThreadPoolExecutor(2) as pool:
@@ -222,11 +172,12 @@ def test_half_open_admits_only_the_probe_budget(backend: dict[str, Any]) -> None
 def test_lost_probe_frees_its_slot_after_open_s(backend: dict[str, Any]) -> None:
     clock = Clock()
     breaker = CircuitBreaker(failure_threshold=1, failure_rate=None, open_s=10, clock=clock, **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: server_error()))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: server_error()))
     run(pipe)
     clock.now += 10
     gen = breaker.flow(make_call())  # a probe whose caller vanishes after being admitted
     do = gen.send(None)
+    assert isinstance(do, Do)
     gen.send(do.fn())
     gen.close()
     assert run(pipe) == "open"
@@ -236,14 +187,14 @@ def test_lost_probe_frees_its_slot_after_open_s(backend: dict[str, Any]) -> None
 
 def test_caller_errors_do_not_count(backend: dict[str, Any]) -> None:
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, clock=Clock(), **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: bad_request()))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: bad_request()))
     assert [run(pipe) for _ in range(5)] == ["BadRequestError"] * 5
     assert breaker.state("openai", "gpt-4o-mini") == CLOSED
 
 
 def test_failure_categories_are_configurable() -> None:
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, failures=["server"], clock=Clock())
-    pipe = Pipeline([breaker], Scripted(lambda c: rate_limited()))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: rate_limited()))
     for _ in range(4):
         run(pipe)
     assert breaker.state("openai", "gpt-4o-mini") == CLOSED
@@ -251,7 +202,7 @@ def test_failure_categories_are_configurable() -> None:
 
 def test_one_circuit_per_provider_and_model(backend: dict[str, Any]) -> None:
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, clock=Clock(), **backend)
-    pipe = Pipeline([breaker], Scripted(lambda c: server_error() if c.model == "gpt-4o" else None))
+    pipe = Pipeline([breaker], Scripted(fail=lambda c: server_error() if c.model == "gpt-4o" else None))
     run(pipe, make_call("gpt-4o")), run(pipe, make_call("gpt-4o"))
     assert run(pipe, make_call("gpt-4o")) == "open"
     assert run(pipe, make_call("gpt-4o-mini")) == "ok"
@@ -261,7 +212,7 @@ def test_one_circuit_per_provider_and_model(backend: dict[str, Any]) -> None:
 def test_with_retry_budget_100_percent_failures_fail_fast(backend: dict[str, Any]) -> None:
     breaker = CircuitBreaker(failure_threshold=5, failure_rate=None, open_s=60, clock=Clock(), **backend)
     retry = RetryBudget(max_attempts=3, budget_ratio=0.5, backoff_base_s=0)
-    term = Scripted(lambda c: server_error())
+    term = Scripted(fail=lambda c: server_error())
     pipe = Pipeline([retry, breaker], term)
     outcomes = [run(pipe) for _ in range(50)]
     # call 1: three failed attempts; call 2: two more open the circuit, its third attempt fails fast
@@ -273,7 +224,7 @@ def test_with_retry_budget_100_percent_failures_fail_fast(backend: dict[str, Any
 
 async def test_asyncio_opens_and_fails_fast(backend: dict[str, Any]) -> None:
     breaker = CircuitBreaker(failure_threshold=5, failure_rate=None, clock=Clock(), **backend)
-    term = Scripted(lambda c: server_error())
+    term = Scripted(fail=lambda c: server_error())
     pipe = Pipeline([breaker], term, term.acall)
 
     async def one() -> str:
@@ -299,7 +250,7 @@ def test_threads_30_percent_failures_do_not_open_a_rate_breaker() -> None:
             return server_error() if rng.random() < 0.3 else None
 
     breaker = CircuitBreaker(failure_threshold=None, failure_rate=0.6, min_calls=50)
-    term = Scripted(fail)
+    term = Scripted(fail=fail)
     pipe = Pipeline([breaker], term)
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda _: run(pipe), range(400)))
@@ -337,7 +288,7 @@ def test_redis_circuit_is_shared_between_instances(redis_url: str) -> None:
     clock = Clock()
     a = CircuitBreaker(failure_threshold=3, failure_rate=None, redis=redis_url, name="fleet", clock=clock)
     b = CircuitBreaker(failure_threshold=3, failure_rate=None, redis=redis_url, name="fleet", clock=clock)
-    failing = Scripted(lambda c: server_error())
+    failing = Scripted(fail=lambda c: server_error())
     for _ in range(3):
         run(Pipeline([a], failing))
     healthy = Scripted()
@@ -348,7 +299,7 @@ def test_redis_circuit_is_shared_between_instances(redis_url: str) -> None:
 @pytest.mark.redis
 def test_redis_down_fail_open_uses_local_circuits() -> None:
     breaker = CircuitBreaker(failure_threshold=2, failure_rate=None, redis="redis://127.0.0.1:1/0")
-    term = Scripted(lambda c: server_error())
+    term = Scripted(fail=lambda c: server_error())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         outcomes = [run(Pipeline([breaker], term)) for _ in range(4)]
@@ -423,7 +374,7 @@ def test_memory_and_redis_circuits_decide_alike(
     shared = CircuitBreaker(redis=redis_url, name=uuid.uuid4().hex, **kw)
     outcome = ["ok"]
     errors = {"fail": server_error, "bad": bad_request}
-    term = Scripted(lambda c: errors[outcome[0]]() if outcome[0] in errors else None)
+    term = Scripted(fail=lambda c: errors[outcome[0]]() if outcome[0] in errors else None)
     for what, advance in steps:
         clock.now += advance
         outcome[0] = what

@@ -13,82 +13,17 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import httpx
 import openai
 import pytest
+from _resilience import Clock, Scripted, bad_request, make_call, rate_limited, server_error, timeout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import costkit
-from costkit import Call, Result, RetryBudgetExhausted
+from costkit import Call, RetryBudgetExhausted
 from costkit._pipeline import Do, Pipeline, Sleep
 from costkit.errors import ConfigError
 from costkit.policies.retry import FullJitterBackoff, RetryBudget
-
-_REQ = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
-
-
-def status_error(cls: type, status: int, headers: dict[str, str] | None = None) -> Exception:
-    return cls(f"status {status}", response=httpx.Response(status, headers=headers, request=_REQ), body=None)
-
-
-def rate_limited(after: str | None = None) -> Exception:
-    return status_error(openai.RateLimitError, 429, {"retry-after": after} if after else None)
-
-
-def server_error() -> Exception:
-    return status_error(openai.InternalServerError, 500)
-
-
-def bad_request() -> Exception:
-    return status_error(openai.BadRequestError, 400)
-
-
-def timeout() -> Exception:
-    return openai.APITimeoutError(request=_REQ)
-
-
-def make_call(**kw: Any) -> Call:
-    return Call(
-        provider="openai",
-        api="chat",
-        requested_model="gpt-4o-mini",
-        model="gpt-4o-mini",
-        messages=({"role": "user", "content": "hi"},),
-        **kw,
-    )
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Scripted:
-    """A terminal answering from a list of outcomes (an exception is raised), then ``ok``; records every call."""
-
-    def __init__(self, outcomes: list[Any] | None = None, fail: Callable[[Call], Exception | None] | None = None):
-        self.outcomes = list(outcomes or [])
-        self.fail = fail
-        self.calls: list[Call] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, call: Call) -> Result:
-        with self._lock:
-            self.calls.append(call)
-            outcome = self.outcomes.pop(0) if self.outcomes else None
-        if outcome is None and self.fail is not None:
-            outcome = self.fail(call)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return Result(text="ok", model=call.model, cost_usd=0.001)
-
-    async def acall(self, call: Call) -> Result:
-        await asyncio.sleep(0)
-        return self(call)
 
 
 def drive(policy: RetryBudget, call: Call, terminal: Scripted) -> tuple[Any, list[float]]:
@@ -108,6 +43,7 @@ def drive(policy: RetryBudget, call: Call, terminal: Scripted) -> tuple[Any, lis
         elif isinstance(step, Do):
             to_send = step.fn()
         else:
+            assert isinstance(step, Call)
             try:
                 to_send = terminal(step)
             except Exception as exc:
@@ -421,7 +357,7 @@ def test_four_processes_share_one_budget(redis_url: str) -> None:
     assert retries <= 0.1 * calls
     import redis
 
-    window = redis.Redis.from_url(redis_url).hgetall("costkit:{retry:procs}:window")
+    window: dict[bytes, bytes] = redis.Redis.from_url(redis_url).hgetall("costkit:{retry:procs}:window")  # type: ignore[assignment]
     assert sum(int(v) for k, v in window.items() if k.startswith(b"retries_")) == retries
 
 
@@ -545,7 +481,7 @@ def test_memory_and_redis_budgets_decide_alike(
     for failing, advance in steps:
         clock.now += advance
         for policy in (memory, shared):
-            term = Scripted(fail=lambda c, failing=failing: server_error() if failing else None)
+            term = Scripted(fail=(lambda c: server_error()) if failing else None)
             try:
                 Pipeline([policy], term).run(make_call())
             except openai.InternalServerError:
