@@ -20,7 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .._warn import warn_once
 from ..errors import ConfigError
@@ -33,6 +33,9 @@ class BatchWriter(Protocol):
     """A backend that writes many records at once (one transaction, one ``write``)."""
 
     def write_batch(self, records: Sequence[CostRecord]) -> None: ...
+
+
+_S = TypeVar("_S", bound="BackgroundSink")
 
 
 def _positive(field: str, value: Any, *, integer: bool = False) -> None:
@@ -189,7 +192,7 @@ class BackgroundSink(_Counters):
             return False
         return True
 
-    def __enter__(self) -> BackgroundSink:
+    def __enter__(self: _S) -> _S:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -63,7 +63,7 @@ def test_a_failing_batch_is_rolled_back_whole(tmp_path: Path, make_record) -> No
     path = tmp_path / "costs.db"
     SQLiteSink(path).close()
     writer = _SQLiteWriter(path, "cost_records")
-    bad = make_record(request_id=None)  # type: ignore[arg-type]  # violates NOT NULL
+    bad = make_record(request_id=None)  # violates NOT NULL
     with pytest.raises(sqlite3.IntegrityError):
         writer.write_batch([make_record(), bad])
     writer.write_batch([make_record(request_id="ok")])
