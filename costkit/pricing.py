@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import json
 import math
 import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Final
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 import attrs
 
@@ -1058,6 +1059,8 @@ def _newest_dated(model: str, hint: str | None, entries: Mapping[str, Any], prov
 
 # ----------------------------------------------------------------------------------------- process-wide default
 
+P = ParamSpec("P")
+R = TypeVar("R")
 _default_lock = threading.Lock()
 _default_book: PriceBook | None = None
 
@@ -1074,51 +1077,24 @@ def default_pricebook() -> PriceBook:
     return book
 
 
-def get(model: str, provider: str | None = None) -> ModelPrice | None:
-    """``default_pricebook().get(...)``."""
-    return default_pricebook().get(model, provider)
+def _on_default_book(method: Callable[Concatenate[PriceBook, P], R]) -> Callable[P, R]:
+    """``method`` of :func:`default_pricebook` as a module function (same signature and docstring)."""
+
+    @functools.wraps(method)
+    def on_default(*args: P.args, **kwargs: P.kwargs) -> R:
+        return method(default_pricebook(), *args, **kwargs)
+
+    signature = inspect.signature(method)  # without ``self``, for help() and IDEs
+    on_default.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])  # type: ignore[attr-defined]
+    return on_default
 
 
-def cost(
-    model: str,
-    usage: Usage,
-    *,
-    provider: str | None = None,
-    batch: bool = False,
-    at: datetime | None = None,
-    service_tier: str | None = None,
-) -> float | None:
-    """``default_pricebook().cost(...)``."""
-    return default_pricebook().cost(model, usage, provider=provider, batch=batch, at=at, service_tier=service_tier)
-
-
-def worst_case_cost(
-    model: str,
-    input_tokens: int,
-    max_output_tokens: int | None = None,
-    provider: str | None = None,
-    *,
-    service_tier: str | None = None,
-) -> float | None:
-    """``default_pricebook().worst_case_cost(...)``."""
-    return default_pricebook().worst_case_cost(
-        model, input_tokens, max_output_tokens, provider, service_tier=service_tier
-    )
-
-
-def register(model: str, **kwargs: Any) -> ModelPrice:
-    """``default_pricebook().register(...)``: your price for ``model``, in USD per million tokens."""
-    return default_pricebook().register(model, **kwargs)
-
-
-def register_self_hosted(model: str, **kwargs: Any) -> ModelPrice:
-    """``default_pricebook().register_self_hosted(...)``: a per-token price from GPU cost and throughput."""
-    return default_pricebook().register_self_hosted(model, **kwargs)
-
-
-def warn_unknown(model: str) -> bool:
-    """``default_pricebook().warn_unknown(...)``."""
-    return default_pricebook().warn_unknown(model)
+get = _on_default_book(PriceBook.get)
+cost = _on_default_book(PriceBook.cost)
+worst_case_cost = _on_default_book(PriceBook.worst_case_cost)
+register = _on_default_book(PriceBook.register)
+register_self_hosted = _on_default_book(PriceBook.register_self_hosted)
+warn_unknown = _on_default_book(PriceBook.warn_unknown)
 
 
 __all__ = [
