@@ -54,13 +54,21 @@ def near_duplicates(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarr
     return unit(src + noise)
 
 
-def latencies(index: VectorIndex, queries: np.ndarray) -> np.ndarray:
-    out = np.empty(len(queries))
+def latencies(index: VectorIndex, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wall-clock and this thread's CPU time per lookup, in ms.
+
+    On a shared, oversubscribed machine the wall-clock tail is mostly time spent descheduled; the
+    CPU time is what the lookup itself costs, so both are printed.
+    """
+    wall = np.empty(len(queries))
+    cpu = np.empty(len(queries))
     for i, q in enumerate(queries):
+        c = time.thread_time()
         t = time.perf_counter()
         index.search(q[None, :], 1)
-        out[i] = time.perf_counter() - t
-    return out * 1000.0
+        wall[i] = time.perf_counter() - t
+        cpu[i] = time.thread_time() - c
+    return wall * 1000.0, cpu * 1000.0
 
 
 def recall_at_1(index: VectorIndex, queries: np.ndarray, truth_scores: np.ndarray) -> float:
@@ -86,7 +94,7 @@ def run(n: int, n_queries: int, n_exact_queries: int, seed: int) -> dict[str, fl
     for lo in range(0, n, 10_000):
         exact.add(ids[lo : lo + 10_000], x[lo : lo + 10_000])
     row["exact_bulk_insert_per_s"] = n / (time.perf_counter() - t)
-    lat = latencies(exact, near[:n_exact_queries])
+    lat, _ = latencies(exact, near[:n_exact_queries])
     row["exact_p50_ms"], row["exact_p99_ms"] = np.percentile(lat, [50, 99])
     del exact
 
@@ -96,10 +104,9 @@ def run(n: int, n_queries: int, n_exact_queries: int, seed: int) -> dict[str, fl
     approx.add(ids, x)
     row["approx_build_s"] = time.perf_counter() - t
     row["nlist"], row["nprobe"] = approx.nlist, approx.nprobe
-    lat = latencies(approx, near)
+    lat, cpu = latencies(approx, near)
     row["approx_p50_ms"], row["approx_p99_ms"] = np.percentile(lat, [50, 99])
-    lat_miss = latencies(approx, misses[: n_queries // 2])
-    row["approx_miss_p99_ms"] = float(np.percentile(lat_miss, 99))
+    row["approx_cpu_p50_ms"], row["approx_cpu_p99_ms"] = np.percentile(cpu, [50, 99])
     row["recall_near"] = recall_at_1(approx, near, truth_near[:, 0])
     row["recall_miss"] = recall_at_1(approx, misses, truth_miss[:, 0])
 
@@ -233,15 +240,19 @@ def main() -> None:
         print(f"  n={n:>9,}: data+truth {r['prep_s']:.1f}s, approx build {r['approx_build_s']:.1f}s", flush=True)
     head = (
         f"{'entries':>10} {'exact p50':>10} {'exact p99':>10} {'approx p50':>11} {'approx p99':>11} "
-        f"{'p50 speedup':>11} {'recall@1':>9} {'recall miss':>11} {'nlist':>6} {'nprobe':>6} "
-        f"{'bulk ins/s':>11} {'1-by-1 ins/s':>12}"
+        f"{'p50 speedup':>11} {'cpu p50':>8} {'cpu p99':>8} {'recall@1':>9} {'recall miss':>11} "
+        f"{'nlist':>6} {'nprobe':>6} {'bulk ins/s':>11} {'1-by-1 ins/s':>12}"
     )
-    print("\nlookup latency in ms (one query at a time, excluding embedding); recall@1 vs exact search")
+    print(
+        "\nlookup latency in ms (one query at a time, excluding embedding; 'cpu' = the lookup thread's CPU time"
+        " of the approximate index); recall@1 vs exact search"
+    )
     print(head)
     for r in rows:
         print(
             f"{int(r['n']):>10,} {r['exact_p50_ms']:>10.3f} {r['exact_p99_ms']:>10.3f} {r['approx_p50_ms']:>11.3f} "
-            f"{r['approx_p99_ms']:>11.3f} {r['exact_p50_ms'] / r['approx_p50_ms']:>10.1f}x {r['recall_near']:>9.4f} "
+            f"{r['approx_p99_ms']:>11.3f} {r['exact_p50_ms'] / r['approx_p50_ms']:>10.1f}x "
+            f"{r['approx_cpu_p50_ms']:>8.3f} {r['approx_cpu_p99_ms']:>8.3f} {r['recall_near']:>9.4f} "
             f"{r['recall_miss']:>11.3f} {int(r['nlist']):>6} {int(r['nprobe']):>6} "
             f"{r['exact_bulk_insert_per_s']:>11,.0f} {r['approx_single_insert_per_s']:>12,.0f}"
         )
@@ -260,7 +271,8 @@ def main() -> None:
     big = rows[-1]
     target = "met" if big["approx_p99_ms"] <= 2.0 else "NOT met"
     print(
-        f"\ntarget p99 <= 2 ms at {int(big['n']):,} entries: {target} ({big['approx_p99_ms']:.3f} ms); "
+        f"\ntarget p99 <= 2 ms at {int(big['n']):,} entries: {target} ({big['approx_p99_ms']:.3f} ms wall, "
+        f"{big['approx_cpu_p99_ms']:.3f} ms CPU; load avg now {os.getloadavg()[0]:.1f}); "
         f"recall@1 on near-duplicates {big['recall_near']:.4f} (target >= 0.99); "
         f"total {time.perf_counter() - started:.0f}s"
     )

