@@ -195,16 +195,17 @@ class WordLlamaEmbedder:
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         np.clip(flat, 0, table.shape[0] - 1, out=flat)
         ends = np.cumsum(lengths)
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
-        # Pool a few thousand tokens at a time: the gathered (tokens, dim) block then stays in cache,
-        # which measured ~3x faster than one big gather, and a very long text cannot blow up memory.
-        lo = 0
-        while lo < len(ids):
-            token_lo = int(ends[lo - 1]) if lo else 0
-            hi = max(lo + 1, int(np.searchsorted(ends, token_lo + self.POOL_TOKENS, side="right")))
-            starts = np.concatenate(([0], ends[lo : hi - 1] - token_lo))
-            out[lo:hi] = np.add.reduceat(table[flat[token_lo : int(ends[hi - 1])]], starts, axis=0)
-            lo = hi
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        # Sum token vectors POOL_TOKENS at a time, whatever the text boundaries: the gathered block
+        # stays in cache (measured ~3x faster than one big gather) and memory stays bounded even
+        # for one very long text. Within a window, each text's run of tokens is one reduceat segment.
+        total = int(ends[-1]) if len(ends) else 0
+        for w0 in range(0, total, self.POOL_TOKENS):
+            w1 = min(total, w0 + self.POOL_TOKENS)
+            t0 = int(np.searchsorted(ends, w0, side="right"))  # the text holding token w0
+            t1 = int(np.searchsorted(ends, w1 - 1, side="right"))  # the text holding token w1 - 1
+            starts = np.concatenate(([w0], ends[t0:t1])) - w0
+            out[t0 : t1 + 1] += np.add.reduceat(table[flat[w0:w1]], starts, axis=0)
         return normalize_rows(out)  # mean-pooling up to scale: the scale goes away here
 
     def __call__(self, texts: Sequence[str]) -> Vectors:
