@@ -173,6 +173,21 @@ def _anthropic_http() -> ModuleType:
     return getattr(base, "httpx2", None) or getattr(base, "httpx")  # noqa: B009
 
 
+def _sdk_client(
+    cls: Any, http: ModuleType, *, is_async: bool, fake: FakeProvider | None, client_kwargs: dict[str, Any]
+) -> Any:
+    """``cls(**client_kwargs)`` on an httpx client whose transport is the fake; ``.fake`` set."""
+    fake = fake if fake is not None else FakeProvider()
+    sync_transport, async_transport = transport_classes(http)
+    if is_async:
+        http_client = http.AsyncClient(transport=async_transport(fake))
+    else:
+        http_client = http.Client(transport=sync_transport(fake))
+    client = cls(http_client=http_client, **client_kwargs)
+    client.fake = fake
+    return client
+
+
 def FakeOpenAI(
     fake: FakeProvider | None = None,
     *,
@@ -184,16 +199,8 @@ def FakeOpenAI(
     """A real ``openai.OpenAI`` answered in process by ``fake`` (a new provider if None)."""
     import openai
 
-    fake = fake if fake is not None else FakeProvider()
-    client = openai.OpenAI(
-        api_key=api_key,
-        base_url=base_url,
-        max_retries=max_retries,
-        http_client=httpx.Client(transport=FakeTransport(fake)),
-        **client_kwargs,
-    )
-    client.fake = fake  # type: ignore[attr-defined]
-    return client  # type: ignore[return-value]
+    kwargs = {"api_key": api_key, "base_url": base_url, "max_retries": max_retries, **client_kwargs}
+    return _sdk_client(openai.OpenAI, httpx, is_async=False, fake=fake, client_kwargs=kwargs)
 
 
 def FakeAsyncOpenAI(
@@ -207,16 +214,8 @@ def FakeAsyncOpenAI(
     """A real ``openai.AsyncOpenAI`` answered in process by ``fake``."""
     import openai
 
-    fake = fake if fake is not None else FakeProvider()
-    client = openai.AsyncOpenAI(
-        api_key=api_key,
-        base_url=base_url,
-        max_retries=max_retries,
-        http_client=httpx.AsyncClient(transport=AsyncFakeTransport(fake)),
-        **client_kwargs,
-    )
-    client.fake = fake  # type: ignore[attr-defined]
-    return client  # type: ignore[return-value]
+    kwargs = {"api_key": api_key, "base_url": base_url, "max_retries": max_retries, **client_kwargs}
+    return _sdk_client(openai.AsyncOpenAI, httpx, is_async=True, fake=fake, client_kwargs=kwargs)
 
 
 def FakeAnthropic(
@@ -230,16 +229,8 @@ def FakeAnthropic(
     """A real ``anthropic.Anthropic`` answered in process by ``fake``."""
     import anthropic
 
-    fake = fake if fake is not None else FakeProvider()
-    client = anthropic.Anthropic(
-        api_key=api_key,
-        base_url=base_url,
-        max_retries=max_retries,
-        http_client=_anthropic_http().Client(transport=transport_classes(_anthropic_http())[0](fake)),
-        **client_kwargs,
-    )
-    client.fake = fake  # type: ignore[attr-defined]
-    return client  # type: ignore[return-value]
+    kwargs = {"api_key": api_key, "base_url": base_url, "max_retries": max_retries, **client_kwargs}
+    return _sdk_client(anthropic.Anthropic, _anthropic_http(), is_async=False, fake=fake, client_kwargs=kwargs)
 
 
 def FakeAsyncAnthropic(
@@ -253,16 +244,8 @@ def FakeAsyncAnthropic(
     """A real ``anthropic.AsyncAnthropic`` answered in process by ``fake``."""
     import anthropic
 
-    fake = fake if fake is not None else FakeProvider()
-    client = anthropic.AsyncAnthropic(
-        api_key=api_key,
-        base_url=base_url,
-        max_retries=max_retries,
-        http_client=_anthropic_http().AsyncClient(transport=transport_classes(_anthropic_http())[1](fake)),
-        **client_kwargs,
-    )
-    client.fake = fake  # type: ignore[attr-defined]
-    return client  # type: ignore[return-value]
+    kwargs = {"api_key": api_key, "base_url": base_url, "max_retries": max_retries, **client_kwargs}
+    return _sdk_client(anthropic.AsyncAnthropic, _anthropic_http(), is_async=True, fake=fake, client_kwargs=kwargs)
 
 
 def _import_litellm() -> Any:

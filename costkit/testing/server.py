@@ -187,30 +187,22 @@ class FakeServer:
         """A real ``openai.OpenAI`` pointed at this server (``max_retries=0`` unless given)."""
         import openai
 
-        kwargs.setdefault("api_key", "sk-costkit-fake")
-        kwargs.setdefault("max_retries", 0)
-        return openai.OpenAI(base_url=self.base_url, **kwargs)
+        return _pointed(openai.OpenAI, self.base_url, "sk-costkit-fake", kwargs)
 
     def async_openai_client(self, **kwargs: Any) -> Any:
         import openai
 
-        kwargs.setdefault("api_key", "sk-costkit-fake")
-        kwargs.setdefault("max_retries", 0)
-        return openai.AsyncOpenAI(base_url=self.base_url, **kwargs)
+        return _pointed(openai.AsyncOpenAI, self.base_url, "sk-costkit-fake", kwargs)
 
     def anthropic_client(self, **kwargs: Any) -> Any:
         import anthropic
 
-        kwargs.setdefault("api_key", "sk-ant-costkit-fake")
-        kwargs.setdefault("max_retries", 0)
-        return anthropic.Anthropic(base_url=self.anthropic_base_url, **kwargs)
+        return _pointed(anthropic.Anthropic, self.anthropic_base_url, "sk-ant-costkit-fake", kwargs)
 
     def async_anthropic_client(self, **kwargs: Any) -> Any:
         import anthropic
 
-        kwargs.setdefault("api_key", "sk-ant-costkit-fake")
-        kwargs.setdefault("max_retries", 0)
-        return anthropic.AsyncAnthropic(base_url=self.anthropic_base_url, **kwargs)
+        return _pointed(anthropic.AsyncAnthropic, self.anthropic_base_url, "sk-ant-costkit-fake", kwargs)
 
     def close(self) -> None:
         if self._closed:
@@ -230,6 +222,13 @@ class FakeServer:
 
     def __repr__(self) -> str:
         return f"<FakeServer {self.base_url}{' closed' if self._closed else ''}>"
+
+
+def _pointed(cls: Any, base_url: str, api_key: str, kwargs: dict[str, Any]) -> Any:
+    """An SDK client on ``base_url``; a fake key and no retries unless the caller says otherwise."""
+    kwargs.setdefault("api_key", api_key)
+    kwargs.setdefault("max_retries", 0)
+    return cls(base_url=base_url, **kwargs)
 
 
 def serve(fake: FakeProvider | None = None, *, host: str = "127.0.0.1", port: int = 0) -> FakeServer:
