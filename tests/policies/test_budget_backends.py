@@ -366,6 +366,8 @@ def test_unreachable_server_fails_within_the_socket_timeout() -> None:
         ({"url": "redis://x", "timeout_s": float("inf")}, "timeout_s"),
         ({"url": "redis://x", "retry_after_s": -1}, "retry_after_s"),
         ({"url": "redis://x", "prefix": "a{b}"}, "prefix"),
+        ({"url": "http://x"}, "url"),
+        ({"client": object()}, "client"),
     ],
 )
 def test_redis_backend_config_errors(kwargs: dict[str, Any], field: str) -> None:
