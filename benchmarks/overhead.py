@@ -19,8 +19,10 @@ adapter, chain, recorder, pricing and the MemorySink.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -35,12 +37,30 @@ from costkit.sinks import MemorySink  # noqa: E402
 from costkit.testing import FakeProvider, serve  # noqa: E402
 
 
+@contextlib.contextmanager
+def fake_server(in_process: bool):
+    """The fake provider in its own process (the default: it does not compete with the client for
+    the GIL) or in this one; yields its OpenAI base URL."""
+    if in_process:
+        with serve(FakeProvider(default="ok")) as srv:
+            yield srv.base_url
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "costkit.testing", "--port", "0", "--reply", "ok"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # "OpenAI base_url:    http://127.0.0.1:PORT/v1"
+        yield line.split()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def available_policies() -> list[object]:
     """Every policy that needs no embedder, configured as a user would (all pass the call through)."""
     policies: list[object] = []
     candidates: list[Callable[[], object]] = [
         lambda: costkit.Guardrails(max_input_tokens=100_000, max_output_tokens=800, max_cost_usd=1.0),
-        lambda: costkit.Budget(limits=[costkit.BudgetLimit(usd=1_000_000.0, per="day", scope="tenant")]),
+        lambda: costkit.Budget(limits=[costkit.BudgetLimit(usd=1_000_000.0, window="day", tenant="*")]),
         lambda: costkit.Dedup(),
         lambda: costkit.ExactCache(),
         lambda: costkit.ContextBudget(history=100_000),
@@ -97,17 +117,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--in-process", action="store_true", help="run the fake server in this process")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
 
     import litellm
 
-    fake = FakeProvider(default="ok")
-    with serve(fake) as srv:
-        raw = srv.openai_client()
-        wrapped = costkit.wrap(srv.openai_client(), sink=MemorySink())
+    import openai
+
+    with fake_server(args.in_process) as base_url:
+        def client() -> openai.OpenAI:
+            return openai.OpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)
+
+        raw = client()
+        wrapped = costkit.wrap(client(), sink=MemorySink())
         policies = available_policies()
-        with_policies = costkit.wrap(srv.openai_client(), policies=policies, sink=MemorySink())
+        with_policies = costkit.wrap(client(), policies=policies, sink=MemorySink())
         print(f"policies in the chain: {[type(p).__name__ for p in with_policies.costkit_policies]}")
 
         def openai_call(client: object, i: int) -> None:
@@ -115,7 +140,7 @@ def main() -> None:
                 model="gpt-4o", messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16)
 
         def litellm_call(i: int) -> None:
-            litellm.completion(model="openai/gpt-4o", api_base=srv.base_url, api_key="sk-fake",
+            litellm.completion(model="openai/gpt-4o", api_base=base_url, api_key="sk-fake",
                                messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16)
 
         variants: dict[str, Callable[[int], None]] = {
@@ -134,7 +159,6 @@ def main() -> None:
                 dt = time.perf_counter() - t
                 if r >= args.warmup:
                     times[name].append(dt)
-        fake.reset()
 
     us = 1e6
     base = times["raw"]

@@ -1,6 +1,6 @@
 """What the fake provider costs per request, against baselines measured in the same run.
 
-    python tests/testing/bench_fake.py [--n 2000] [--repeat 5]
+    python benchmarks/bench_fake_provider.py [--n 2000] [--repeat 5]
 
 1. The handler alone (``FakeProvider.handle``: parse, script, count tokens, render), per API.
 2. Over HTTP with one keep-alive httpx client, the variants interleaved request by request (so
