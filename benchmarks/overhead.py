@@ -32,9 +32,9 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import costkit  # noqa: E402
-from costkit.sinks import MemorySink  # noqa: E402
-from costkit.testing import FakeProvider, serve  # noqa: E402
+import costkit
+from costkit.sinks import MemorySink
+from costkit.testing import FakeProvider, serve
 
 
 @contextlib.contextmanager
@@ -122,7 +122,6 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     import litellm
-
     import openai
 
     with fake_server(args.in_process) as base_url:
