@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     runs = ap.parse_args().runs
-    probe = ("import sys, costkit; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,))
+    probe = f"import sys, costkit; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
                             check=True).stdout.strip()
