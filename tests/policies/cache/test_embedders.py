@@ -299,3 +299,6 @@ def test_sentence_transformer_minilm_offline(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ConfigError) as err:
         SentenceTransformerEmbedder("/no/such/model/dir")
     assert err.value.field == "model"
+    with pytest.raises(ConfigError) as err:
+        SentenceTransformerEmbedder(threads=0)
+    assert err.value.field == "threads"
