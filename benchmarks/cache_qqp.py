@@ -5,7 +5,7 @@
     python benchmarks/cache_qqp.py --seeds 0 --pairs 6000
 
 Protocol (QQP, benchmarks/data/qqp_pairs_dev.jsonl): split the pairs in two halves with the seed;
-calibrate on one half (``calibrate``: learned rescoring, 95% Clopper-Pearson bound); then, through
+calibrate on one half (``calibrate``: learned rescoring, 99% Clopper-Pearson bound); then, through
 a real ``SemanticCache`` (default store, faiss index, the calibrated threshold), fill one cache
 with every ``a`` of the other half and look up every ``b``. A hit on the ``b``'s own ``a`` when the
 pair is a duplicate is right (so is a hit on an entry with exactly the ``b``'s text, or on a pair

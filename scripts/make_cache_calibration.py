@@ -5,7 +5,7 @@
 
 What it does (deterministic): split benchmarks/data/qqp_pairs_dev.jsonl in two halves with seed 0,
 calibrate on the first half (costkit.policies.cache.calibration.calibrate: simulated cache of every
-`a`, lookups of every `b`, cross-fitted rescoring, Clopper-Pearson fixed-sequence threshold at 95%),
+`a`, lookups of every `b`, cross-fitted rescoring, Clopper-Pearson fixed-sequence threshold at 99%),
 write the calibration file, then measure the shipped calibration on the second half, which it never
 saw, and print hit rate on duplicates and false-hit rate at max_false_hit_rate 0.01 / 0.02 / 0.05.
 """

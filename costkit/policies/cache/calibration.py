@@ -15,7 +15,7 @@ entries compete, so it is measured, not guessed:
    fitted on the same pairs with two-fold cross-fitting so the scores used for the threshold are
    out-of-fold.
 3. **Threshold with a guarantee**: walking down from the highest score, keep lowering the threshold
-   while the one-sided Clopper-Pearson upper bound (confidence 95% by default) of the false-hit rate
+   while the one-sided Clopper-Pearson upper bound (confidence 99% by default) of the false-hit rate
    stays <= δ, and stop at the first failure (fixed-sequence testing: one test at level 1 - confidence per step,
    valid without a multiple-testing correction). With that confidence the rate on new traffic of the
    same kind is <= δ.
@@ -289,7 +289,7 @@ class Calibration:
     n_entries: int
     right_scores: tuple[float, ...]
     wrong_scores: tuple[float, ...]
-    confidence: float = 0.95
+    confidence: float = 0.99
     top_k: int = DEFAULT_TOP_K
     source: str = ""
 
@@ -361,7 +361,7 @@ class Calibration:
             n_entries=int(doc["n_entries"]),
             right_scores=tuple(float(s) for s in doc["right_scores"]),
             wrong_scores=tuple(float(s) for s in doc["wrong_scores"]),
-            confidence=float(doc.get("confidence", 0.95)),
+            confidence=float(doc.get("confidence", 0.99)),
             top_k=int(doc.get("top_k", DEFAULT_TOP_K)),
             source=str(doc.get("source", "")),
         )
@@ -470,7 +470,7 @@ def calibrate(
     embedder: Any = None,
     *,
     scorer: str = "learned",
-    confidence: float = 0.95,
+    confidence: float = 0.99,
     top_k: int = DEFAULT_TOP_K,
     seed: int = 0,
     source: str = "",
