@@ -362,7 +362,8 @@ def main() -> None:
     table(f"QQP ({emb.name}): calibrate on one half, measure on the other", qqp, "hit rate on duplicates")
     lat = sorted(LOOKUP_US)
     print(
-        f"  SemanticCache.lookup over {len(lat)} lookups (embedding replayed, ~12k-entry partition): "
+        f"  SemanticCache.lookup over {len(lat)} lookups (embedding replayed, one partition of "
+        f"{len(rows) // 2}-pair halves): "
         f"median {statistics.median(lat):.0f} us, p99 {lat[int(0.99 * (len(lat) - 1))]:.0f} us"
     )
     table(
