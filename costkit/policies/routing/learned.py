@@ -42,8 +42,11 @@ from ..._call import Call
 from ...errors import ConfigError
 from .decision import Decision, text_of
 
-METHODS = ("ensemble", "knn", "groups")
-FORMAT_VERSION = 1
+METHODS = ("ensemble", "linear", "knn", "groups")
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+L2_GRID = (0.1, 0.03, 0.01, 0.003)  # ridge penalties cross-validation chooses from, x the data's total variance
+LINEAR_WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # the ridge model's share beside the kNN vote
 
 
 # ----------------------------------------------------------------------------------------- predictors
@@ -75,6 +78,41 @@ class Knn:
 
 
 @attrs.frozen(kw_only=True)
+class Linear:
+    """Ridge regression of each model's 0/1 label on the embedding: ``q = E @ W[:-1] + W[-1]``.
+
+    One linear model per column, so ``q[strong] - q[cheap]`` is itself a linear score of the
+    prompt: the router goes strong where the strong model is predicted to *help*, not merely
+    where the question looks hard. Global (every training prompt shapes every prediction), it
+    complements the local kNN vote.
+    """
+
+    W: np.ndarray  # (d + 1, M), last row the intercept
+    l2: float  # the penalty, as a share of the training embeddings' total variance
+
+    def predict(self, E: np.ndarray) -> np.ndarray:
+        return E @ self.W[:-1] + self.W[-1]  # type: ignore[no-any-return]
+
+
+class RidgePath:
+    """Ridge fits for any penalty from one eigendecomposition, so cross-validation sweeps penalties cheaply."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray) -> None:
+        X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+        self.mu, self.ym = X64.mean(axis=0), Y64.mean(axis=0)
+        Xc = X64 - self.mu
+        self.evals, self.V = np.linalg.eigh(Xc.T @ Xc)
+        self.proj = self.V.T @ (Xc.T @ (Y64 - self.ym))
+        self.scale = max(float(np.maximum(self.evals, 0.0).sum()), 1e-12)  # total variance: penalties scale with it
+
+    def fit(self, l2: float) -> Linear:
+        """``l2`` is relative (x the total variance), so one grid suits any embedder and any amount of data."""
+        B = self.V @ (self.proj / (np.maximum(self.evals, 0.0) + l2 * self.scale)[:, None])
+        b = self.ym - self.mu @ B
+        return Linear(W=np.vstack([B, b[None, :]]).astype(np.float32), l2=float(l2))
+
+
+@attrs.frozen(kw_only=True)
 class Groups:
     """Topic mixture: ridge-classifier ``P(topic | x)`` times per-topic shrunk success rates."""
 
@@ -87,10 +125,10 @@ class Groups:
         z = (E @ self.W[:-1] + self.W[-1]) / self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return p / p.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
 
     def predict(self, E: np.ndarray) -> np.ndarray:
-        return self.proba(E) @ self.rates
+        return self.proba(E) @ self.rates  # type: ignore[no-any-return]
 
 
 def kmeans(X: np.ndarray, k: int, seed: int, iters: int = 25) -> np.ndarray:
@@ -125,6 +163,27 @@ def fit_groups(
     return Groups(W=W.astype(np.float32), rates=rates.astype(np.float32), names=tuple(names), temperature=temperature)
 
 
+def mix(
+    E: np.ndarray, *, knn: Knn | None, linear: Linear | None, groups: Groups | None, linear_weight: float,
+    group_weight: float,
+) -> np.ndarray:
+    """The ensemble's quality estimate: ``(1-g) * (a*linear + (1-a)*knn) + g * groups``, absent parts dropped."""
+    parts: list[tuple[float, np.ndarray]] = []
+    if linear is not None and knn is not None:
+        parts += [(linear_weight, linear.predict(E)), (1.0 - linear_weight, knn.predict(E))]
+    elif linear is not None:
+        parts.append((1.0, linear.predict(E)))
+    elif knn is not None:
+        parts.append((1.0, knn.predict(E)))
+    if groups is not None:
+        if not parts:
+            return groups.predict(E)
+        parts = [(w * (1.0 - group_weight), q) for w, q in parts] + [(group_weight, groups.predict(E))]
+    if not parts:
+        raise ValueError("a learned model needs at least one predictor")
+    return sum((w * q for w, q in parts if w), start=np.zeros((E.shape[0], parts[0][1].shape[1]), dtype=np.float32))
+
+
 # ----------------------------------------------------------------------------------------- the model
 
 
@@ -142,7 +201,7 @@ class Calibration:
 
 @attrs.frozen(kw_only=True)
 class LearnedModel:
-    """The trained predictors, the model ladder and the calibrated threshold."""
+    """The trained predictors, their blend weights, the model ladder and the calibrated threshold."""
 
     models: tuple[str, ...]
     method: str
@@ -151,8 +210,12 @@ class LearnedModel:
     knn: Knn | None
     groups: Groups | None
     calibration: Calibration
+    linear: Linear | None = None
+    linear_weight: float = 0.0  # the ridge model's share of the embedding part (chosen by cross-validation)
     group_weight: float = 0.6  # the topic mixture's share of the ensemble
     margin: float = 1.0  # calibration safety margin, in standard errors of the held-out quality
+    # what cross-validation compared: "l2=..,linear_weight=.." -> held-out mean ladder position at the target
+    selection: Mapping[str, float] = attrs.field(factory=dict, repr=False)
     # the held-out loss predictions and labels, kept so the target can be changed without retraining
     oof_loss: np.ndarray = attrs.field(repr=False)
     oof_ok: np.ndarray = attrs.field(repr=False)
@@ -163,7 +226,8 @@ class LearnedModel:
 
     def quality(self, E: np.ndarray) -> np.ndarray:
         """``q[i, m]``: the predicted probability that model ``m`` answers prompt ``i`` acceptably."""
-        return blend(self.knn, self.groups, E, self.group_weight)
+        return mix(E, knn=self.knn, linear=self.linear, groups=self.groups, linear_weight=self.linear_weight,
+                   group_weight=self.group_weight)
 
     def loss(self, E: np.ndarray) -> np.ndarray:
         """``(n, M-1)``: predicted quality lost by each cheaper model versus the strongest."""
@@ -190,13 +254,18 @@ class LearnedModel:
             "method": self.method,
             "embedder_name": self.embedder_name,
             "dim": self.dim,
+            "linear_weight": self.linear_weight,
             "group_weight": self.group_weight,
             "margin": self.margin,
+            "selection": dict(self.selection),
             "calibration": attrs.asdict(self.calibration),
         }
         if self.knn is not None:
             arrays.update(knn_X=self.knn.X, knn_Y=self.knn.Y, knn_prior=self.knn.prior)
             meta["knn"] = {"k": self.knn.k, "temperature": self.knn.temperature, "alpha": self.knn.alpha}
+        if self.linear is not None:
+            arrays.update(linear_W=self.linear.W)
+            meta["linear"] = {"l2": self.linear.l2}
         if self.groups is not None:
             arrays.update(groups_W=self.groups.W, groups_rates=self.groups.rates)
             meta["groups"] = {"names": list(self.groups.names), "temperature": self.groups.temperature}
@@ -206,6 +275,7 @@ class LearnedModel:
 
     @classmethod
     def load(cls, path: str | Path) -> LearnedModel:
+        """Reads this format and the previous one (kNN + topics, before the ridge model existed)."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
@@ -214,11 +284,14 @@ class LearnedModel:
         if "meta" not in arrays:
             raise ConfigError("path", f"{path} is not a saved costkit router")
         meta = json.loads(str(arrays["meta"]))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ConfigError("path", f"{path} has format {meta.get('format')}, this costkit reads {FORMAT_VERSION}")
+        if meta.get("format") not in READABLE_FORMATS:
+            raise ConfigError("path", f"{path} has format {meta.get('format')}, this costkit reads {READABLE_FORMATS}")
         knn = None
         if "knn" in meta:
             knn = Knn(X=arrays["knn_X"], Y=arrays["knn_Y"], prior=arrays["knn_prior"], **meta["knn"])
+        linear = None
+        if "linear" in meta:
+            linear = Linear(W=arrays["linear_W"], l2=float(meta["linear"]["l2"]))
         groups = None
         if "groups" in meta:
             groups = Groups(
@@ -232,10 +305,13 @@ class LearnedModel:
             embedder_name=meta["embedder_name"],
             dim=int(meta["dim"]),
             knn=knn,
+            linear=linear,
             groups=groups,
             calibration=Calibration(**{**cal, "shares": dict(cal["shares"])}),
+            linear_weight=float(meta.get("linear_weight", 0.0)),
             group_weight=float(meta["group_weight"]),
             margin=float(meta["margin"]),
+            selection={str(k): float(v) for k, v in meta.get("selection", {}).items()},
             oof_loss=arrays["oof_loss"],
             oof_ok=arrays["oof_ok"],
         )
@@ -248,14 +324,8 @@ def choose(loss: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(within.any(axis=1), first, loss.shape[1])
 
 
-def blend(knn: Knn | None, groups: Groups | None, E: np.ndarray, group_weight: float) -> np.ndarray:
-    """The ensemble's quality estimate: the kNN vote and the topic mixture, weighted."""
-    if knn is None and groups is not None:
-        return groups.predict(E)
-    if groups is None and knn is not None:
-        return knn.predict(E)
-    assert knn is not None and groups is not None
-    return (1.0 - group_weight) * knn.predict(E) + group_weight * groups.predict(E)
+def _candidates(loss: np.ndarray) -> np.ndarray:
+    return np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401), method="lower")]))
 
 
 def calibrate(
@@ -269,9 +339,8 @@ def calibrate(
     n = ok.shape[0]
     rows = np.arange(n)
     strongest = float(ok[:, -1].mean())
-    candidates = np.unique(np.concatenate([[-np.inf], np.quantile(loss, np.linspace(0, 1, 401), method="lower")]))
     best = -math.inf
-    for t in candidates:
+    for t in _candidates(loss):
         idx = choose(loss, float(t))
         diff = ok[rows, idx] - target_quality * ok[:, -1]
         se = float(diff.std()) / math.sqrt(n)
@@ -288,6 +357,26 @@ def calibrate(
         shares=shares,
         examples=n,
     )
+
+
+def ladder_cost(loss: np.ndarray, ok: np.ndarray, target_quality: float) -> float:
+    """How well a loss ranks: the least mean ladder position (0 = all cheapest, 1 = all strongest) at
+    which some threshold keeps quality at ``target_quality`` x the strongest model's.
+
+    With two models this is RouteLLM's "share of strong calls at the target"; cross-validation
+    minimizes it (averaged over targets around the asked one, which steadies a noisy curve).
+    """
+    rows = np.arange(ok.shape[0])
+    top = ok.shape[1] - 1
+    targets = sorted({max(target_quality - 0.02, 0.0), target_quality, min(target_quality + 0.02, 1.0)})
+    goals = np.array(targets) * float(ok[:, -1].mean()) - 1e-9
+    best = np.ones(len(targets))
+    for t in _candidates(loss):
+        idx = choose(loss, float(t))
+        met = float(ok[rows, idx].mean()) >= goals
+        best = np.where(met, np.minimum(best, float(idx.mean()) / top), best)
+    out = best
+    return float(np.mean(out))
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -342,11 +431,12 @@ class Trainer:
     group_labels: np.ndarray | None  # given topics, as indices
     group_names: tuple[str, ...]
 
-    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> tuple[Knn | None, Groups | None]:
+    def fit(self, X: np.ndarray, Y: np.ndarray, rows: np.ndarray) -> tuple[Knn | None, RidgePath | None, Groups | None]:
         Xs, Ys = X[rows], Y[rows]
         knn = None
         if self.method in ("ensemble", "knn"):
             knn = Knn(X=Xs, Y=Ys, prior=Ys.mean(axis=0), k=self.k)
+        ridge = RidgePath(Xs, Ys) if self.method in ("ensemble", "linear") else None
         groups = None
         if self.method == "groups" or (self.method == "ensemble" and self.group_labels is not None):
             if self.group_labels is not None:
@@ -356,7 +446,7 @@ class Trainer:
                 labels = kmeans(Xs, K, self.seed)
                 names = tuple(f"cluster{j}" for j in range(K))
             groups = fit_groups(Xs, Ys, labels, names)
-        return knn, groups
+        return knn, ridge, groups
 
 
 def train(
@@ -372,10 +462,14 @@ def train(
     folds: int = 5,
     seed: int = 0,
     embeddings: np.ndarray | None = None,
+    l2_grid: Sequence[float] = L2_GRID,
+    linear_weights: Sequence[float] = LINEAR_WEIGHTS,
 ) -> LearnedModel:
-    """Embed, fit, calibrate on out-of-fold predictions, refit on everything. See the module docstring.
+    """Embed, fit, choose the blend by cross-validation, calibrate on out-of-fold predictions, refit.
 
     ``embeddings`` lets a caller that already embedded the prompts (a benchmark) pass them in.
+    ``l2_grid`` (ridge penalties) and ``linear_weights`` (the ridge model's share beside the kNN
+    vote) are what cross-validation chooses from; see the module docstring.
     """
     from ..cache.embedders import as_embedder
 
@@ -394,6 +488,12 @@ def train(
         raise ConfigError("margin", f"must be a number >= 0 (standard errors), got {margin!r}")
     if not isinstance(folds, int) or folds < 2:
         raise ConfigError("folds", f"must be an int >= 2, got {folds!r}")
+    l2s = tuple(l2_grid)
+    if not l2s or not all(isinstance(v, int | float) and v > 0 for v in l2s):
+        raise ConfigError("l2_grid", f"must be positive numbers, got {l2_grid!r}")
+    weights = tuple(linear_weights)
+    if not weights or not all(isinstance(v, int | float) and 0.0 <= v <= 1.0 for v in weights):
+        raise ConfigError("linear_weights", f"must be numbers in [0, 1], got {linear_weights!r}")
     prompts, Y, group_list = read_examples(examples, models)
     if len(prompts) < max(4 * folds, 20):
         raise ConfigError("examples", f"needs at least {max(4 * folds, 20)} labeled examples, got {len(prompts)}")
@@ -408,18 +508,58 @@ def train(
         index = {g: i for i, g in enumerate(group_names)}
         group_labels = np.array([index[g] for g in group_list], dtype=np.int64)
     trainer = Trainer(method=method, k=k, seed=seed, group_labels=group_labels, group_names=group_names)
+    if method == "linear":
+        weights = (1.0,)
+    elif method != "ensemble":
+        l2s, weights = (l2s[0],), (0.0,)
 
-    oof = np.zeros((len(prompts), len(models) - 1), dtype=np.float32)
-    everything = np.arange(len(prompts))
-    for held in _folds(len(prompts), folds, seed):
-        knn, groups = trainer.fit(X, Y, np.setdiff1d(everything, held))
-        q = blend(knn, groups, X[held], group_weight)
-        oof[held] = q[:, -1:] - q[:, :-1]
+    # out-of-fold predictions of every part, for every penalty: each example predicted by a fit that never saw it
+    n, M = Y.shape
+    oof_knn = np.zeros((n, M), dtype=np.float32)
+    oof_groups = np.zeros((n, M), dtype=np.float32)
+    oof_linear = np.zeros((len(l2s), n, M), dtype=np.float32)
+    everything = np.arange(n)
+    has = {"knn": False, "linear": False, "groups": False}
+    for held in _folds(n, folds, seed):
+        knn, ridge, groups = trainer.fit(X, Y, np.setdiff1d(everything, held))
+        if knn is not None:
+            oof_knn[held], has["knn"] = knn.predict(X[held]), True
+        if ridge is not None:
+            for j, l2 in enumerate(l2s):
+                oof_linear[j, held] = ridge.fit(l2).predict(X[held])
+            has["linear"] = True
+        if groups is not None:
+            oof_groups[held], has["groups"] = groups.predict(X[held]), True
+
+    def blended_quality(j: int, a: float) -> np.ndarray:
+        if has["knn"] and has["linear"]:
+            q = a * oof_linear[j] + (1.0 - a) * oof_knn
+        else:
+            q = oof_linear[j] if has["linear"] else oof_knn
+        if has["groups"]:
+            q = oof_groups if not (has["knn"] or has["linear"]) else (1 - group_weight) * q + group_weight * oof_groups
+        return q
+
+    # ranked by the held-out ladder cost at the target; ties (easy data) by the Brier score of the predictions
+    scores: dict[tuple[int, float], tuple[float, float]] = {}
+    for j in range(len(l2s) if has["linear"] else 1):
+        for a in weights if (has["knn"] and has["linear"]) else (1.0 if has["linear"] else 0.0,):
+            q = blended_quality(j, a)
+            scores[(j, float(a))] = (ladder_cost(q[:, -1:] - q[:, :-1], Y, float(target_quality)),
+                                     float(np.mean((q - Y) ** 2)))
+    best_j, best_a = min(scores, key=lambda key: scores[key])
+    q = blended_quality(best_j, best_a)
+    oof = q[:, -1:] - q[:, :-1]
     calibration = calibrate(oof, Y, float(target_quality), models, margin=float(margin))
-    knn, groups = trainer.fit(X, Y, everything)
+
+    knn, ridge, groups = trainer.fit(X, Y, everything)
+    linear = ridge.fit(l2s[best_j]) if ridge is not None else None
+    selection = {f"l2={l2s[j]:g},linear_weight={a:g}": round(v[0], 4) for (j, a), v in scores.items()}
     return LearnedModel(
         models=tuple(models), method=method, embedder_name=emb.name, dim=emb.dim, knn=knn, groups=groups,
+        linear=linear, linear_weight=best_a if (knn is not None and linear is not None) else float(linear is not None),
         calibration=calibration, oof_loss=oof, oof_ok=Y, group_weight=float(group_weight), margin=float(margin),
+        selection=selection,
     )
 
 
@@ -483,9 +623,12 @@ __all__ = [
     "Knn",
     "LearnedModel",
     "LearnedStrategy",
-    "blend",
+    "Linear",
+    "RidgePath",
     "calibrate",
     "choose",
     "kmeans",
+    "ladder_cost",
+    "mix",
     "train",
 ]
