@@ -1,6 +1,6 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95]
+    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--minilm]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -18,6 +18,13 @@ For each router:
   its training part alone (strong share, accuracy as a share of the strong model's, saving) -- the
   number a deployment gets.
 
+The learned router is measured with the default embedder (wordllama, numpy only), as the
+previous kNN vote alone (``method="knn"``) and as the shipped ensemble (ridge + kNN, blend chosen
+by cross-validation on the training part), each from prompts only and with the MMLU subject as a
+training-time group. ``--minilm`` adds the same ensemble on wordllama + all-MiniLM-L6-v2 side by
+side (ConcatEmbedder; needs torch and sentence-transformers; the vectors are cached on disk under
+``--cache-dir`` because embedding 4,208 prompts with MiniLM takes minutes on a small CPU).
+
 Beside them: a random router, the oracle (strong only where only the strong model is right), the
 heuristic complexity score, a plain 30-nearest-neighbour vote, and a cascade (weak first, escalate
 when a gate rejects the weak answer; the gate sees the weak answer's correctness, so it is the
@@ -28,6 +35,7 @@ latency with the embedding excluded.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -35,6 +43,9 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: BLAS threads only contend (eigh 1 s -> 6 ms)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
@@ -44,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from costkit import Call, Result, Router, Usage, gates, pricing, tokens
 from costkit._pipeline import Pipeline
 from costkit.policies.cache.embedders import default_embedder
+from costkit.policies.routing.concat import ConcatEmbedder
 from costkit.policies.routing.heuristic import ComplexityScorer
 from costkit.policies.routing.learned import LearnedStrategy, choose, train
 
@@ -160,6 +172,8 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--minilm", action="store_true", help="also wordllama + all-MiniLM-L6-v2 (needs torch)")
+    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-benchmarks")
     args = ap.parse_args()
 
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
@@ -176,6 +190,21 @@ def main() -> None:
     cw = np.array([pricing.cost(WEAK, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
     cs = np.array([pricing.cost(STRONG, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
     heur = np.array([ComplexityScorer()(p).score for p in prompts])
+    embedders: list[tuple[str, Any, np.ndarray]] = [("", emb, X)]
+    if args.minilm:
+        both = ConcatEmbedder(emb, "minilm")
+        digest = hashlib.sha256(args.data.read_bytes()).hexdigest()[:16]
+        cached = args.cache_dir / f"{both.parts[1].name}-{digest}.npy"
+        if cached.exists():
+            Xm = np.load(cached)
+        else:
+            t0 = time.perf_counter()
+            Xm = both.parts[1](prompts)
+            took = time.perf_counter() - t0
+            print(f"embedded {n} prompts with {both.parts[1].name} in {took:.0f}s (cached: {cached})")
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, Xm)
+        embedders.append((", wordllama+MiniLM", both, ConcatEmbedder.join([X, Xm])))
 
     print(f"data: {args.data.name}: {n} questions, weak {w_all.mean():.1%} right, strong {s_all.mean():.1%}")
     print(f"prices (cost map): {WEAK} ${price[WEAK].input_per_million}/${price[WEAK].output_per_million} per M in/out, "
@@ -190,7 +219,7 @@ def main() -> None:
         for k, v in vals.items():
             res.setdefault(name, {}).setdefault(k, []).append(v)
 
-    latency = (0.0, 0.0)
+    latency: dict[str, tuple[float, float]] = {}
     for seed in range(args.seeds):
         perm = np.random.default_rng(1000 + seed).permutation(n)
         cut = int(args.train_fraction * n)
@@ -212,27 +241,30 @@ def main() -> None:
             share, strong = strong_at(score, w, s, args.target)
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]))
 
-        variants = [("learned (prompts only)", False)]
-        if all("subject" in r for r in rows):  # a data file without subjects gets the prompts-only router
-            variants.append(("learned (+ subject while training)", True))
-        for name, with_groups in variants:
+        has_subjects = all("subject" in r for r in rows)  # a data file without subjects: prompts-only routers
+        variants = [("learned kNN (previous), prompts only", False, "knn", "", emb, X)]
+        for suffix, e, V in embedders:
+            variants.append((f"learned{suffix}, prompts only", False, "ensemble", suffix, e, V))
+            if has_subjects:
+                variants.append((f"learned{suffix}, + subject while training", True, "ensemble", suffix, e, V))
+        for name, with_groups, method, suffix, e, V in variants:
             examples = [
                 {"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
                  **({"group": rows[i]["subject"]} if with_groups else {})}
                 for i in tr
             ]
             t0 = time.perf_counter()
-            model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=emb, embeddings=X[tr],
-                          seed=seed)
+            model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e, embeddings=V[tr],
+                          seed=seed, method=method)
             train_s = time.perf_counter() - t0
-            loss = model.loss(X[te])
+            loss = model.loss(V[te])
             share, strong = strong_at(loss[:, 0], w, s, args.target)
             picked = choose(loss, model.threshold) == 1
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
                 cal_quality=float(np.where(picked, s, w).mean() / s.mean()), cal_saving=saving(picked, cw[te], cs[te]),
                 train_s=train_s)
-            if seed == 0 and (with_groups or len(variants) == 1):
-                latency = decision_latency(LearnedStrategy(model, embedder=emb), X[te], [prompts[i] for i in te])
+            if seed == 0 and method == "ensemble":
+                latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
 
         esc, quality, sav, _ = run_cascade([rows[i] for i in te], in_tok[te])
         add("cascade, gate = weak answer's correctness", strong=esc, saving=sav, quality=quality)
@@ -246,8 +278,9 @@ def main() -> None:
         elif "quality" in vals:
             line += f"   accuracy {fmt(vals['quality'])} of strong"
         print(line)
-    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts): "
-          f"predictor {latency[0]:.3f} ms, whole Router policy {latency[1]:.3f} ms")
+    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, seed 0):")
+    for name, (core, whole) in latency.items():
+        print(f"  {name:50s} predictor {core:.3f} ms, whole Router policy {whole:.3f} ms")
     single = []
     for p in prompts[:200]:
         t0 = time.perf_counter()

@@ -91,7 +91,7 @@ class Linear:
     l2: float  # the penalty, as a share of the training embeddings' total variance
 
     def predict(self, E: np.ndarray) -> np.ndarray:
-        return E @ self.W[:-1] + self.W[-1]  # type: ignore[no-any-return]
+        return E @ self.W[:-1] + self.W[-1]
 
 
 class RidgePath:
@@ -125,10 +125,10 @@ class Groups:
         z = (E @ self.W[:-1] + self.W[-1]) / self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+        return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, E: np.ndarray) -> np.ndarray:
-        return self.proba(E) @ self.rates  # type: ignore[no-any-return]
+        return self.proba(E) @ self.rates
 
 
 def kmeans(X: np.ndarray, k: int, seed: int, iters: int = 25) -> np.ndarray:
