@@ -91,7 +91,8 @@ def saving(strong: np.ndarray, cw: np.ndarray, cs: np.ndarray) -> float:
 def knn_vote(Xtr: np.ndarray, d: np.ndarray, Xte: np.ndarray, k: int = 30) -> np.ndarray:
     sims = Xte @ Xtr.T
     idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return d[idx].mean(axis=1)  # type: ignore[no-any-return]
+    out: np.ndarray = d[idx].mean(axis=1)
+    return out
 
 
 # ------------------------------------------------------------------------------------- the cascade
@@ -186,7 +187,8 @@ def main() -> None:
     X = emb(prompts)
     embed_s = time.perf_counter() - t0
     in_tok = np.array([tokens.count_messages([{"role": "user", "content": p}], STRONG) for p in prompts])
-    price = {m: pricing.get(m) for m in (WEAK, STRONG)}
+    pw, ps = pricing.get(WEAK), pricing.get(STRONG)
+    assert pw is not None and ps is not None, "the bundled cost map prices both models"
     cw = np.array([pricing.cost(WEAK, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
     cs = np.array([pricing.cost(STRONG, Usage(input_tokens=int(t), output_tokens=OUTPUT_TOKENS)) for t in in_tok])
     heur = np.array([ComplexityScorer()(p).score for p in prompts])
@@ -207,8 +209,8 @@ def main() -> None:
         embedders.append((", wordllama+MiniLM", both, ConcatEmbedder.join([X, Xm])))
 
     print(f"data: {args.data.name}: {n} questions, weak {w_all.mean():.1%} right, strong {s_all.mean():.1%}")
-    print(f"prices (cost map): {WEAK} ${price[WEAK].input_per_million}/${price[WEAK].output_per_million} per M in/out, "
-          f"{STRONG} ${price[STRONG].input_per_million}/${price[STRONG].output_per_million}; "
+    print(f"prices (cost map): {WEAK} ${pw.input_per_million}/${pw.output_per_million} per M in/out, "
+          f"{STRONG} ${ps.input_per_million}/${ps.output_per_million}; "
           f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens")
     print(f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
           f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}\n")

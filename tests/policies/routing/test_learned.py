@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
 from costkit import Call, ConfigError, Result, Router, Usage
 from costkit._pipeline import Pipeline
 from costkit.policies.cache.embedders import CallableEmbedder
-from costkit.policies.routing.learned import LearnedModel, LearnedStrategy, calibrate, choose, kmeans
+from costkit.policies.routing.learned import (
+    LearnedModel,
+    LearnedStrategy,
+    RidgePath,
+    calibrate,
+    choose,
+    kmeans,
+    ladder_cost,
+)
 
 
 def topic_vectors(texts: list[str]) -> np.ndarray:
@@ -257,3 +267,61 @@ async def test_an_async_embedder_failure_degrades_to_the_requested_model() -> No
         result = await Pipeline([router], lambda c: Result(), aterminal).arun(call_for("chat question 5"))
     assert result.model == "strong"
     assert any("ConnectionError" in str(w.message) for w in caught)
+
+
+def test_the_ensemble_holds_a_ridge_model_chosen_by_cross_validation() -> None:
+    model = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+    assert model.linear is not None and model.knn is not None
+    assert model.linear.l2 in (0.1, 0.03, 0.01, 0.003)
+    assert 0.0 <= model.linear_weight <= 1.0
+    assert len(model.selection) == 4 * 5  # every penalty x every blend weight was scored on held-out folds
+    assert all(0.0 <= v <= 1.0 for v in model.selection.values())
+
+
+def test_the_linear_method_predicts_each_models_success_and_routes_on_the_difference() -> None:
+    router = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER, method="linear")
+    model = router.learned_model
+    assert model.knn is None and model.groups is None and model.linear_weight == 1.0
+    q = model.quality(EMBEDDER(["chat question 5000", "math question 5000"]))
+    assert q[0, 0] == pytest.approx(0.95, abs=0.1) and q[1, 0] == pytest.approx(0.2, abs=0.1)
+    assert q[:, 1] == pytest.approx([0.95, 0.95], abs=0.1)
+    assert routed_model(router, "chat question 9001")[0] == "cheap"
+    assert routed_model(router, "math question 9001")[0] == "strong"
+
+
+def test_ridge_path_matches_a_direct_ridge_solve() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5)).astype(np.float32)
+    Y = (rng.random((60, 2)) < 0.5).astype(np.float32)
+    path = RidgePath(X, Y)
+    lin = path.fit(0.1)
+    Xc = X.astype(np.float64) - X.mean(axis=0)
+    lam = 0.1 * float((Xc**2).sum())
+    B = np.linalg.solve(Xc.T @ Xc + lam * np.eye(5), Xc.T @ (Y - Y.mean(axis=0)))
+    np.testing.assert_allclose(lin.predict(X), Xc @ B + Y.mean(axis=0), atol=1e-5)
+
+
+def test_ladder_cost_is_the_strong_share_at_the_target() -> None:
+    # strong helps exactly on rows 0 and 1; a loss ranking them first needs 2 of 10 strong calls at the target
+    ok = np.array([[0, 1]] * 2 + [[1, 1]] * 8, dtype=np.float32)
+    good = np.array([[0.9], [0.8]] + [[0.0]] * 8)
+    bad = good[::-1].copy()
+    assert ladder_cost(good, ok, 1.0) == pytest.approx(0.2)
+    assert ladder_cost(bad, ok, 1.0) == pytest.approx(1.0)
+
+
+def test_a_router_saved_in_the_previous_format_still_loads(tmp_path: Path) -> None:
+    router = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, method="knn")
+    model = router.learned_model
+    path = tmp_path / "v1.npz"
+    meta = {
+        "format": 1, "models": list(model.models), "method": "ensemble", "embedder_name": model.embedder_name,
+        "dim": model.dim, "group_weight": 0.6, "margin": 1.0, "calibration": attrs.asdict(model.calibration),
+        "knn": {"k": model.knn.k, "temperature": model.knn.temperature, "alpha": model.knn.alpha},
+    }
+    np.savez(path, oof_loss=model.oof_loss, oof_ok=model.oof_ok, knn_X=model.knn.X, knn_Y=model.knn.Y,
+             knn_prior=model.knn.prior, meta=np.array(json.dumps(meta)))
+    loaded = Router.load(path, embedder=EMBEDDER).learned_model
+    assert loaded.linear is None and loaded.linear_weight == 0.0
+    E = EMBEDDER(["chat question 1", "math question 1"])
+    np.testing.assert_allclose(loaded.loss(E), model.loss(E), rtol=1e-6)
