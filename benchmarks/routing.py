@@ -1,6 +1,6 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--minilm]
+    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--minilm] [--margin 1.0]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -173,6 +173,7 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--margin", type=float, default=1.0, help="calibration margin, standard errors (the default)")
     ap.add_argument("--minilm", action="store_true", help="also wordllama + all-MiniLM-L6-v2 (needs torch)")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-benchmarks")
     args = ap.parse_args()
@@ -213,7 +214,8 @@ def main() -> None:
           f"{STRONG} ${ps.input_per_million}/${ps.output_per_million}; "
           f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens")
     print(f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
-          f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}\n")
+          f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}, "
+          f"calibration margin {args.margin:g} standard errors\n")
 
     res: dict[str, dict[str, list[float]]] = {}
 
@@ -257,7 +259,7 @@ def main() -> None:
             ]
             t0 = time.perf_counter()
             model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e, embeddings=V[tr],
-                          seed=seed, method=method)
+                          seed=seed, method=method, margin=args.margin)
             train_s = time.perf_counter() - t0
             loss = model.loss(V[te])
             share, strong = strong_at(loss[:, 0], w, s, args.target)

@@ -2,27 +2,34 @@
 
 Training data is what you already have or can label offline: for each past prompt, which models
 answered it acceptably (``{"prompt": str, "ok": {model: bool, ...}}``). Prompts are embedded with
-the cache layer's embedder (offline, numpy); two small predictors estimate, for a new prompt, the
-probability ``q[m]`` that each model answers it acceptably:
+the cache layer's embedder (offline, numpy; :class:`~costkit.policies.routing.concat.ConcatEmbedder`
+puts two side by side); up to three predictors estimate, for a new prompt, the probability
+``q[m]`` that each model answers it acceptably:
 
+* ``linear``: a ridge regression of each model's 0/1 label on the embedding. Because the router
+  acts on ``q[strongest] - q[m]``, it sends to the strong model where the strong model is
+  predicted to *help*, not where the question merely looks hard (both models fail hard questions).
 * ``knn``: the similarity-weighted vote of the ``k`` most similar training prompts, shrunk toward
-  the model's base rate (so a lone neighbour cannot decide);
+  the model's base rate (so a lone neighbour cannot decide): local where the ridge is global.
 * ``groups``: the topic the prompt belongs to, and how well each model does on that topic. Topics
   are the examples' optional ``"group"`` (a feature or subject name, used only in training: the
-  router recognizes topics from text alone) or, without it, k-means clusters of the prompts. A
-  ridge classifier gives ``P(topic | prompt)``; ``q = P @ rate[topic, model]``. Pooling per topic
-  removes much of the noise of one-answer labels.
+  router recognizes topics from text alone) or, with ``method="groups"`` and no groups, k-means
+  clusters. A ridge classifier gives ``P(topic | prompt)``; ``q = P @ rate[topic, model]``.
 
-``method="ensemble"`` (default) blends the two (``group_weight`` 0.6 on the topics) when the
-examples carry groups, and is the kNN alone when they do not (k-means clusters measured worse
-than the plain neighbour vote; they are available as ``method="groups"``).
+``method="ensemble"`` (default) blends ``a * linear + (1 - a) * knn``, and, when the examples carry
+groups, mixes in the topic model at ``group_weight``. The ridge penalty (relative to the
+embeddings' total variance, so one grid fits any embedder and data size) and the blend weight
+``a`` are chosen by cross-validation *inside the training data*: every example is predicted by a
+fit that never saw it, and the pair whose held-out predictions need the fewest strong calls to
+keep ``target_quality`` (averaged over the target and +-0.02, to steady a noisy curve; ties broken
+by the Brier score) wins. ``method="linear"``, ``"knn"`` and ``"groups"`` use one predictor.
 
 The routing rule: the predicted quality loss of model ``m`` is ``q[strongest] - q[m]``; the router
 picks the cheapest model whose loss is at most a threshold ``lambda``. ``lambda`` is calibrated on
-held-out predictions (k-fold, every example predicted by a model that never saw it) as the largest
-value for which the traffic's quality stays at ``target_quality`` of what the strongest model
-alone would achieve -- with a ``margin`` of standard errors to spare, and for every smaller value
-too (the first crossing, not a lucky spike). The final predictors are refit on all examples.
+the same held-out predictions as the largest value for which the traffic's quality stays at
+``target_quality`` of what the strongest model alone would achieve -- with a ``margin`` of
+standard errors to spare, and for every smaller value too (the first crossing, not a lucky
+spike). The final predictors are refit on all examples with the chosen settings.
 
 A trained model saves to one ``.npz`` (arrays plus JSON settings; no pickle).
 """
