@@ -611,7 +611,8 @@ class LearnedStrategy:
         """The decision for one embedded prompt."""
         idx, q, loss = self.decide_vector(E)
         models = self.model.models
-        scores = {f"p_ok:{m}": round(float(v), 4) for m, v in zip(models, q, strict=True)}
+        # a ridge estimate can stray just outside [0, 1]; the note shows it as a probability (the rule uses it raw)
+        scores = {f"p_ok:{m}": round(min(max(float(v), 0.0), 1.0), 4) for m, v in zip(models, q, strict=True)}
         scores["threshold"] = round(self.model.threshold, 4)
         if idx < len(models) - 1:
             reason = f"predicted loss {loss[idx]:.3f} <= {self.model.threshold:.3f} on {models[idx]}"
