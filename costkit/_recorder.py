@@ -51,7 +51,7 @@ class Recorder:
     # ------------------------------------------------------------------ building
     def _savings(self, call: Call, usage: Usage, cost: float | None) -> dict[str, float]:
         savings: dict[str, float] = {}
-        if cost is None:
+        if cost is None or call.kind not in ANSWER_KINDS:  # judges and side calls save nothing themselves
             return savings
         removed = call.notes.get("tokens_removed")
         if removed:
@@ -192,16 +192,36 @@ class Recorder:
             )
 
 
+ANSWER_KINDS = ("call", "retry", "escalation")
+
+
 def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
-    """Attempts before the answer are what routing (or retrying) spent: they save nothing, and the
-    router's saving on the answering attempt is reduced by what the rejected attempts cost."""
-    *earlier, last = records
-    spent_before = sum(r.cost_usd or 0.0 for r in earlier)
-    out = [attrs.evolve(r, savings={}, saved_usd=0.0) for r in earlier]
-    savings = dict(last.savings)
-    if "router" in savings or any(r.model != r.requested_model for r in earlier):
-        savings["router"] = savings.get("router", 0.0) - spent_before
-    out.append(attrs.evolve(last, savings=savings, saved_usd=sum(savings.values())))
+    """Settle savings across one request's records.
+
+    The last call/retry/escalation is the answer. Attempts before it are what routing (or
+    retrying) spent: they save nothing. If routing was involved (a model other than the one
+    asked for, an escalation, a judge), the router's saving on the answer is reduced by what the
+    other attempts and judges cost. Side calls (embeddings) keep their own figures.
+    """
+    answers = [i for i, r in enumerate(records) if r.kind in ANSWER_KINDS]
+    if not answers:
+        return records
+    last = answers[-1]
+    before = records[:last]
+    spent_elsewhere = sum(r.cost_usd or 0.0 for i, r in enumerate(records) if i != last and r.kind != "embedding")
+    out = []
+    for i, r in enumerate(records):
+        if i == last:
+            savings = dict(r.savings)
+            routed = "router" in savings or any(
+                p.kind in ("judge", "escalation") or p.model != p.requested_model for p in before
+            )
+            if routed and spent_elsewhere:
+                savings["router"] = savings.get("router", 0.0) - spent_elsewhere
+            r = attrs.evolve(r, savings=savings, saved_usd=sum(savings.values()))
+        elif r.kind in ANSWER_KINDS and (r.savings or r.saved_usd):
+            r = attrs.evolve(r, savings={}, saved_usd=0.0)
+        out.append(r)
     return out
 
 

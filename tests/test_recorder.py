@@ -118,3 +118,15 @@ def test_shadow_route_cost_is_recorded():
     [r] = rec.sink.records
     assert r.notes["shadow_cost_usd"] == pytest.approx(1000 * MINI[0] + 100 * MINI[1], abs=1e-15)
     assert r.saved_usd == 0.0  # shadow mode changes nothing, so it saves nothing
+
+
+def test_a_judge_is_a_cost_of_routing_and_the_answer_keeps_the_saving():
+    rec = recorder()
+    call = rec.begin(make_call(model="gpt-4o-mini"))
+    rec.attempt(call, Result(usage=usage()), None, 0.0)  # the cheap answer
+    rec.attempt(call.evolve(kind="judge", attempt=2), Result(usage=usage(200, 1)), None, 0.0)  # accepted by a judge
+    rec.end(call, Result())
+    answer, judge = rec.sink.records
+    full = 1000 * GPT4O[0] + 100 * GPT4O[1]
+    assert answer.savings == {"router": pytest.approx(full - answer.cost_usd - judge.cost_usd, abs=1e-15)}
+    assert (judge.kind, judge.saved_usd) == ("judge", 0.0)
