@@ -134,6 +134,8 @@ class Router(FlowPolicy):
         margin: float = 1.0,
         folds: int = 5,
         seed: int = 0,
+        l2_grid: Sequence[float] | None = None,
+        linear_weights: Sequence[float] | None = None,
         text: Callable[[Call], str] | None = None,
         **options: Any,
     ) -> Router:
@@ -144,20 +146,40 @@ class Router(FlowPolicy):
         last. The router picks, per request, the cheapest model whose predicted quality keeps the
         traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
         held-out (out-of-fold) examples, with a ``margin`` of that many standard errors. ``k``: the
-        neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble. See
-        :mod:`costkit.policies.routing.learned`.
+        neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble.
+        ``method``: ``"ensemble"`` (a ridge model of each model's P(ok), routed on the gain of the
+        stronger model, blended with the kNN vote), ``"linear"`` (ridge alone) or ``"knn"``.
+        ``l2_grid`` / ``linear_weights``: what cross-validation inside the examples chooses the
+        ridge penalty and the blend from (defaults in :mod:`costkit.policies.routing.learned`).
         """
-        from .routing.learned import LearnedStrategy, train
+        from .routing.learned import L2_GRID, LINEAR_WEIGHTS, LearnedStrategy, train
 
         model = train(
-            examples, models, target_quality=target_quality, embedder=embedder, method=method, k=k,
-            group_weight=group_weight, margin=margin, folds=folds, seed=seed,
+            examples,
+            models,
+            target_quality=target_quality,
+            embedder=embedder,
+            method=method,
+            k=k,
+            group_weight=group_weight,
+            margin=margin,
+            folds=folds,
+            seed=seed,
+            l2_grid=L2_GRID if l2_grid is None else tuple(l2_grid),
+            linear_weights=LINEAR_WEIGHTS if linear_weights is None else tuple(linear_weights),
         )
         return cls(LearnedStrategy(model, embedder=embedder, text=text), **options)
 
     @classmethod
-    def load(cls, path: str | Path, *, embedder: Any = None, text: Callable[[Call], str] | None = None,
-             target_quality: float | None = None, **options: Any) -> Router:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        embedder: Any = None,
+        text: Callable[[Call], str] | None = None,
+        target_quality: float | None = None,
+        **options: Any,
+    ) -> Router:
         """A learned router saved with :meth:`save` (the embedder must be the one it was trained with)."""
         from .routing.learned import LearnedModel, LearnedStrategy
 
