@@ -1,6 +1,6 @@
 """What the wrapper costs per call, against one local fake HTTP server, in one run.
 
-Variants (interleaved call by call, so machine noise hits all of them alike):
+Variants (interleaved call by call in a shuffled order, so machine noise hits all of them alike):
   raw        the openai SDK, unwrapped
   wrapped    costkit.wrap(client) with no policies (records to a MemorySink)
   policies   costkit.wrap(client) with every non-embedding policy that exists (cache misses)
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -149,9 +150,12 @@ def main() -> None:
             "litellm": litellm_call,
         }
         times: dict[str, list[float]] = {k: [] for k in variants}
+        order = list(variants.items())
+        rng = random.Random(0)
         n = 0
         for r in range(args.warmup + args.rounds):
-            for name, fn in variants.items():
+            rng.shuffle(order)  # no variant always goes first (the first request of a round pays wake-ups)
+            for name, fn in order:
                 n += 1
                 t = time.perf_counter()
                 fn(n)

@@ -17,10 +17,11 @@ import attrs
 
 from ._call import Call, Result, Usage, content_text
 from ._warn import warn_once
+from .providers.base import PENDING_RECORDS
 from .records import CostRecord
 
 Listener = Callable[[CostRecord], None]
-_PENDING = "_pending_records"
+_PENDING = PENDING_RECORDS
 _CACHE_LAYER = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}
 
 
@@ -158,8 +159,9 @@ class Recorder:
 
     # ------------------------------------------------------------------ requests
     def begin(self, call: Call) -> Call:
-        """Hold the request's records until :meth:`end`, to settle savings across its attempts."""
-        return call.with_notes(**{_PENDING: []})
+        """Hold the request's records until :meth:`end`, to settle savings across its attempts
+        (adapters' calls come with the list already; a call built elsewhere gets one here)."""
+        return call if _PENDING in call.notes else call.with_notes(**{_PENDING: []})
 
     def end(self, call: Call, result: Result | None) -> None:
         pending: list[CostRecord] = call.notes.get(_PENDING) or []

@@ -14,6 +14,7 @@ from .._stream import Accumulator
 from ..errors import ConfigError
 
 COSTKIT_KWARG = "costkit"
+PENDING_RECORDS = "_pending_records"
 
 
 class Adapter(Protocol):
@@ -100,7 +101,7 @@ def build_call(
     model = require(kwargs, "model", "create")
     msgs = tuple(messages)
     name, max_out = max_tokens_of(kwargs, max_names)
-    notes: dict[str, Any] = {}
+    notes: dict[str, Any] = {PENDING_RECORDS: []}  # the request's records, held until it ends
     if name:
         notes["_max_name"] = name
     if keep_original:

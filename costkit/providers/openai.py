@@ -26,7 +26,7 @@ _CHAT_FINISH = {
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if obj is None:
         return default
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):  # a dict (not the Mapping ABC: its isinstance check is slow on the hot path)
         return obj.get(name, default)
     return getattr(obj, name, default)
 
