@@ -36,12 +36,13 @@ def usage_from_openai(u: Any) -> Usage:
     if u is None:
         return Usage()
     inp = _get(u, "prompt_tokens")
-    if inp is None:
+    if inp is not None:  # chat completions (ask only for the names this shape has: a miss is slow in pydantic)
+        out = _get(u, "completion_tokens", 0)
+        details = _get(u, "prompt_tokens_details")
+    else:  # responses
         inp = _get(u, "input_tokens", 0)
-    out = _get(u, "completion_tokens")
-    if out is None:
         out = _get(u, "output_tokens", 0)
-    details = _get(u, "prompt_tokens_details") or _get(u, "input_tokens_details")
+        details = _get(u, "input_tokens_details")
     cached = _get(details, "cached_tokens", 0) or 0
     written = _get(details, "cache_write_tokens", 0) or 0
     return Usage(
