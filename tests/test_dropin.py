@@ -9,7 +9,7 @@ import pytest
 
 import costkit
 from costkit.sinks import MemorySink
-from costkit.testing import FakeProvider, Failure, serve, tool_call
+from costkit.testing import Failure, FakeProvider, serve, tool_call
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 WEATHER_TOOL = [{"type": "function", "function": {"name": "get_weather", "parameters": {

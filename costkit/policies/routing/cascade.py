@@ -79,7 +79,9 @@ class Cascade(Router):
                 path.append({"model": model, "error": why})
                 attempt += 1
                 current = step.evolve(
-                    kind="retry", stream=call.stream, params=call.params,
+                    kind="retry",
+                    stream=call.stream,
+                    params=call.params,
                     notes=_step_notes(current.notes, fallback_from=model, fallback_reason=why),
                 )
                 continue
@@ -93,7 +95,9 @@ class Cascade(Router):
                 break
             path.append({"model": model, "verdict": "fail", "gate": verdict.gate, "reason": verdict.reason})
             current = step.evolve(
-                kind="escalation", stream=call.stream, params=call.params,
+                kind="escalation",
+                stream=call.stream,
+                params=call.params,
                 notes=_step_notes(
                     current.notes, escalated_from=model, escalation_reason=f"{verdict.gate}: {verdict.reason}"
                 ),

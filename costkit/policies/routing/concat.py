@@ -44,8 +44,9 @@ class ConcatEmbedder:
         blocks = []
         for p in self.parts:
             aembed = getattr(p, "aembed", None)
-            blocks.append(np.asarray(await aembed(list(texts)) if aembed is not None else p(list(texts)),
-                                     dtype=np.float32))
+            blocks.append(
+                np.asarray(await aembed(list(texts)) if aembed is not None else p(list(texts)), dtype=np.float32)
+            )
         return self.join(blocks)
 
     @staticmethod

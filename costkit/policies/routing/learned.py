@@ -154,7 +154,13 @@ def kmeans(X: np.ndarray, k: int, seed: int, iters: int = 25) -> np.ndarray:
 
 
 def fit_groups(
-    X: np.ndarray, Y: np.ndarray, labels: np.ndarray, names: Sequence[str], *, l2: float = 0.1, alpha: float = 5.0,
+    X: np.ndarray,
+    Y: np.ndarray,
+    labels: np.ndarray,
+    names: Sequence[str],
+    *,
+    l2: float = 0.1,
+    alpha: float = 5.0,
     temperature: float = 0.1,
 ) -> Groups:
     K = len(names)
@@ -171,7 +177,12 @@ def fit_groups(
 
 
 def mix(
-    E: np.ndarray, *, knn: Knn | None, linear: Linear | None, groups: Groups | None, linear_weight: float,
+    E: np.ndarray,
+    *,
+    knn: Knn | None,
+    linear: Linear | None,
+    groups: Groups | None,
+    linear_weight: float,
     group_weight: float,
 ) -> np.ndarray:
     """The ensemble's quality estimate: ``(1-g) * (a*linear + (1-a)*knn) + g * groups``, absent parts dropped."""
@@ -233,8 +244,14 @@ class LearnedModel:
 
     def quality(self, E: np.ndarray) -> np.ndarray:
         """``q[i, m]``: the predicted probability that model ``m`` answers prompt ``i`` acceptably."""
-        return mix(E, knn=self.knn, linear=self.linear, groups=self.groups, linear_weight=self.linear_weight,
-                   group_weight=self.group_weight)
+        return mix(
+            E,
+            knn=self.knn,
+            linear=self.linear,
+            groups=self.groups,
+            linear_weight=self.linear_weight,
+            group_weight=self.group_weight,
+        )
 
     def loss(self, E: np.ndarray) -> np.ndarray:
         """``(n, M-1)``: predicted quality lost by each cheaper model versus the strongest."""
@@ -302,7 +319,9 @@ class LearnedModel:
         groups = None
         if "groups" in meta:
             groups = Groups(
-                W=arrays["groups_W"], rates=arrays["groups_rates"], names=tuple(meta["groups"]["names"]),
+                W=arrays["groups_W"],
+                rates=arrays["groups_rates"],
+                names=tuple(meta["groups"]["names"]),
                 temperature=meta["groups"]["temperature"],
             )
         cal = meta["calibration"]
@@ -418,8 +437,10 @@ def read_examples(
         group = ex.get("group")
         groups.append(str(group) if group is not None else None)
     has_groups = bool(groups) and all(g is not None for g in groups)
-    return prompts, np.array(rows, dtype=np.float32).reshape(-1, len(models)), (
-        [str(g) for g in groups] if has_groups else None
+    return (
+        prompts,
+        np.array(rows, dtype=np.float32).reshape(-1, len(models)),
+        ([str(g) for g in groups] if has_groups else None),
     )
 
 
@@ -552,8 +573,10 @@ def train(
     for j in range(len(l2s) if has["linear"] else 1):
         for a in weights if (has["knn"] and has["linear"]) else (1.0 if has["linear"] else 0.0,):
             q = blended_quality(j, a)
-            scores[(j, float(a))] = (ladder_cost(q[:, -1:] - q[:, :-1], Y, float(target_quality)),
-                                     float(np.mean((q - Y) ** 2)))
+            scores[(j, float(a))] = (
+                ladder_cost(q[:, -1:] - q[:, :-1], Y, float(target_quality)),
+                float(np.mean((q - Y) ** 2)),
+            )
     best_j, best_a = min(scores, key=lambda key: scores[key])
     q = blended_quality(best_j, best_a)
     oof = q[:, -1:] - q[:, :-1]
@@ -563,9 +586,19 @@ def train(
     linear = ridge.fit(l2s[best_j]) if ridge is not None else None
     selection = {f"l2={l2s[j]:g},linear_weight={a:g}": round(v[0], 4) for (j, a), v in scores.items()}
     return LearnedModel(
-        models=tuple(models), method=method, embedder_name=emb.name, dim=emb.dim, knn=knn, groups=groups,
-        linear=linear, linear_weight=best_a if (knn is not None and linear is not None) else float(linear is not None),
-        calibration=calibration, oof_loss=oof, oof_ok=Y, group_weight=float(group_weight), margin=float(margin),
+        models=tuple(models),
+        method=method,
+        embedder_name=emb.name,
+        dim=emb.dim,
+        knn=knn,
+        groups=groups,
+        linear=linear,
+        linear_weight=best_a if (knn is not None and linear is not None) else float(linear is not None),
+        calibration=calibration,
+        oof_loss=oof,
+        oof_ok=Y,
+        group_weight=float(group_weight),
+        margin=float(margin),
         selection=selection,
     )
 
