@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,9 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import redis_for_run
 
 import costkit
 from costkit.policies.cache.stores import DiskStore, MemoryStore, RedisStore
@@ -43,71 +44,50 @@ MESSAGES = [
 ]
 
 
-def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes] | None, str | None]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return None, None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None, None
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3000)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="costkit-exact-bench-")
-    redis_proc, redis_url = start_redis(tmp)
-    try:
-        stores = {"memory": MemoryStore(), "disk": DiskStore(Path(tmp) / "disk")}
-        if redis_url:
-            stores["redis"] = RedisStore(redis_url)
-        clients = {"baseline-miss": costkit.wrap(FakeOpenAI(), sink=MemorySink())}
-        sinks = {}
-        for name, store in stores.items():
-            sinks[name] = MemorySink()
-            clients[name] = costkit.wrap(FakeOpenAI(), policies=[costkit.ExactCache(store)], sink=sinks[name])
-        for name, client in clients.items():  # fill each cache and warm every path
-            for _ in range(20):
-                client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0)
-        times: dict[str, list[float]] = {name: [] for name in clients}
-        perf = time.perf_counter
-        for _ in range(args.rounds):
-            for name, client in clients.items():
-                t0 = perf()
-                client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0)
-                times[name].append((perf() - t0) * 1e6)
-        for name, sink in sinks.items():
-            hits = sum(1 for r in sink.records if r.cache == "exact")
-            assert hits >= args.rounds, f"{name}: only {hits} exact hits recorded"
-            saved = sink.records[-1].saved_usd
-        base = statistics.median(times["baseline-miss"])
-        print(f"exact-cache hit through costkit.wrap(openai.OpenAI) ({args.rounds} interleaved rounds)")
-        print(f"{'variant':>14}  {'median us':>10}  {'p99 us':>10}  {'median / baseline':>18}")
-        for name, ts in times.items():
-            ts.sort()
-            med = statistics.median(ts)
-            p99 = ts[int(0.99 * (len(ts) - 1))]
-            print(f"{name:>14}  {med:10.1f}  {p99:10.1f}  {med / base:18.3f}")
-        print(f"last hit recorded cost_usd=0 and saved_usd={saved:.8f} (the original call's cost)")
-    finally:
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+    with redis_for_run(None) as redis_url:
+        try:
+            run(args.rounds, tmp, redis_url)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(rounds: int, tmp: str, redis_url: str | None) -> None:
+    stores = {"memory": MemoryStore(), "disk": DiskStore(Path(tmp) / "disk")}
+    if redis_url:
+        stores["redis"] = RedisStore(redis_url)
+    clients = {"baseline-miss": costkit.wrap(FakeOpenAI(), sink=MemorySink())}
+    sinks = {}
+    for name, store in stores.items():
+        sinks[name] = MemorySink()
+        clients[name] = costkit.wrap(FakeOpenAI(), policies=[costkit.ExactCache(store)], sink=sinks[name])
+    for name, client in clients.items():  # fill each cache and warm every path
+        for _ in range(20):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0)
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    perf = time.perf_counter
+    for _ in range(rounds):
+        for name, client in clients.items():
+            t0 = perf()
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0)
+            times[name].append((perf() - t0) * 1e6)
+    for name, sink in sinks.items():
+        hits = sum(1 for r in sink.records if r.cache == "exact")
+        assert hits >= rounds, f"{name}: only {hits} exact hits recorded"
+        saved = sink.records[-1].saved_usd
+    base = statistics.median(times["baseline-miss"])
+    print(f"exact-cache hit through costkit.wrap(openai.OpenAI) ({rounds} interleaved rounds)")
+    print(f"{'variant':>14}  {'median us':>10}  {'p99 us':>10}  {'median / baseline':>18}")
+    for name, ts in times.items():
+        ts.sort()
+        med = statistics.median(ts)
+        p99 = ts[int(0.99 * (len(ts) - 1))]
+        print(f"{name:>14}  {med:10.1f}  {p99:10.1f}  {med / base:18.3f}")
+    print(f"last hit recorded cost_usd=0 and saved_usd={saved:.8f} (the original call's cost)")
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _timing import redis_for_run
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,34 +36,14 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
 NEEDS_REDIS = {"bench_resilience", "bench_budget"}
 
 
-def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return None, None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", tempfile.mkdtemp()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    return None, None
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="which to run (default: all)")
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
     names = args.names or list(BENCHMARKS)
-    redis_proc, redis_url = start_redis() if NEEDS_REDIS & set(names) else (None, None)
     failed = []
-    try:
+    with redis_for_run(None if NEEDS_REDIS & set(names) else "") as redis_url:
         for name in names:
             full, quick = BENCHMARKS[name]
             cmd = [sys.executable, str(HERE / f"{name}.py"), *(quick if args.quick else full)]
@@ -76,9 +55,6 @@ def main() -> int:
             print(f"===== {name}: exit {code} in {time.perf_counter() - t:.0f} s", flush=True)
             if code:
                 failed.append(name)
-    finally:
-        if redis_proc is not None:
-            redis_proc.terminate()
     if failed:
         print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
