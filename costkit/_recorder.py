@@ -197,6 +197,45 @@ class Recorder:
 ANSWER_KINDS = ("call", "retry", "escalation")
 
 
+def record_side_call(
+    call: Call,
+    *,
+    kind: str,
+    model: str,
+    provider: str,
+    input_tokens: int,
+    cost_usd: float | None,
+    latency_ms: float,
+) -> bool:
+    """A layer's own provider request made for ``call`` (an embedding), held with the request's
+    records and emitted with them; False when the call is not a wrapped request (nothing to hold it)."""
+    pending = call.notes.get(_PENDING)
+    if pending is None:
+        return False
+    tags = call.tags
+    pending.append(
+        CostRecord(
+            request_id=call.request_id,
+            attempt=call.attempt,
+            kind=kind,
+            timestamp=time.time(),
+            provider=provider,
+            requested_model=model,
+            model=model,
+            tenant=tags.tenant,
+            user=tags.user,
+            feature=tags.feature,
+            route=tags.route,
+            prompt_version=tags.prompt_version,
+            input_tokens=input_tokens,
+            cost_usd=cost_usd,
+            priced=cost_usd is not None,
+            latency_ms=latency_ms,
+        )
+    )
+    return True
+
+
 def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
     """Settle savings across one request's records.
 
@@ -239,4 +278,4 @@ def _prompt_text(call: Call) -> str:
     return "\n".join(f"{m.get('role')}: {content_text(m.get('content'))}" for m in call.messages)
 
 
-__all__ = ["Recorder"]
+__all__ = ["ANSWER_KINDS", "Recorder", "record_side_call"]

@@ -17,13 +17,15 @@ two different embedders must never be compared).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import importlib
 import importlib.util
 import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -337,6 +339,23 @@ class EmbeddingCost:
     provider: str = "openai"
 
 
+CostListener = Callable[[EmbeddingCost], Any]
+_COST_LISTENER: contextvars.ContextVar[CostListener | None] = contextvars.ContextVar(
+    "costkit_embedding_cost", default=None
+)
+
+
+@contextlib.contextmanager
+def reporting_costs_to(listener: CostListener) -> Iterator[None]:
+    """Inside the block, every ProviderEmbedder request also reports its cost to ``listener``
+    (how a policy turns the embeddings it asks for into cost records of the request it serves)."""
+    token = _COST_LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _COST_LISTENER.reset(token)
+
+
 _KNOWN_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 
 
@@ -412,16 +431,18 @@ class ProviderEmbedder:
             raise ValueError(f"{self.model} returned {vecs.shape[1]}-d vectors, expected {self.dim}")
         usage = getattr(response, "usage", None)
         tokens = int(getattr(usage, "prompt_tokens", None) or getattr(usage, "total_tokens", None) or 0)
-        if self.on_cost is not None:
-            self.on_cost(
-                EmbeddingCost(
-                    model=self.model,
-                    input_tokens=tokens,
-                    cost_usd=_price(self.model, tokens),
-                    texts=n,
-                    latency_ms=(time.perf_counter() - started) * 1000.0,
-                )
+        listener = _COST_LISTENER.get()
+        if self.on_cost is not None or listener is not None:
+            cost = EmbeddingCost(
+                model=self.model,
+                input_tokens=tokens,
+                cost_usd=_price(self.model, tokens),
+                texts=n,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
             )
+            for report in (self.on_cost, listener):
+                if report is not None:
+                    report(cost)
         return vecs
 
     def _compute(self, texts: list[str]) -> Vectors:

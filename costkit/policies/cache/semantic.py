@@ -27,6 +27,7 @@ hosts pass a :mod:`.pgvector_store` store (Postgres + pgvector). A failing store
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import math
 import threading
@@ -587,9 +588,31 @@ class SemanticCache:
             )
             return _FAILED
 
-    def _embed(self, text: str) -> np.ndarray | None:
+    @staticmethod
+    def _costs_of(call: Call | None) -> contextlib.AbstractContextManager[None]:
+        """Embeddings bought from a provider for ``call`` become "embedding" records of its request."""
+        if call is None:
+            return contextlib.nullcontext()
+        from ..._recorder import record_side_call
+        from .embedders import reporting_costs_to
+
+        def report(cost: Any) -> None:
+            record_side_call(
+                call,
+                kind="embedding",
+                model=cost.model,
+                provider=cost.provider,
+                input_tokens=cost.input_tokens,
+                cost_usd=cost.cost_usd,
+                latency_ms=cost.latency_ms,
+            )
+
+        return reporting_costs_to(report)
+
+    def _embed(self, text: str, call: Call | None = None) -> np.ndarray | None:
         try:
-            return np.asarray(self.embedder([text]), dtype=np.float32)[0]
+            with self._costs_of(call):
+                return np.asarray(self.embedder([text]), dtype=np.float32)[0]
         except Exception as exc:
             self.stats["embed_error"] += 1
             warn_once(f"semantic-embed:{type(exc).__name__}", f"costkit: embedding failed ({exc!r}); cache bypassed")
@@ -669,7 +692,7 @@ class SemanticCache:
         plan = self._plan(call)
         if plan is None:
             return next(call)
-        vector = self._embed(plan.query)
+        vector = self._embed(plan.query, call)
         if vector is None:
             return next(call)
         verdict, score, cand = self._decide(plan, self._rank(plan, self._search(plan, vector)))
@@ -691,7 +714,7 @@ class SemanticCache:
         plan = self._plan(call)
         if plan is None:
             return await anext(call)
-        vector = await self._aembed(plan.query)
+        vector = await self._aembed(plan.query, call)
         if vector is None:
             return await anext(call)
         candidates = await self._asearch(plan, vector)
@@ -714,12 +737,13 @@ class SemanticCache:
         return result
 
     # -- async I/O ------------------------------------------------------------------------
-    async def _aembed(self, text: str) -> np.ndarray | None:
+    async def _aembed(self, text: str, call: Call | None = None) -> np.ndarray | None:
         aembed = getattr(self.embedder, "aembed", None)
         if aembed is None:
-            return self._embed(text)  # the bundled static model embeds one question in microseconds
+            return self._embed(text, call)  # the bundled static model embeds one question in microseconds
         try:
-            return np.asarray(await aembed([text]), dtype=np.float32)[0]
+            with self._costs_of(call):
+                return np.asarray(await aembed([text]), dtype=np.float32)[0]
         except Exception as exc:
             self.stats["embed_error"] += 1
             warn_once(f"semantic-embed:{type(exc).__name__}", f"costkit: embedding failed ({exc!r}); cache bypassed")

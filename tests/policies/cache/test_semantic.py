@@ -577,3 +577,27 @@ def test_warns_when_a_partition_outgrows_its_calibration() -> None:
     p.run(chat_call("How do I delete my account?"))
     with pytest.warns(CostkitWarning, match="more than twice"):
         p.run(chat_call("What is the weather like?"))
+
+
+def test_provider_embeddings_are_recorded_as_embedding_records_of_the_request() -> None:
+    import attrs as _attrs
+
+    import costkit
+    from costkit.policies.cache.embedders import ProviderEmbedder
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI, FakeProvider
+
+    fake = FakeProvider(default="an answer")
+    emb = ProviderEmbedder(FakeOpenAI(fake), model="text-embedding-3-small")
+    sem = SemanticCache(0.02, embedder=emb, calibration=_attrs.evolve(CAL, embedder=emb.name))
+    sink = MemorySink()
+    client = costkit.wrap(FakeOpenAI(fake), policies=[sem], sink=sink)
+    msgs = [{"role": "user", "content": "How do I reset my password?"}]
+    client.chat.completions.create(model="gpt-4o", messages=msgs, temperature=0)
+    client.chat.completions.create(model="gpt-4o", messages=msgs, temperature=0)  # embedding LRU: no new request
+    kinds = [(r.kind, r.model, r.attempt) for r in sink.records]
+    assert kinds == [("embedding", "text-embedding-3-small", 1), ("call", "gpt-4o", 2), ("cache_hit", "gpt-4o", 0)]
+    embedding = sink.records[0]
+    assert fake.count(api="embeddings") == 1 and embedding.input_tokens > 0
+    assert embedding.cost_usd == pytest.approx(embedding.input_tokens * 2e-8, abs=1e-15)
+    assert embedding.request_id == sink.records[1].request_id
