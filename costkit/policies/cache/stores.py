@@ -400,14 +400,9 @@ class RedisStore(CacheStore):
 
     def _sync(self) -> Any:
         if self._client is None:
-            import redis
+            from ..._redis import connect
 
-            self._client = redis.Redis.from_url(
-                str(self.url),
-                socket_timeout=self.timeout_s,
-                socket_connect_timeout=self.timeout_s,
-                retry_on_timeout=False,
-            )
+            self._client = connect(self.url, field="url", timeout_s=self.timeout_s)
         return self._client
 
     def _async(self) -> Any:
@@ -415,13 +410,11 @@ class RedisStore(CacheStore):
         loop_id = id(asyncio.get_running_loop())
         client = self._aclients.get(loop_id)
         if client is None:
-            import redis.asyncio
+            from ..._redis import connect_async
 
             if self.url is None:
                 raise RuntimeError("async use of RedisStore needs url=, not only a sync client")
-            client = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s
-            )
+            client = connect_async(self.url, field="url", timeout_s=self.timeout_s)
             self._aclients[loop_id] = client
         return client
 
