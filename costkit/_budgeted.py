@@ -35,20 +35,21 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar, overload
 
 from ._call import Call, Result
-from ._pipeline import ANext, Next
-from ._warn import warn_once
-from .errors import BudgetExceeded, ConfigError, GuardrailViolation
-from .policies.budget import RequestSpend
-from .policies.budget_backends import (
+from ._env import Env
+from ._estimate import PricingLike, WorstCase, WorstCaseEstimator
+from ._ledger import (
     Hold,
     InProcessBudgetBackend,
+    RequestSpend,
     Reservation,
     nano_to_usd,
     new_reservation_id,
     usd_to_nano,
     window_of,
 )
-from .policies.guardrails import PricingLike, WorstCase, WorstCaseEstimator
+from ._pipeline import ANext, Next
+from ._warn import warn_once
+from .errors import BudgetExceeded, ConfigError, GuardrailViolation
 from .records import CostRecord
 
 P = ParamSpec("P")
@@ -295,6 +296,10 @@ class ScopeCheck:
 
     def __repr__(self) -> str:
         return "ScopeCheck()"
+
+    def bind(self, env: Env) -> None:
+        """Price with the wrapper's book unless this policy was given its own."""
+        self.estimator.adopt_pricing(env.pricing)
 
     def _worst(self, call: Call) -> WorstCase | None:
         worst = self.estimator(call)

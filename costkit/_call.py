@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import attrs
 
 if TYPE_CHECKING:
+    from ._scope import RequestScope
     from ._stream import ResultStreamLike
+
+#: why a provider request is made: the request itself, a retry or fallback, a cascade's escalation,
+#: a gate's judge, a layer's own side request (an embedding, a history summary), a batch item
+CallKind: TypeAlias = Literal["call", "retry", "escalation", "judge", "embedding", "summary", "batch"]
+CALL_KINDS: tuple[CallKind, ...] = ("call", "retry", "escalation", "judge", "embedding", "summary", "batch")
+#: who answered: the provider, the exact or semantic cache, or another in-flight identical request
+Source: TypeAlias = Literal["provider", "exact", "semantic", "dedup"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -120,8 +128,11 @@ class Call:
     ``params`` holds every SDK keyword except the model, the messages and costkit's own, passed
     through untouched. ``max_output_tokens`` is read from whichever name the API uses
     (max_tokens, max_completion_tokens, max_output_tokens) and written back under that name.
-    ``notes`` carries what layers did (``routed_from``, ``tokens_removed``, ``clamped`` ...);
-    the recorder turns them into per-layer savings.
+    ``notes`` carries what layers did, for the user to read in the record (``routed_from``,
+    ``tokens_removed``, ``clamped`` ...); the recorder turns some into per-layer savings.
+    ``scope`` is the request's shared plumbing (:class:`~costkit._scope.RequestScope`: its records
+    so far, the original messages); it is not part of the call's value. ``pinned`` says a layer
+    chose the model itself (a gate's judge): the router leaves it alone.
     """
 
     provider: str
@@ -135,8 +146,10 @@ class Call:
     tags: Tags = NO_TAGS
     request_id: str = attrs.field(factory=new_request_id)
     attempt: int = 1
-    kind: str = "call"
+    kind: CallKind = "call"
     notes: Mapping[str, Any] = _EMPTY
+    pinned: bool = False
+    scope: RequestScope | None = attrs.field(default=None, eq=False, repr=False)
 
     def with_model(self, model: str) -> Call:
         return attrs.evolve(self, model=model)
@@ -183,10 +196,10 @@ def content_text(content: Any) -> str:
     return str(content)
 
 
-SOURCE_PROVIDER = "provider"
-SOURCE_EXACT_CACHE = "exact"
-SOURCE_SEMANTIC_CACHE = "semantic"
-SOURCE_DEDUP = "dedup"
+SOURCE_PROVIDER: Source = "provider"
+SOURCE_EXACT_CACHE: Source = "exact"
+SOURCE_SEMANTIC_CACHE: Source = "semantic"
+SOURCE_DEDUP: Source = "dedup"
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -197,6 +210,7 @@ class Result:
     usage and finish reason are known once it is exhausted (use :meth:`when_complete`).
     ``source`` says who answered: the provider, a cache (``exact``/``semantic``) or ``dedup``.
     ``cost_usd`` is what this answer cost when it was generated (a cache replays it as saving).
+    ``error`` is the exception that ended a stream early (the caller saw it raised).
     """
 
     text: str | None = None
@@ -206,9 +220,10 @@ class Result:
     model: str | None = None
     raw: Any = None
     stream: ResultStreamLike | None = None
-    source: str = SOURCE_PROVIDER
+    source: Source = SOURCE_PROVIDER
     cost_usd: float | None = None
     notes: Mapping[str, Any] = _EMPTY
+    error: BaseException | None = attrs.field(default=None, eq=False)
 
     def when_complete(self, callback: Callable[[Result], None]) -> None:
         """Run ``callback`` with the final result: now, or when the stream has been consumed."""
@@ -225,11 +240,14 @@ class Result:
 
 
 __all__ = [
+    "CALL_KINDS",
     "NO_TAGS",
     "TAG_FIELDS",
     "ZERO_USAGE",
     "Call",
+    "CallKind",
     "Result",
+    "Source",
     "Tags",
     "Usage",
     "content_text",

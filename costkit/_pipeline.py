@@ -1,8 +1,8 @@
 """The policy chain: a plain list of policies, outermost first, ending in a terminal.
 
 A policy has one method, ``handle(call, next) -> Result`` (and its async twin
-``ahandle(call, anext)``). A policy that does no I/O subclasses :class:`FlowPolicy` and writes
-its logic once, as a generator (the pattern of httpx's auth flows)::
+``ahandle(call, anext)``). A policy subclasses :class:`FlowPolicy` and writes its logic once, as
+a generator (the pattern of httpx's auth flows)::
 
     class AddNote(FlowPolicy):
         def flow(self, call):
@@ -10,11 +10,15 @@ its logic once, as a generator (the pattern of httpx's auth flows)::
             return result
 
 ``yield call`` sends a call down the chain and receives its Result (or the exception, thrown
-into the generator at the ``yield``); ``yield Sleep(s)`` waits without blocking an event loop,
-``yield Do(fn)`` runs blocking I/O (in a worker thread from async code) and ``yield Wait(future)``
-waits for another thread's result — the only places where the two drivers differ;
-``return result`` ends the flow. Returning before the first ``yield`` answers without calling
-the provider (a cache hit); yielding several times retries or escalates.
+into the generator at the ``yield``); ``yield Io(run, arun)`` does I/O: ``run()`` in the sync
+driver, ``await arun()`` in the async one (``arun=None``: ``run`` in a worker thread);
+``yield Sleep(s)`` waits without blocking an event loop and ``yield Wait(future)`` waits for
+another thread's result. Effects are the only place the two drivers differ; ``return result``
+ends the flow. Returning before the first ``yield`` answers without calling the provider (a
+cache hit); yielding several times retries or escalates.
+
+:func:`drive` and :func:`adrive` are the two drivers: every flow in costkit (policies, gates,
+strategies that embed through a network) runs through them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import attrs
 
@@ -31,6 +35,7 @@ from .errors import ConfigError
 
 Next: TypeAlias = Callable[[Call], Result]
 ANext: TypeAlias = Callable[[Call], Awaitable[Result]]
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -52,6 +57,26 @@ class Effect(Protocol):
 
 
 @attrs.frozen(slots=True)
+class Io:
+    """I/O with a sync and an async half: ``sync()`` in the sync driver, ``await async_()`` in the
+    async one. Without an async half the sync one runs in a worker thread from async code (a
+    blocking client, such as redis-py's, must never run on an event loop)."""
+
+    sync: Callable[[], Any]
+    async_: Callable[[], Awaitable[Any]] | None = None
+
+    def run(self) -> Any:
+        return self.sync()
+
+    async def arun(self) -> Any:
+        if self.async_ is not None:
+            return await self.async_()
+        import asyncio  # imported here: `import costkit` stays light
+
+        return await asyncio.to_thread(self.sync)
+
+
+@attrs.frozen(slots=True)
 class Sleep:
     """Wait: ``time.sleep`` in the sync driver, ``asyncio.sleep`` in the async one."""
 
@@ -63,28 +88,9 @@ class Sleep:
 
     async def arun(self) -> None:
         if self.seconds > 0:
-            import asyncio  # imported here: `import costkit` stays light
+            import asyncio
 
             await asyncio.sleep(self.seconds)
-
-
-@attrs.frozen(slots=True)
-class Do:
-    """Run ``fn()`` and send its value back: inline when sync, in a worker thread from async code
-    when ``blocking`` (network I/O such as Redis), inline otherwise (a lock-protected update)."""
-
-    fn: Callable[[], Any]
-    blocking: bool = False
-
-    def run(self) -> Any:
-        return self.fn()
-
-    async def arun(self) -> Any:
-        if not self.blocking:
-            return self.fn()
-        import asyncio
-
-        return await asyncio.to_thread(self.fn)
 
 
 @attrs.frozen(slots=True)
@@ -111,7 +117,105 @@ class Wait:
             raise TimeoutError(f"waited {self.timeout_s}s") from None
 
 
-Flow: TypeAlias = Generator["Call | Effect", Any, Result]
+Step: TypeAlias = "Call | Effect"
+Flow: TypeAlias = Generator[Step, Any, Result]
+
+
+def blocking(fn: Callable[[], T], *, io: bool = True) -> Generator[Io, Any, T]:
+    """A sub-flow (``yield from``) for state that lives in Redis or in this process: ``io=True``
+    yields an :class:`Io` (a worker thread from async code); ``io=False`` calls ``fn`` inline (a
+    lock-protected update that never waits)."""
+    if io:
+        return (yield Io(fn))  # type: ignore[no-any-return]
+    return fn()
+
+
+def relay(flow: Generator[Step, Any, T], rewrite: Callable[[Call], Call]) -> Generator[Step, Any, T]:
+    """Run another flow inside this one (``yield from relay(...)``), rewriting each call it asks
+    for (a cascade numbers its gate's judge calls). What the chain answers, or raises, goes back to
+    ``flow``; an exception ``flow`` lets out comes out of the ``yield from``."""
+    to_send: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(to_send)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            error = None
+            try:
+                to_send = yield (rewrite(step) if isinstance(step, Call) else step)
+            except Exception as exc:
+                error = exc
+    finally:
+        flow.close()
+
+
+def _no_next(call: Call) -> Result:
+    raise TypeError("this flow asks a model but was run without a chain to send it to")
+
+
+def drive(flow: Generator[Step, Any, T], next: Next | None = None) -> T:
+    """Run ``flow`` to its end: calls go to ``next``, effects run synchronously.
+
+    An exception from ``next`` or an effect is thrown into the flow at its ``yield``. The flow is
+    always closed (``finally``), so an interrupted flow's own ``finally`` runs.
+    """
+    send = next or _no_next
+    to_send: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(to_send)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            error = None
+            try:
+                to_send = send(step) if isinstance(step, Call) else step.run()
+            except Exception as exc:
+                error = exc
+    finally:
+        flow.close()
+
+
+async def adrive(flow: Generator[Step, Any, T], anext: ANext | None = None) -> T:
+    """:func:`drive` for async code: calls are awaited on ``anext``, effects with ``arun``.
+
+    A cancelled task throws ``CancelledError`` into the flow too, so a flow can undo what it
+    holds (a budget reservation) before the cancellation goes on.
+    """
+    to_send: Any = None
+    error: BaseException | None = None
+    try:
+        while True:
+            try:
+                step = flow.throw(error) if error is not None else flow.send(to_send)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            error = None
+            try:
+                if isinstance(step, Call):
+                    if anext is None:
+                        _no_next(step)
+                    assert anext is not None
+                    to_send = await anext(step)
+                else:
+                    to_send = await step.arun()
+            except Exception as exc:
+                error = exc
+            except BaseException as exc:  # CancelledError: let the flow clean up, then it goes on
+                if not _is_cancellation(exc):
+                    raise
+                error = exc
+    finally:
+        flow.close()
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    import asyncio
+
+    return isinstance(exc, asyncio.CancelledError)
 
 
 class FlowPolicy:
@@ -121,40 +225,10 @@ class FlowPolicy:
         raise TypeError(f"{type(self).__name__} must define flow(call)")
 
     def handle(self, call: Call, next: Next) -> Result:
-        gen = self.flow(call)
-        to_send: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(to_send)
-                except StopIteration as stop:
-                    return stop.value
-                error = None
-                try:
-                    to_send = next(step) if isinstance(step, Call) else step.run()
-                except Exception as exc:
-                    error = exc
-        finally:
-            gen.close()  # interrupted mid-flow (KeyboardInterrupt...): the flow's finally runs now
+        return drive(self.flow(call), next)
 
     async def ahandle(self, call: Call, anext: ANext) -> Result:
-        gen = self.flow(call)
-        to_send: Any = None
-        error: BaseException | None = None
-        try:
-            while True:
-                try:
-                    step = gen.throw(error) if error is not None else gen.send(to_send)
-                except StopIteration as stop:
-                    return stop.value
-                error = None
-                try:
-                    to_send = await anext(step) if isinstance(step, Call) else await step.arun()
-                except Exception as exc:
-                    error = exc
-        finally:
-            gen.close()  # a cancelled task: the flow's finally runs now
+        return await adrive(self.flow(call), anext)
 
 
 def check_policies(policies: Sequence[Any]) -> tuple[Policy, ...]:
@@ -227,14 +301,19 @@ def _bind_async(policy: Policy, nxt: ANext) -> ANext:
 
 __all__ = [
     "ANext",
-    "Do",
     "Effect",
     "Flow",
     "FlowPolicy",
+    "Io",
     "Next",
     "Pipeline",
     "Policy",
     "Sleep",
+    "Step",
     "Wait",
+    "adrive",
+    "blocking",
     "check_policies",
+    "drive",
+    "relay",
 ]

@@ -16,13 +16,11 @@ from typing import Any
 import attrs
 
 from ._call import Call, Result, Usage, content_text
+from ._scope import RequestScope
 from ._warn import warn_once
-from .providers.base import PENDING_RECORDS
 from .records import CostRecord
 
 Listener = Callable[[CostRecord], None]
-_PENDING = PENDING_RECORDS
-_CACHE_LAYER = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}
 
 
 class Recorder:
@@ -83,9 +81,9 @@ class Recorder:
             cost = self.price(call.model, usage, call.provider, _service_tier(call, result)) if result else 0.0
         if savings is None:
             savings = self._savings(call, usage, cost)
-        notes = {k: v for k, v in call.notes.items() if not k.startswith("_")}
+        notes = dict(call.notes)
         if result is not None:
-            notes.update({k: v for k, v in result.notes.items() if not k.startswith("_") and k != "error"})
+            notes.update(result.notes)
         shadow = notes.get("shadow_model")
         if isinstance(shadow, str) and kind != "cache_hit":  # what the route not taken would have cost
             notes["shadow_cost_usd"] = self.pricing.cost(shadow, usage, provider=call.provider)
@@ -127,9 +125,8 @@ class Recorder:
     def attempt(self, call: Call, result: Result | None, error: BaseException | None, started: float) -> Result | None:
         """Record one provider attempt; returns the result with its cost set."""
         record = self.build(call, result, error=error, latency_s=time.perf_counter() - started)
-        pending = call.notes.get(_PENDING)
-        if pending is not None and not call.stream:
-            pending.append(record)
+        if call.scope is not None and not call.stream:
+            call.scope.add(record)
         else:
             self.emit(record)
         if result is None:
@@ -160,11 +157,11 @@ class Recorder:
     # ------------------------------------------------------------------ requests
     def begin(self, call: Call) -> Call:
         """Hold the request's records until :meth:`end`, to settle savings across its attempts
-        (adapters' calls come with the list already; a call built elsewhere gets one here)."""
-        return call if _PENDING in call.notes else call.with_notes(**{_PENDING: []})
+        (adapters' calls come with a scope already; a call built elsewhere gets one here)."""
+        return call if call.scope is not None else call.evolve(scope=RequestScope())
 
     def end(self, call: Call, result: Result | None) -> None:
-        pending: list[CostRecord] = call.notes.get(_PENDING) or []
+        pending = call.scope.records if call.scope is not None else []
         if not pending:
             return
         if len(pending) > 1:
@@ -209,11 +206,10 @@ def record_side_call(
 ) -> bool:
     """A layer's own provider request made for ``call`` (an embedding), held with the request's
     records and emitted with them; False when the call is not a wrapped request (nothing to hold it)."""
-    pending = call.notes.get(_PENDING)
-    if pending is None:
+    if call.scope is None:
         return False
     tags = call.tags
-    pending.append(
+    call.scope.add(
         CostRecord(
             request_id=call.request_id,
             attempt=call.attempt,

@@ -64,7 +64,7 @@ class _StreamCore:
                 return
             result = self._acc.result().evolve(stream=None)
             if error is not None:
-                result = result.with_notes(stream_error=type(error).__name__, error=error)
+                result = result.with_notes(stream_error=type(error).__name__).evolve(error=error)
             elif not complete:
                 result = result.with_notes(stream_incomplete=True)
             if self._finalize is not None:

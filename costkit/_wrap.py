@@ -17,6 +17,7 @@ from typing import Any
 
 from ._call import SOURCE_PROVIDER, Call, Result
 from ._context import current_tags
+from ._env import Env, bind_all
 from ._pipeline import Pipeline, check_policies
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ResultStream
@@ -86,22 +87,18 @@ class _Engine:
     unless the user placed one (last in the chain, it holds each attempt's worst case).
     """
 
-    def __init__(self, policies: Sequence[Any], recorder: Recorder, *, explicit_pricing: bool = False) -> None:
+    def __init__(self, policies: Sequence[Any], recorder: Recorder) -> None:
         from ._budgeted import ScopeCheck, charge
 
         chain = list(check_policies(policies))
         if not any(isinstance(p, ScopeCheck) for p in chain):
             chain.insert(0, ScopeCheck())
-        if explicit_pricing:  # every estimate and route uses the book the user gave wrap()
-            for p in chain:
-                for holder in (p, getattr(p, "estimator", None), getattr(p, "catalog", None)):
-                    adopt = getattr(holder, "adopt_pricing", None)
-                    if callable(adopt):
-                        adopt(recorder.pricing)
+        env = Env(recorder.pricing, recorder)
+        bind_all(chain, env)  # prices from the wrapper's book; a retrying policy turns the SDK's retries off
         self.policies = tuple(chain)
         self.recorder = recorder
         recorder.listeners.append(charge)
-        self.owns_retries = any(getattr(p, "owns_retries", False) for p in self.policies)
+        self.owns_retries = env.sdk_retries_off
 
     def sync_method(self, adapter: Adapter, fn: Callable[..., Any]) -> Callable[..., Any]:
         recorder = self.recorder
@@ -175,8 +172,7 @@ class _Engine:
 
 def _finalizer(recorder: Recorder, call: Call, started: float) -> Callable[[Result], Result]:
     def finalize(result: Result) -> Result:
-        error = result.notes.get("error")
-        out = recorder.attempt(call, result, error if isinstance(error, BaseException) else None, started)
+        out = recorder.attempt(call, result, result.error, started)
         return out if out is not None else result
 
     return finalize
@@ -285,7 +281,7 @@ def wrap(
             "client", f"costkit.wrap supports openai and anthropic clients and the litellm module, got {client!r}"
         )
     recorder = Recorder(_resolve_sink(sink), _resolve_pricing(pricing), record_text=record_text)
-    return _wrap_with(client, kind, _Engine(policies, recorder, explicit_pricing=pricing is not None))
+    return _wrap_with(client, kind, _Engine(policies, recorder))
 
 
 def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:

@@ -26,7 +26,10 @@ from typing import Any
 
 import attrs
 
-from .._call import SOURCE_PROVIDER, Call, Result, Tags
+from .._call import Call, Result, Tags
+from .._env import Env
+from .._estimate import PricingLike, WorstCase, WorstCaseEstimator
+from .._ledger import RequestSpend
 from .._pipeline import ANext, Next
 from .._warn import warn_once
 from ..errors import BudgetExceeded, ConfigError
@@ -42,12 +45,10 @@ from .budget_backends import (
     usd_to_nano,
     window_of,
 )
-from .guardrails import PricingLike, WorstCase, WorstCaseEstimator
 
 ANY = "*"
 ON_EXCEED = ("raise", "degrade")
 _DIMENSIONS = ("tenant", "feature")
-_PENDING_RECORDS = "_pending_records"  # the recorder's per-request list of attempt records (costkit._recorder)
 
 
 def _positive_number(field: str, value: Any, *, integer: bool = False) -> None:
@@ -147,46 +148,6 @@ class _Plan:
     holds: tuple[Hold, ...]
 
 
-class RequestSpend:
-    """What a request spent below a policy, read from the recorder's per-request records.
-
-    Records appended to the request's list while the policy waited are its attempts below (a
-    provider attempt each; cache hits are not provider attempts). A streamed attempt is recorded
-    when its stream ends, so a streamed answer is counted from its final result instead. Without
-    a recorder (a bare Pipeline) the answer's own ``cost_usd`` is used.
-    """
-
-    __slots__ = ("_records", "_start", "_stream")
-
-    def __init__(self, call: Call) -> None:
-        records = call.notes.get(_PENDING_RECORDS)
-        self._records: list[Any] | None = records if isinstance(records, list) else None
-        self._start = len(self._records) if self._records is not None else 0
-        self._stream = call.stream
-
-    def _from_records(self) -> tuple[float, int]:
-        assert self._records is not None
-        usd, tokens = 0.0, 0
-        for r in self._records[self._start :]:
-            usd += r.cost_usd or 0.0
-            tokens += r.input_tokens + r.output_tokens
-        return usd, tokens
-
-    def failed(self) -> tuple[float, int]:
-        """Spend of a request that raised: the attempts recorded before the error."""
-        return self._from_records() if self._records is not None else (0.0, 0)
-
-    def total(self, final: Result) -> tuple[float, int]:
-        """(USD, tokens) the request spent, given its final (completed) result."""
-        if self._records is not None and not self._stream:
-            return self._from_records()
-        usd, tokens = self.failed()
-        if final.source == SOURCE_PROVIDER:
-            usd += final.cost_usd or 0.0
-            tokens += final.usage.total_tokens
-        return usd, tokens
-
-
 AlertCallback = Callable[[BudgetAlert], None]
 
 
@@ -261,6 +222,10 @@ class Budget:
 
     def __repr__(self) -> str:
         return f"Budget(limits={list(self.limits)!r}, backend={self.backend!r}, on_exceed={self.on_exceed!r})"
+
+    def bind(self, env: Env) -> None:
+        """Price with the wrapper's book unless this policy was given its own."""
+        self.estimator.adopt_pricing(env.pricing)
 
     # ------------------------------------------------------------------ I/O-free logic
     def _targets(self, tags: Tags, now: float) -> list[tuple[_Target, float | None, str]]:

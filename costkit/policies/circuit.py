@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._pipeline import Do, Flow, FlowPolicy
+from .._pipeline import Flow, FlowPolicy, blocking
 from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
 from ..errors import CircuitOpen, ConfigError
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
@@ -409,7 +409,7 @@ class CircuitBreaker(FlowPolicy):
 
     def flow(self, call: Call) -> Flow:
         key = (call.provider, call.model)
-        verdict, wait = yield Do(lambda: self._before(key), self._blocking)
+        verdict, wait = yield from blocking(lambda: self._before(key), io=self._blocking)
         if verdict == REJECT:
             raise CircuitOpen(call.provider, call.model, max(0.0, wait))
         probe = verdict == PROBE
@@ -417,9 +417,9 @@ class CircuitBreaker(FlowPolicy):
             result = yield call
         except Exception as exc:
             failed = self.is_failure(exc)
-            yield Do(lambda: self._after(key, failed, probe), self._blocking)
+            yield from blocking(lambda: self._after(key, failed, probe), io=self._blocking)
             raise
-        yield Do(lambda: self._after(key, False, probe), self._blocking)
+        yield from blocking(lambda: self._after(key, False, probe), io=self._blocking)
         return result
 
     def __repr__(self) -> str:

@@ -52,7 +52,7 @@ from typing import Any
 import attrs
 
 from .._call import SOURCE_DEDUP, Call, Result
-from .._pipeline import Do, Flow, FlowPolicy, Sleep, Wait
+from .._pipeline import Flow, FlowPolicy, Io, Sleep, Wait
 from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
 from .._serialize import SerializationError, result_from_json, result_to_json
 from .._warn import warn_once
@@ -252,7 +252,7 @@ class Dedup(FlowPolicy):
     def key_for(self, call: Call) -> str | None:
         return dedup_key(call, derive=self.derive, scope_user=self.scope_user)
 
-    # -- Redis steps (run through Do: inline when sync, in a worker thread from asyncio) -----
+    # -- Redis steps (run through Io: inline when sync, in a worker thread from asyncio) -----
     def _keys(self, key: str) -> list[str]:
         base = f"costkit:{{dedup:{self.name}:{key}}}"
         return [base + ":done", base + ":lock"]
@@ -373,7 +373,7 @@ class Dedup(FlowPolicy):
                 settled = True
                 self._local.fail(key, flight, exc)
                 if token is not None:
-                    yield Do(lambda: self._redis_finish(key, token, None), True)
+                    yield Io(lambda: self._redis_finish(key, token, None))
                 raise
             settled = True
             if result.stream is not None:
@@ -385,7 +385,7 @@ class Dedup(FlowPolicy):
             else:
                 self._local.complete(key, flight, shared)
             if token is not None:
-                yield Do(lambda: self._redis_finish(key, token, shared), True)
+                yield Io(lambda: self._redis_finish(key, token, shared))
             return result
         finally:
             if not settled:  # cancelled or interrupted before an outcome: a waiter takes over
@@ -396,11 +396,11 @@ class Dedup(FlowPolicy):
 
     def _lead_in_redis(
         self, key: str, token: str, started: float
-    ) -> Generator[Do | Sleep, Any, tuple[Result | None, str | None]]:
+    ) -> Generator[Io | Sleep, Any, tuple[Result | None, str | None]]:
         """Sub-flow of the process-local leader: ``(answer, None)`` from another process, ``(None, token)``
         when it holds the lock, ``(None, None)`` when it calls without one (Redis down, fail-open; or waited out)."""
         while True:
-            verdict, payload = yield Do(lambda: self._redis_claim(key, token), True)
+            verdict, payload = yield Io(lambda: self._redis_claim(key, token))
             if verdict == HIT:
                 return payload, None
             if verdict == LEAD:

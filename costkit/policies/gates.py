@@ -27,6 +27,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from .._call import Call, Result
+from .._pipeline import drive
 from ..errors import ConfigError
 
 
@@ -88,22 +89,21 @@ class Gate:
 
 def run_gate(gate: Gate, call: Call, result: Result, next: Callable[[Call], Result] | None = None) -> Verdict:
     """Drive a gate's flow; a call it yields goes to ``next`` (a judge needs one)."""
-    flow = gate.evaluate(call, result)
-    to_send: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = flow.throw(error) if error is not None else flow.send(to_send)
-        except StopIteration as stop:
-            return stop.value
-        error = None
-        if next is None:
-            flow.close()
-            raise TypeError(f"{gate!r} asks a model: call it as gate(call, result, next=...) or use it in a cascade")
-        try:
-            to_send = next(step)
-        except Exception as exc:  # thrown back into the gate's flow, as the pipeline does for policies
-            error = exc
+    try:
+        return drive(gate.evaluate(call, result), next or _refuse)
+    except _NoChain:
+        raise TypeError(
+            f"{gate!r} asks a model: call it as gate(call, result, next=...) or use it in a cascade"
+        ) from None
+
+
+class _NoChain(BaseException):
+    """A gate asked a model but was run without a chain (a BaseException: the driver does not throw
+    it into the gate's flow, where a judge would take it for a failed judge call)."""
+
+
+def _refuse(call: Call) -> Result:
+    raise _NoChain
 
 
 def as_gate(obj: Any, field: str = "gate") -> Gate:
@@ -452,9 +452,9 @@ class Judge(Gate):
             max_output_tokens=self.max_output_tokens,
             stream=False,
             kind="judge",
+            pinned=True,  # the judge names its model: no router re-routes it
             attempt=call.attempt + 1,
-            # costkit's private notes (leading "_": the recorder's bookkeeping) go along; the layers' do not
-            notes={**{k: v for k, v in call.notes.items() if k.startswith("_")}, "judge_of": call.model},
+            notes={"judge_of": call.model},
         )
 
     def evaluate(self, call: Call, result: Result) -> GateFlow:

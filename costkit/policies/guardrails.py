@@ -26,127 +26,18 @@ The worst-case estimate is shared with :class:`~costkit.policies.budget.Budget` 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
-
-import attrs
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .._call import Call
+from .._env import Env
+from .._estimate import Estimator, PriceLike, PricingLike, WorstCase, WorstCaseEstimator
 from .._pipeline import Flow, FlowPolicy
 from .._warn import warn_once
 from ..errors import ConfigError, GuardrailViolation
 
 ON_OVER = ("clamp", "reject")
 ON_UNPRICED = ("allow", "reject")
-
-
-class PriceLike(Protocol):
-    """What the estimate reads from a :class:`costkit.pricing.ModelPrice`."""
-
-    input_per_token: float
-    output_per_token: float
-    max_output_tokens: int | None
-
-
-class PricingLike(Protocol):
-    """The part of :class:`costkit.pricing.PriceBook` the estimate uses."""
-
-    def get(self, model: str, provider: str | None = None) -> Any: ...
-
-    def worst_case_cost(
-        self, model: str, input_tokens: int, max_output_tokens: int, provider: str | None = None
-    ) -> float | None: ...
-
-
-@attrs.frozen(kw_only=True, slots=True)
-class WorstCase:
-    """The most a call can cost, known before it is sent.
-
-    ``max_output_tokens`` is the cap the estimate used: the call's own, else the model's ceiling
-    from the cost map (``output_cap_from`` says which; ``None`` when neither is known, and then
-    ``usd`` is ``None`` too). ``usd`` is ``None`` for a model without a price.
-    """
-
-    model: str
-    input_tokens: int
-    max_output_tokens: int | None
-    output_cap_from: str | None  # "call", "model" or None
-    usd: float | None
-    input_usd: float | None = None
-    output_per_token: float | None = None
-
-    @property
-    def tokens(self) -> int:
-        """Worst-case tokens (input + output cap); output counts 0 when no cap is known."""
-        return self.input_tokens + (self.max_output_tokens or 0)
-
-
-Estimator = Callable[[Call], WorstCase]
-
-
-def _tool_specs(call: Call) -> Sequence[Any]:
-    tools = call.params.get("tools") or call.params.get("functions")
-    return list(tools) if isinstance(tools, Sequence) and not isinstance(tools, str) else []
-
-
-class WorstCaseEstimator:
-    """Count the prompt (``costkit.tokens``) and price the worst case (``costkit.pricing``).
-
-    ``pricing`` is a :class:`costkit.pricing.PriceBook` (default: the process-wide book). Both
-    modules are imported on first use, so building a policy stays cheap.
-    """
-
-    def __init__(self, pricing: PricingLike | None = None) -> None:
-        self._pricing = pricing
-        self._explicit = pricing is not None
-
-    def adopt_pricing(self, pricing: PricingLike) -> None:
-        """Use ``pricing`` unless a book was given explicitly (``costkit.wrap(pricing=...)`` calls this)."""
-        if not self._explicit:
-            self._pricing = pricing
-
-    @property
-    def pricing(self) -> PricingLike:
-        if self._pricing is None:
-            from .. import pricing
-
-            self._pricing = pricing.default_pricebook()
-        return self._pricing
-
-    def input_tokens(self, call: Call) -> int:
-        from .. import tokens
-
-        n = tokens.count_messages(list(call.messages), call.model)
-        tools = _tool_specs(call)
-        if tools:
-            n += tokens.count_tools(tools, call.model)
-        return int(n)
-
-    def __call__(self, call: Call) -> WorstCase:
-        return self.estimate(call, self.input_tokens(call))
-
-    def estimate(self, call: Call, input_tokens: int, max_output_tokens: int | None = None) -> WorstCase:
-        """The worst case of ``call`` with ``input_tokens`` and (optionally) another output cap."""
-        pricing = self.pricing
-        price = pricing.get(call.model)
-        cap = max_output_tokens if max_output_tokens is not None else call.max_output_tokens
-        cap_from: str | None = "call" if cap is not None else None
-        if cap is None and price is not None and getattr(price, "max_output_tokens", None):
-            cap, cap_from = int(price.max_output_tokens), "model"
-        if price is None or cap is None:
-            return WorstCase(
-                model=call.model, input_tokens=input_tokens, max_output_tokens=cap, output_cap_from=cap_from, usd=None
-            )
-        usd = pricing.worst_case_cost(call.model, input_tokens, cap)
-        return WorstCase(
-            model=call.model,
-            input_tokens=input_tokens,
-            max_output_tokens=cap,
-            output_cap_from=cap_from,
-            usd=usd,
-            input_usd=input_tokens * float(price.input_per_token),
-            output_per_token=float(price.output_per_token),
-        )
 
 
 def count_tool_steps(messages: Sequence[Mapping[str, Any]]) -> int:
@@ -229,6 +120,10 @@ class Guardrails(FlowPolicy):
         fields = ("max_input_tokens", "max_output_tokens", "max_cost_usd", "max_tool_steps", "on_over")
         set_ = ", ".join(f"{f}={getattr(self, f)!r}" for f in fields if getattr(self, f) is not None)
         return f"Guardrails({set_})"
+
+    def bind(self, env: Env) -> None:
+        """Price with the wrapper's book unless this policy was given its own."""
+        self.estimator.adopt_pricing(env.pricing)
 
     def check(self, call: Call) -> Call:
         """The call as it may be sent (possibly clamped), or raise :class:`GuardrailViolation`."""
@@ -330,4 +225,13 @@ class Guardrails(FlowPolicy):
         return result
 
 
-__all__ = ["Estimator", "Guardrails", "WorstCase", "WorstCaseEstimator", "count_tool_steps", "record_clamp"]
+__all__ = [
+    "Estimator",
+    "Guardrails",
+    "PriceLike",
+    "PricingLike",
+    "WorstCase",
+    "WorstCaseEstimator",
+    "count_tool_steps",
+    "record_clamp",
+]

@@ -20,7 +20,7 @@ otherwise exponential backoff with full jitter, ``uniform(0, min(backoff_max_s, 
 
 Each attempt goes down the chain as its own call (``kind="retry"``, ``attempt`` + 1), so every
 attempt gets its cost record. The SDKs retry internally too (openai and anthropic default to 2):
-a policy with ``owns_retries = True`` makes ``costkit.wrap`` call ``client.with_options(max_retries=0)``
+this policy's ``bind(env)`` asks ``costkit.wrap`` to turn them off (``client.with_options(max_retries=0)``)
 so the wrapped calls are retried once, here, and every attempt is seen and priced.
 """
 
@@ -36,7 +36,8 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._pipeline import Do, Flow, FlowPolicy, Sleep
+from .._env import Env
+from .._pipeline import Flow, FlowPolicy, Sleep, blocking
 from .._redis import FAIL_OPEN, RedisGuard, check_fail_mode, check_name, check_positive, connect
 from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
@@ -208,7 +209,11 @@ class RetryBudget(FlowPolicy):
     Redis fails, ``"closed"`` refuses retries while it is down.
     """
 
-    owns_retries = True  # costkit.wrap turns the SDK's own retries off (max_retries=0)
+    owns_retries = True  # this policy retries: bind() turns the SDK's own retries off
+
+    def bind(self, env: Env) -> None:
+        """Retries happen here, each priced: the wrapper turns the SDK's own retries off."""
+        env.turn_off_sdk_retries()
 
     def __init__(
         self,
@@ -289,7 +294,7 @@ class RetryBudget(FlowPolicy):
         return ok
 
     def flow(self, call: Call) -> Flow:
-        yield Do(self._record_call, self._blocking)
+        yield from blocking(self._record_call, io=self._blocking)
         current = call
         attempts = 1
         while True:
@@ -306,7 +311,7 @@ class RetryBudget(FlowPolicy):
                 if delay is None:
                     self._count("retry_after_too_long")
                     raise
-                if not (yield Do(self._try_retry, self._blocking)):
+                if not (yield from blocking(self._try_retry, io=self._blocking)):
                     if self.on_exhausted == "raise":
                         raise RetryBudgetExhausted(
                             f"retry budget {self.name!r} refused a retry of {call.provider}/{current.model} "

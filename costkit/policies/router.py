@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._call import Call, Result
-from .._pipeline import ANext, FlowPolicy
+from .._env import Env
+from .._pipeline import FlowPolicy, Io, Step
 from .._warn import warn_once
 from ..errors import ConfigError
 from .routing.decision import Decision, Strategy, as_tier
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .routing.cascade import Cascade
     from .routing.heuristic import ComplexityScorer
 
-AttemptFlow = Generator[Call, Any, Result]
+AttemptFlow = Generator[Step, Any, Result]
 
 
 class Router(FlowPolicy):
@@ -74,6 +75,10 @@ class Router(FlowPolicy):
         self.fallback = fallback
         self.shadow = shadow
         self.catalog = Catalog(pricing, default_output_tokens=default_output_tokens)
+
+    def bind(self, env: Env) -> None:
+        """Route and check eligibility with the wrapper's price book unless this router was given its own."""
+        self.catalog.adopt_pricing(env.pricing)
 
     # ------------------------------------------------------------------------------ constructors
     @classmethod
@@ -266,7 +271,7 @@ class Router(FlowPolicy):
         if adecide is None:
             return self.decide(call)
         try:
-            return await adecide(call)
+            return await adecide(call)  # type: ignore[no-any-return]
         except Exception as exc:
             warn_once(
                 f"router:{type(self.strategy).__name__}:{type(exc).__name__}",
@@ -276,15 +281,13 @@ class Router(FlowPolicy):
             return None
 
     def flow(self, call: Call) -> AttemptFlow:
-        if call.kind == "judge":  # a gate's judge names its model itself
+        if call.pinned:  # a gate's judge names its model itself
             return (yield call)
-        return (yield from self.route(call, self.decide(call)))
-
-    async def ahandle(self, call: Call, anext: ANext) -> Result:
-        if call.kind == "judge" or not hasattr(self.strategy, "adecide"):
-            return await super().ahandle(call, anext)
-        decision = await self.adecide(call)
-        return await _Bound(self.route(call, decision)).ahandle(call, anext)
+        if hasattr(self.strategy, "adecide"):  # it may embed over a network: an I/O step
+            decision = yield Io(lambda: self.decide(call), lambda: self.adecide(call))
+        else:
+            decision = self.decide(call)
+        return (yield from self.route(call, decision))
 
     def route(self, call: Call, decision: Decision | None) -> AttemptFlow:
         """Everything after the decision, without I/O: plan, shadow or send with fallbacks."""
@@ -327,16 +330,6 @@ class Router(FlowPolicy):
     def __repr__(self) -> str:
         mode = ", shadow=True" if self.shadow else ""
         return f"Router({self.strategy!r}{mode})"
-
-
-class _Bound(FlowPolicy):
-    """Runs an already-started flow with the pipeline's driver (the async path decides first)."""
-
-    def __init__(self, flow: AttemptFlow) -> None:
-        self._flow = flow
-
-    def flow(self, call: Call) -> AttemptFlow:
-        return self._flow
 
 
 __all__ = ["Router"]

@@ -64,7 +64,7 @@ class MessagesAdapter:
     def to_kwargs(self, call: Call) -> dict[str, Any]:
         kw = dict(call.params)
         kw["model"] = call.model
-        if call.messages is call.notes.get("_original_messages"):
+        if call.scope is not None and call.messages is call.scope.original_messages:
             kw["messages"] = [m for m in call.messages if m.get("role") != "system"]
         else:
             system = [m.get("content") for m in call.messages if m.get("role") == "system"]

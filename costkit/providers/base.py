@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from .._call import Call, Result, Tags, Usage
+from .._scope import RequestScope
 from .._stream import Accumulator
 from ..errors import ConfigError
 
 COSTKIT_KWARG = "costkit"
-PENDING_RECORDS = "_pending_records"
 
 
 class Adapter(Protocol):
@@ -101,11 +101,7 @@ def build_call(
     model = require(kwargs, "model", "create")
     msgs = tuple(messages)
     name, max_out = max_tokens_of(kwargs, max_names)
-    notes: dict[str, Any] = {PENDING_RECORDS: []}  # the request's records, held until it ends
-    if name:
-        notes["_max_name"] = name
-    if keep_original:
-        notes["_original_messages"] = msgs
+    scope = RequestScope(original_messages=msgs if keep_original else None, output_cap_name=name)
     return Call(
         provider=adapter.provider,
         api=adapter.api,
@@ -116,7 +112,7 @@ def build_call(
         max_output_tokens=max_out,
         stream=bool(kwargs.get("stream")),
         tags=tags,
-        notes=notes,
+        scope=scope,
     )
 
 

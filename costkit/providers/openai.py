@@ -72,7 +72,8 @@ class ChatAdapter:
         kw["model"] = call.model
         kw["messages"] = list(call.messages)
         if call.max_output_tokens is not None:
-            kw[call.notes.get("_max_name") or self._max_names[0]] = call.max_output_tokens
+            name = call.scope.output_cap_name if call.scope is not None else None
+            kw[name or self._max_names[0]] = call.max_output_tokens
         if call.stream:
             opts = dict(kw.get("stream_options") or {})
             if not opts.get("include_usage"):
@@ -249,7 +250,7 @@ class ResponsesAdapter:
     def to_kwargs(self, call: Call) -> dict[str, Any]:
         kw = dict(call.params)
         kw["model"] = call.model
-        if call.messages is not call.notes.get("_original_messages"):
+        if call.scope is None or call.messages is not call.scope.original_messages:
             # A layer rewrote the conversation: system messages become instructions again.
             system = [content_text(m.get("content")) for m in call.messages if m.get("role") == "system"]
             rest = [dict(m) for m in call.messages if m.get("role") != "system"]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from costkit._call import Call, Result, Tags, Usage
 from costkit._pipeline import FlowPolicy, Pipeline
+from costkit._scope import RequestScope
 from costkit._stream import ResultStream
 from costkit._warn import CostkitWarning
 from costkit.errors import BudgetExceeded, ConfigError
@@ -279,7 +280,7 @@ def test_settles_every_attempt_the_chain_below_made() -> None:
 
     def recording_terminal(call: Call) -> Result:  # what the recorder does: one record per attempt
         result = provider(call)
-        call.notes["_pending_records"].append(
+        call.scope.add(
             CostRecord(
                 request_id=call.request_id,
                 attempt=call.attempt,
@@ -300,7 +301,7 @@ def test_settles_every_attempt_the_chain_below_made() -> None:
             yield call.with_model("cheap")
             return (yield call.evolve(attempt=2, kind="escalation"))
 
-    call = make_call().with_notes(_pending_records=[])
+    call = make_call().evolve(scope=RequestScope())
     Pipeline([b, TwoAttempts()], recording_terminal).run(call)
     assert b.spent(limit) == pytest.approx(0.0011 + ACTUAL, abs=1e-12)
 

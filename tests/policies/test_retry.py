@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import costkit
 from costkit import Call, RetryBudgetExhausted
-from costkit._pipeline import Do, Pipeline, Sleep
+from costkit._pipeline import Io, Pipeline, Sleep
 from costkit.errors import ConfigError
 from costkit.policies.retry import FullJitterBackoff, RetryBudget
 
@@ -40,8 +40,8 @@ def drive(policy: RetryBudget, call: Call, terminal: Scripted) -> tuple[Any, lis
         error, to_send = None, None
         if isinstance(step, Sleep):
             sleeps.append(step.seconds)
-        elif isinstance(step, Do):
-            to_send = step.fn()
+        elif isinstance(step, Io):
+            to_send = step.run()
         else:
             assert isinstance(step, Call)
             try:

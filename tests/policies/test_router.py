@@ -118,9 +118,10 @@ def test_cheapest_model_of_a_tier_by_estimated_cost() -> None:
     assert t.models == ["gpt-4o-mini"]  # 0.15/0.6 per M beats 0.5/1.5 and 2.5/10
 
 
-def test_judge_calls_pass_through_untouched() -> None:
+def test_pinned_calls_pass_through_untouched() -> None:
+    """A gate's judge pins its model (Call.pinned): no router re-routes it."""
     t = Scripted()
-    run(Router(Fixed(("gpt-4o-mini",))), make_call(model="gpt-4o").evolve(kind="judge"), t)
+    run(Router(Fixed(("gpt-4o-mini",))), make_call(model="gpt-4o").evolve(kind="judge", pinned=True), t)
     assert t.models == ["gpt-4o"]
 
 

@@ -12,10 +12,12 @@ to the caller as the SDK's own stream chunks. The last model's answer streams as
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..._call import Call, Result
+from ..._pipeline import relay
 from ..._warn import warn_once
 from ...errors import ConfigError
 from ..gates import Gate, Verdict, as_gate
@@ -55,7 +57,7 @@ class Cascade(Router):
         self.models = ladder
 
     def flow(self, call: Call) -> AttemptFlow:
-        if call.kind == "judge":
+        if call.pinned:  # a gate's judge names its model itself
             return (yield call)
         decision = self.strategy.decide(call)
         assert decision is not None
@@ -106,29 +108,21 @@ class Cascade(Router):
         return result.with_notes(cascade=path)
 
     def _judge(self, call: Call, result: Result, attempt: int) -> Any:
-        """Run the gate's flow; the calls it yields (a judge) go down the chain as numbered attempts."""
-        flow = self.gate.evaluate(call, result)
-        to_send: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                ask = flow.throw(error) if error is not None else flow.send(to_send)
-            except StopIteration as stop:
-                verdict: Verdict = stop.value
-                return verdict, attempt
-            except Exception as exc:  # a broken gate must not fail the call: escalate (safe for quality)
-                warn_once(
-                    f"gate:{type(self.gate).__name__}:{type(exc).__name__}",
-                    f"costkit: cascade gate {self.gate!r} raised {exc!r}; treating the answer as rejected",
-                )
-                return Verdict(False, f"gate raised {type(exc).__name__}", "error"), attempt
-            error = None
-            ask = ask.evolve(attempt=attempt)
-            attempt += 1
-            try:
-                to_send = yield ask
-            except Exception as exc:  # a failing judge is the gate's to handle (by default: it fails)
-                error = exc
+        """Run the gate's flow inside this one; the calls it asks (a judge) go down the chain as numbered attempts."""
+        numbered = itertools.count(attempt)
+
+        def number(ask: Call) -> Call:
+            return ask.evolve(attempt=next(numbered))
+
+        try:
+            verdict: Verdict = yield from relay(self.gate.evaluate(call, result), number)
+        except Exception as exc:  # a broken gate must not fail the call: escalate (safe for quality)
+            warn_once(
+                f"gate:{type(self.gate).__name__}:{type(exc).__name__}",
+                f"costkit: cascade gate {self.gate!r} raised {exc!r}; treating the answer as rejected",
+            )
+            verdict = Verdict(False, f"gate raised {type(exc).__name__}", "error")
+        return verdict, next(numbered)
 
     def __repr__(self) -> str:
         return f"Router.cascade({list(self.models)}, gate={self.gate!r})"

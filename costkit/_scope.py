@@ -1,0 +1,63 @@
+"""RequestScope: what one logical request carries besides its (frozen) Call.
+
+A wrapped method builds one scope per request and every Call of that request (retries,
+escalations, a judge's question) carries the same scope object. It holds the plumbing the layers
+share, typed, instead of private keys in ``Call.notes``:
+
+* the request's cost records, held until the request ends so savings can be settled across its
+  attempts (``mark()`` / ``since(mark)``: "the records made below me since I started");
+* what the adapter must remember to send an unchanged call back exactly as given (the original
+  messages, the keyword that carried the output cap).
+
+The scope is mutable and shared on purpose (it is the request's ledger); it never takes part in a
+Call's equality or repr.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from .records import CostRecord
+
+
+@attrs.define(eq=False, slots=True)
+class RequestScope:
+    """The per-request state every layer of one wrapped call shares (see the module docstring)."""
+
+    #: the request's records so far (provider attempts, side calls), emitted when the request ends
+    records: list[CostRecord] = attrs.field(factory=list)
+    #: the messages exactly as the application gave them (an unchanged call is sent back as given)
+    original_messages: tuple[Mapping[str, Any], ...] | None = None
+    #: the SDK keyword that carried the output cap (``max_tokens``, ``max_completion_tokens`` ...)
+    output_cap_name: str | None = None
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def add(self, record: CostRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def mark(self) -> int:
+        """A position in the request's records: pass it to :meth:`since` later."""
+        with self._lock:
+            return len(self.records)
+
+    def since(self, mark: int) -> list[CostRecord]:
+        """The records added after ``mark`` (what the layers below spent since then)."""
+        with self._lock:
+            return self.records[mark:]
+
+    def spent_since(self, mark: int) -> tuple[float, int]:
+        """(USD, tokens) of the records added after ``mark``."""
+        usd, tokens = 0.0, 0
+        for r in self.since(mark):
+            usd += r.cost_usd or 0.0
+            tokens += r.input_tokens + r.output_tokens
+        return usd, tokens
+
+
+__all__ = ["RequestScope"]
