@@ -130,6 +130,8 @@ class Call:
     (max_tokens, max_completion_tokens, max_output_tokens) and written back under that name.
     ``notes`` carries what layers did, for the user to read in the record (``routed_from``,
     ``tokens_removed``, ``clamped`` ...); the recorder turns some into per-layer savings.
+    ``provider`` is who serves the model (``anthropic`` for a Claude model called through
+    litellm); ``client`` is the SDK that made the call (``openai``, ``anthropic``, ``litellm``).
     ``scope`` is the request's shared plumbing (:class:`~costkit._scope.RequestScope`: its records
     so far, the original messages); it is not part of the call's value. ``pinned`` says a layer
     chose the model itself (a gate's judge): the router leaves it alone.
@@ -150,6 +152,11 @@ class Call:
     notes: Mapping[str, Any] = _EMPTY
     pinned: bool = False
     scope: RequestScope | None = attrs.field(default=None, eq=False, repr=False)
+    client: str = attrs.field()
+
+    @client.default
+    def _client_default(self) -> str:
+        return self.provider
 
     def with_model(self, model: str) -> Call:
         return attrs.evolve(self, model=model)

@@ -14,6 +14,9 @@ import pytest
 
 from costkit._warn import reset_warnings
 
+# litellm fetches its cost map from the network at import unless told not to; the tests are offline
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -194,6 +194,7 @@ class DedupCounters:
     takeovers: int  # waiters that became leader because the leader vanished
     wait_timeouts: int  # waiters that gave up after wait_timeout_s and called on their own
     store_failures: int  # answers that could not be stored (serialization or Redis)
+    corrupt: int  # stored answers that could not be read back (dropped; the call went on as leader)
 
 
 class Dedup(FlowPolicy):
@@ -234,6 +235,7 @@ class Dedup(FlowPolicy):
         if redis is not None:
             client = connect(redis, field="redis")
             self.redis_guard = RedisGuard(f"dedup {name!r}", on_redis_error=on_redis_error)
+            self._redis = client
             self._claim_script = client.register_script(_LUA_CLAIM)
             self._complete_script = client.register_script(_LUA_COMPLETE)
         self._lock = threading.Lock()
@@ -257,7 +259,7 @@ class Dedup(FlowPolicy):
         base = f"costkit:{{dedup:{self.name}:{key}}}"
         return [base + ":done", base + ":lock"]
 
-    def _redis_claim(self, key: str, token: str) -> tuple[str, Any]:
+    def _redis_claim(self, call: Call, key: str, token: str) -> tuple[str, Any]:
         """``(hit, result)``, ``(lead, None)``, ``(wait, None)``, or ``(local, None)``: Redis is down, fail-open."""
         assert self.redis_guard is not None
 
@@ -269,8 +271,10 @@ class Dedup(FlowPolicy):
             import json
 
             try:
-                return HIT, result_from_json(json.loads(payload), source=SOURCE_DEDUP)
-            except (SerializationError, ValueError) as exc:
+                return HIT, result_from_json(json.loads(payload), source=SOURCE_DEDUP, call=call)
+            except Exception as exc:  # stored data is untrusted: drop it, count it, answer from the provider
+                self._count("corrupt")
+                self._redis.delete(self._keys(key)[0])
                 warn_once(f"dedup-read:{self.name}", f"costkit: a stored dedup answer could not be read ({exc!r})")
                 return "local", None
 
@@ -360,7 +364,7 @@ class Dedup(FlowPolicy):
         settled = False
         try:
             if self.redis_guard is not None:
-                shared, token = yield from self._lead_in_redis(key, candidate, started)
+                shared, token = yield from self._lead_in_redis(call, key, candidate, started)
                 if shared is not None:
                     settled = True
                     self._count("shared")
@@ -395,12 +399,12 @@ class Dedup(FlowPolicy):
                         self._redis_finish(key, candidate, None)
 
     def _lead_in_redis(
-        self, key: str, token: str, started: float
+        self, call: Call, key: str, token: str, started: float
     ) -> Generator[Io | Sleep, Any, tuple[Result | None, str | None]]:
         """Sub-flow of the process-local leader: ``(answer, None)`` from another process, ``(None, token)``
         when it holds the lock, ``(None, None)`` when it calls without one (Redis down, fail-open; or waited out)."""
         while True:
-            verdict, payload = yield Io(lambda: self._redis_claim(key, token))
+            verdict, payload = yield Io(lambda: self._redis_claim(call, key, token))
             if verdict == HIT:
                 return payload, None
             if verdict == LEAD:

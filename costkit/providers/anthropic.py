@@ -43,6 +43,7 @@ def usage_from_anthropic(u: Any) -> Usage:
 
 
 class MessagesAdapter:
+    client = "anthropic"
     provider = "anthropic"
     api = "messages"
 

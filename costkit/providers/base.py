@@ -18,7 +18,8 @@ COSTKIT_KWARG = "costkit"
 
 
 class Adapter(Protocol):
-    provider: str
+    client: str  # the SDK: openai, anthropic, litellm
+    provider: str  # who serves the model (litellm: decided per call from the model)
     api: str
 
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
@@ -103,6 +104,7 @@ def build_call(
     name, max_out = max_tokens_of(kwargs, max_names)
     scope = RequestScope(original_messages=msgs if keep_original else None, output_cap_name=name)
     return Call(
+        client=adapter.client,
         provider=adapter.provider,
         api=adapter.api,
         requested_model=model,

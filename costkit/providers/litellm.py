@@ -32,14 +32,29 @@ def usage_from_litellm(u: Any) -> Usage:
 
 
 class CompletionAdapter(ChatAdapter):
+    client = "litellm"
     provider = "litellm"
     api = "completion"
 
+    def __init__(self) -> None:
+        self._providers: dict[tuple[str, str | None], str] = {}
+
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
         call = super().to_call(kwargs, tags)
-        model = call.requested_model
-        provider = model.split("/", 1)[0] if "/" in model else (kwargs.get("custom_llm_provider") or "litellm")
-        return call.evolve(provider=provider, api=self.api)
+        custom = kwargs.get("custom_llm_provider")
+        return call.evolve(provider=self.provider_of(call.requested_model, custom if isinstance(custom, str) else None))
+
+    def provider_of(self, model: str, custom: str | None = None) -> str:
+        """Who serves ``model``: litellm's ``custom_llm_provider``, the model's ``provider/`` prefix, or
+        the provider the cost map lists for it; ``litellm`` when none says (memoized per model)."""
+        key = (model, custom)
+        found = self._providers.get(key)
+        if found is None:
+            found = _provider_of(model, custom)
+            if len(self._providers) > 4096:
+                self._providers.clear()
+            self._providers[key] = found
+        return found
 
     def to_result(self, call: Call, raw: Any) -> Result:
         res = super().to_result(call, raw)
@@ -63,6 +78,18 @@ class CompletionAdapter(ChatAdapter):
         if usage is not None:
             chunk.usage = usage
         return chunk
+
+
+def _provider_of(model: str, custom: str | None) -> str:
+    if custom:
+        return custom
+    if "/" in model:
+        return model.split("/", 1)[0]
+    from ..pricing import default_pricebook
+
+    price = default_pricebook().get(model)
+    provider = price.provider if price is not None else None
+    return provider or "litellm"
 
 
 __all__ = ["CompletionAdapter", "usage_from_litellm"]

@@ -57,6 +57,7 @@ def usage_from_openai(u: Any) -> Usage:
 
 
 class ChatAdapter:
+    client = "openai"
     provider = "openai"
     api = "chat.completions"
     _max_names = ("max_completion_tokens", "max_tokens")
@@ -230,6 +231,7 @@ def _has_delta(choice: Any) -> bool:
 
 
 class ResponsesAdapter:
+    client = "openai"
     provider = "openai"
     api = "responses"
 

@@ -33,7 +33,7 @@ def make_call(text: str = "What is 2+2?", *, temperature: Any = 0, tags: Tags | 
         params["temperature"] = temperature
     return Call(
         provider="openai",
-        api="chat",
+        api="chat.completions",
         requested_model="gpt-4o-mini",
         model="gpt-4o-mini",
         messages=({"role": "user", "content": text},),
@@ -344,6 +344,30 @@ def test_redis_shares_the_answer_between_instances(redis_url: str) -> None:
     assert second.source == "dedup" and second.text == first.text
     assert isinstance(second.raw, ChatCompletion) and second.raw.choices[0].message.content == "answer 1"
     assert second.usage == Usage(input_tokens=12, output_tokens=3) and second.cost_usd == 0.0042
+
+
+def test_a_planted_redis_answer_never_runs_code_and_is_dropped(redis_url: str, monkeypatch: Any) -> None:
+    """Another process's answers live in Redis, which is not a trusted code path."""
+    import json
+
+    import litellm
+    import redis
+
+    sent: list[dict] = []
+    monkeypatch.setattr(litellm, "completion", lambda **kw: sent.append(kw))
+    dedup = Dedup(redis=redis_url, name="plant")
+    done_key = dedup._keys(dedup.key_for(make_call()))[0]
+    plant = {"v": 1, "text": "PWNED", "tool_calls": [], "finish_reason": "stop", "usage": [1, 1, 0, 0, False],
+             "model": "x", "cost_usd": 0.0,
+             "raw": {"type": "litellm.completion", "data": {"model": "gpt-4o", "api_base": "http://attacker.invalid"}}}
+    client = redis.Redis.from_url(redis_url)
+    client.set(done_key, json.dumps(plant))
+    provider = Provider()
+    with pytest.warns(costkit._warn.CostkitWarning, match="could not be read"):
+        result = Pipeline([dedup], provider).run(make_call())
+    assert result.source == "provider" and result.text == "answer 1" and sent == []
+    assert dedup.counters.corrupt == 1 and len(provider.calls) == 1
+    assert client.get(done_key) is None or json.loads(client.get(done_key))["text"] == "answer 1"
 
 
 @pytest.mark.redis

@@ -194,13 +194,15 @@ class ExactCache:
         self.stats[f"bypass:{reason}"] += 1
         return None
 
-    def _hit(self, key: str, doc: Mapping[str, Any] | None) -> Result | None:
+    def _hit(self, call: Call, key: str, doc: Mapping[str, Any] | None) -> Result | None:
         if doc is None:
             self.stats["misses"] += 1
             return None
         try:
-            result = result_from_json(doc["result"], source=SOURCE_EXACT_CACHE)
-        except (SerializationError, KeyError, TypeError) as exc:
+            if not isinstance(doc, Mapping):
+                raise SerializationError("entry is not an object")
+            result = result_from_json(doc["result"], source=SOURCE_EXACT_CACHE, call=call)
+        except Exception as exc:  # stored data is untrusted: anything unreadable is a miss, dropped
             self.stats["corrupt"] += 1
             self.stats["misses"] += 1
             warn_once(f"exact-cache-corrupt:{type(exc).__name__}", f"costkit: unreadable exact-cache entry ({exc})")
@@ -237,7 +239,7 @@ class ExactCache:
         if plan is None:
             return next(call)
         key, ttl = plan
-        hit = self._hit(key, self.store.get(key))
+        hit = self._hit(call, key, self.store.get(key))
         if hit is not None:
             return hit
         result = next(call)
@@ -249,7 +251,7 @@ class ExactCache:
         if plan is None:
             return await anext(call)
         key, ttl = plan
-        hit = self._hit(key, await self.store.aget(key))
+        hit = self._hit(call, key, await self.store.aget(key))
         if hit is not None:
             return hit
         result = await anext(call)

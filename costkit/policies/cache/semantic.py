@@ -537,11 +537,11 @@ class SemanticCache:
         (state.confirmed if ok else state.refuted).append(score)
         self.stats["verified_yes" if ok else "verified_no"] += 1
 
-    def _hit(self, plan: _Plan, score: float, cand: Candidate, verified: bool) -> Result | None:
+    def _hit(self, call: Call, plan: _Plan, score: float, cand: Candidate, verified: bool) -> Result | None:
         cosine, entry_id, payload = cand
         try:
-            result = result_from_json(payload["result"], source=SOURCE_SEMANTIC_CACHE)
-        except (SerializationError, KeyError, TypeError) as exc:
+            result = result_from_json(payload["result"], source=SOURCE_SEMANTIC_CACHE, call=call)
+        except Exception as exc:  # stored data is untrusted: anything unreadable is a miss, dropped
             self.stats["corrupt"] += 1
             warn_once(f"semantic-cache-corrupt:{type(exc).__name__}", f"costkit: unreadable semantic entry ({exc})")
             self._guard("delete", self.store.delete, entry_id)
@@ -702,7 +702,7 @@ class SemanticCache:
             self._record_verdict(cand[1], score, ok)
             verdict = "hit" if ok else "miss"
         if verdict == "hit" and cand is not None:
-            hit = self._hit(plan, score, cand, verified=verified)
+            hit = self._hit(call, plan, score, cand, verified=verified)
             if hit is not None:
                 return hit
         self.stats["misses"] += 1
@@ -725,7 +725,7 @@ class SemanticCache:
             self._record_verdict(cand[1], score, ok)
             verdict = "hit" if ok else "miss"
         if verdict == "hit" and cand is not None:
-            hit = self._hit(plan, score, cand, verified=verified)
+            hit = self._hit(call, plan, score, cand, verified=verified)
             if hit is not None:
                 return hit
         self.stats["misses"] += 1

