@@ -33,8 +33,10 @@ class RequestScope:
     records: list[CostRecord] = attrs.field(factory=list)
     #: the messages exactly as the application gave them (an unchanged call is sent back as given)
     original_messages: tuple[Mapping[str, Any], ...] | None = None
-    #: the SDK keyword that carried the output cap (``max_tokens``, ``max_completion_tokens`` ...)
-    output_cap_name: str | None = None
+    #: the keywords that carried the output cap (``max_tokens``, ``max_completion_tokens`` ...)
+    output_cap_names: tuple[str, ...] = ()
+    #: keywords the caller passed in ``extra_body`` (True: also directly), restored there when sent
+    lifted: dict[str, bool] = attrs.field(factory=dict)
     _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
     def add(self, record: CostRecord) -> None:

@@ -23,7 +23,7 @@ from ._recorder import Recorder
 from ._stream import AsyncResultStream, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
-from .providers.base import Adapter, NotACall, PassThrough, pop_costkit_tags
+from .providers.base import Adapter, NotACall, PassThrough, as_sent, pop_costkit_tags, restore_sent
 
 _DEFAULT = object()
 
@@ -104,7 +104,7 @@ class _Engine:
         recorder = self.recorder
 
         def terminal(call: Call) -> Result:
-            kwargs = adapter.to_kwargs(call)
+            kwargs = _sent_kwargs(adapter, call)
             started = time.perf_counter()
             try:
                 raw = fn(**kwargs)
@@ -138,7 +138,7 @@ class _Engine:
         recorder = self.recorder
 
         async def aterminal(call: Call) -> Result:
-            kwargs = adapter.to_kwargs(call)
+            kwargs = _sent_kwargs(adapter, call)
             started = time.perf_counter()
             try:
                 raw = await fn(**kwargs)
@@ -185,8 +185,17 @@ def _start(adapter: Adapter, recorder: Recorder, args: tuple[Any, ...], kwargs: 
     per_call = pop_costkit_tags(kwargs)
     if per_call is not None:
         tags = tags.merged(per_call)
-    call = adapter.to_call(kwargs, tags)
-    return recorder.begin(call), time.perf_counter()
+    sent, lifted = as_sent(kwargs)
+    call = recorder.begin(adapter.to_call(sent, tags))
+    if lifted and call.scope is not None:
+        call.scope.lifted = lifted
+    return call, time.perf_counter()
+
+
+def _sent_kwargs(adapter: Adapter, call: Call) -> dict[str, Any]:
+    """The SDK keywords for ``call``, with what the caller put in ``extra_body`` back there."""
+    kwargs = adapter.to_kwargs(call)
+    return restore_sent(kwargs, call.scope.lifted) if call.scope is not None else kwargs
 
 
 def _finish(

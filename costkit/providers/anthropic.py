@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._call import Call, Result, Tags, Usage, content_text
-from .base import as_message, build_call, estimate_usage, require
+from .base import OUTPUT_CAP_NAMES, as_message, build_call, estimate_usage, require, write_output_cap
 
 _FINISH = {
     "end_turn": "stop",
@@ -57,8 +57,7 @@ class MessagesAdapter:
             kwargs,
             tags,
             messages,
-            max_names=("max_tokens",),
-            consumed=("model", "messages", "max_tokens"),
+            consumed=("model", "messages", *OUTPUT_CAP_NAMES),
             keep_original=True,
         )
 
@@ -75,8 +74,7 @@ class MessagesAdapter:
                 kw["system"] = system[0]
             elif system:
                 kw["system"] = "\n".join(content_text(s) for s in system)
-        if call.max_output_tokens is not None:
-            kw["max_tokens"] = call.max_output_tokens
+        write_output_cap(kw, call, "max_tokens")
         return kw
 
     def to_result(self, call: Call, raw: Any) -> Result:

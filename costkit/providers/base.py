@@ -55,6 +55,77 @@ def pop_costkit_tags(kwargs: dict[str, Any]) -> Tags | None:
     return Tags.from_mapping(given, where=COSTKIT_KWARG)
 
 
+EXTRA_BODY = "extra_body"
+#: every keyword that caps a request's output, whichever API it belongs to (all are read and clamped:
+#: a cap the API ignores costs nothing to clamp, a cap it honours must never be missed)
+OUTPUT_CAP_NAMES = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def is_not_given(value: Any) -> bool:
+    """openai / anthropic ``NOT_GIVEN`` and ``omit``: the SDKs' "this keyword was not passed"."""
+    return type(value).__name__ in ("NotGiven", "Omit", "_NotGiven", "_Omit")
+
+
+def as_sent(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The request as the SDK will send it, and which keywords came from ``extra_body``.
+
+    The SDKs drop "not given" values and merge ``extra_body`` into the JSON body over the keywords
+    (shallowly), so ``extra_body={"max_tokens": 4000}`` is the cap the provider sees. Every layer must
+    read (and clamp, and reserve for) that request, so ``extra_body``'s keys are lifted into the
+    keywords here; :func:`restore_sent` puts them back where they came from. The flag says whether
+    the keyword was also given directly (then it stays a keyword too).
+    """
+    out = {k: v for k, v in kwargs.items() if not is_not_given(v)}
+    extra = out.get(EXTRA_BODY)
+    if not isinstance(extra, Mapping) or not extra:
+        return out, {}
+    del out[EXTRA_BODY]
+    lifted: dict[str, bool] = {}
+    for key, value in extra.items():
+        if is_not_given(value):
+            continue
+        lifted[key] = key in out
+        out[key] = value
+    return out, lifted
+
+
+def restore_sent(kwargs: dict[str, Any], lifted: Mapping[str, bool]) -> dict[str, Any]:
+    """Put lifted keywords back into ``extra_body`` with the values the layers decided (an SDK
+    version may not know a keyword the caller could only pass through ``extra_body``)."""
+    if not lifted:
+        return kwargs
+    extra: dict[str, Any] = {}
+    for key, also_keyword in lifted.items():
+        if key in kwargs:
+            extra[key] = kwargs[key] if also_keyword else kwargs.pop(key)
+    kwargs[EXTRA_BODY] = extra
+    return kwargs
+
+
+def output_caps(kwargs: Mapping[str, Any]) -> tuple[tuple[str, ...], int | None]:
+    """The output-cap keywords the request carries, and the largest cap (the worst case)."""
+    names = []
+    largest: int | None = None
+    for name in OUTPUT_CAP_NAMES:
+        value = kwargs.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        names.append(name)
+        largest = value if largest is None else max(largest, value)
+    return tuple(names), largest
+
+
+def write_output_cap(kwargs: dict[str, Any], call: Call, default_name: str) -> None:
+    """Send ``call.max_output_tokens`` under every cap keyword the request carried (or ``default_name``)."""
+    if call.max_output_tokens is None:
+        return
+    names = call.scope.output_cap_names if call.scope is not None else ()
+    for name in names or (default_name,):
+        kwargs[name] = call.max_output_tokens
+
+
 class NotACall(Exception):
     """The arguments are not a call costkit can read (missing model, positional arguments...):
     the wrapper hands them to the SDK untouched, so the caller gets the SDK's own error."""
@@ -76,33 +147,23 @@ def as_message(m: Any) -> Mapping[str, Any]:
     raise TypeError(f"a message must be a dict, got {type(m).__name__}")
 
 
-def max_tokens_of(kwargs: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str | None, int | None]:
-    """Which max-tokens keyword the caller used, and its value (validated)."""
-    for name in names:
-        value = kwargs.get(name)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            return name, value
-    return None, None
-
-
 def build_call(
     adapter: Adapter,
     kwargs: Mapping[str, Any],
     tags: Tags,
     messages: Iterable[Mapping[str, Any]],
     *,
-    max_names: tuple[str, ...],
     consumed: tuple[str, ...],
     keep_original: bool,
 ) -> Call:
-    """The Call every adapter builds: ``consumed`` keywords are not kept in ``params``;
-    ``keep_original`` remembers the messages so an unchanged call is sent back exactly as given."""
+    """The Call every adapter builds (from :func:`as_sent`'s keywords): ``consumed`` keywords are not
+    kept in ``params``; ``max_output_tokens`` is the largest output cap the request carries (under any
+    name; :func:`write_output_cap` sends the decided cap under each); ``keep_original`` remembers the
+    messages so an unchanged call is sent back exactly as given."""
     model = require(kwargs, "model", "create")
     msgs = tuple(messages)
-    name, max_out = max_tokens_of(kwargs, max_names)
-    scope = RequestScope(original_messages=msgs if keep_original else None, output_cap_name=name)
+    names, max_out = output_caps(kwargs)
+    scope = RequestScope(original_messages=msgs if keep_original else None, output_cap_names=names)
     return Call(
         client=adapter.client,
         provider=adapter.provider,
@@ -144,13 +205,18 @@ def estimate_usage(call: Call, output_text: str) -> Usage:
 
 __all__ = [
     "COSTKIT_KWARG",
+    "OUTPUT_CAP_NAMES",
     "Adapter",
     "NotACall",
     "PassThrough",
     "as_message",
+    "as_sent",
     "build_call",
     "estimate_usage",
-    "max_tokens_of",
+    "is_not_given",
+    "output_caps",
     "pop_costkit_tags",
     "require",
+    "restore_sent",
+    "write_output_cap",
 ]

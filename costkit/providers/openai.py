@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._call import Call, Result, Tags, Usage, content_text
-from .base import as_message, build_call, estimate_usage, require
+from .base import as_message, build_call, estimate_usage, require, write_output_cap
 
 _CHAT_FINISH = {
     "stop": "stop",
@@ -64,17 +64,13 @@ class ChatAdapter:
 
     def to_call(self, kwargs: dict[str, Any], tags: Tags) -> Call:
         messages = (as_message(m) for m in require(kwargs, "messages", "create"))
-        return build_call(
-            self, kwargs, tags, messages, max_names=self._max_names, consumed=("model", "messages"), keep_original=False
-        )
+        return build_call(self, kwargs, tags, messages, consumed=("model", "messages"), keep_original=False)
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
         kw = dict(call.params)
         kw["model"] = call.model
         kw["messages"] = list(call.messages)
-        if call.max_output_tokens is not None:
-            name = call.scope.output_cap_name if call.scope is not None else None
-            kw[name or self._max_names[0]] = call.max_output_tokens
+        write_output_cap(kw, call, self._max_names[0])
         if call.stream:
             opts = dict(kw.get("stream_options") or {})
             if not opts.get("include_usage"):
@@ -245,9 +241,7 @@ class ResponsesAdapter:
             messages.append({"role": "user", "content": given})
         elif given is not None:
             messages.extend(as_message(m) for m in given)
-        return build_call(
-            self, kwargs, tags, messages, max_names=("max_output_tokens",), consumed=("model",), keep_original=True
-        )
+        return build_call(self, kwargs, tags, messages, consumed=("model",), keep_original=True)
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
         kw = dict(call.params)
@@ -260,8 +254,7 @@ class ResponsesAdapter:
             if system:
                 kw["instructions"] = "\n".join(system)
             kw["input"] = rest
-        if call.max_output_tokens is not None:
-            kw["max_output_tokens"] = call.max_output_tokens
+        write_output_cap(kw, call, "max_output_tokens")
         return kw
 
     def to_result(self, call: Call, raw: Any) -> Result:

@@ -8,6 +8,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from _sdk_errors import raises_mid_stream
 from anthropic.types import Message
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -122,7 +123,7 @@ def test_openai_errors_are_the_sdks_own():
         client.chat.completions.create(model=MODEL, messages=Q)
     client.fake.fail_next(1, Failure.malformed())
     stream = client.chat.completions.create(model=MODEL, messages=Q, stream=True)
-    with pytest.raises(httpx.RemoteProtocolError):
+    with raises_mid_stream(httpx.RemoteProtocolError):
         list(stream)
 
 
@@ -347,7 +348,7 @@ def test_anthropic_count_tokens_endpoint():
 def test_a_stream_slower_than_the_read_timeout_times_out_mid_stream():
     client = FakeOpenAI(FakeProvider(chunk_delay_s=1.0), timeout=0.05)
     stream = client.chat.completions.create(model=MODEL, messages=Q, stream=True)
-    with pytest.raises(httpx.ReadTimeout):
+    with raises_mid_stream(httpx.ReadTimeout):
         list(stream)
 
 

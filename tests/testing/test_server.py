@@ -9,6 +9,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from _sdk_errors import raises_mid_stream
 from openai.types.chat import ChatCompletion
 
 from costkit.testing import Failure, FakeProvider, serve
@@ -90,7 +91,7 @@ def test_timeout_disconnect_and_truncated_stream_over_http(server):
         client.chat.completions.create(model=MODEL, messages=Q)
     assert not isinstance(dropped.value, openai.APITimeoutError)
     server.fake.fail_next(1, Failure.malformed())
-    with pytest.raises(httpx.RemoteProtocolError):
+    with raises_mid_stream(httpx.RemoteProtocolError):
         list(client.chat.completions.create(model=MODEL, messages=Q, stream=True))
     server.fake.fail_next(1, Failure.malformed())
     with pytest.raises(ValueError):

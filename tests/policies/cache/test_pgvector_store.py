@@ -158,11 +158,23 @@ def test_delete_where_invalidates_by_payload(store: PgVectorStore) -> None:
 
 
 def test_stores_a_serialized_result(store: PgVectorStore) -> None:
-    result = Result(text="Paris.", finish_reason="stop", usage=Usage(input_tokens=12, output_tokens=2), model="gpt-4o")
+    from openai.types.chat import ChatCompletion
+
+    from costkit._call import Tags
+    from costkit.providers.openai import ChatAdapter
+
+    raw = ChatCompletion.model_validate({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Paris."}}],
+    })
+    result = Result(
+        text="Paris.", finish_reason="stop", usage=Usage(input_tokens=12, output_tokens=2), model="gpt-4o", raw=raw
+    )
     v = vectors(1)[0]
     store.add("p", v, result_to_json(result))
     ((score, _, payload),) = store.search("p", v)
-    back = result_from_json(payload, source="semantic")
+    call = ChatAdapter().to_call({"model": "gpt-4o", "messages": [{"role": "user", "content": "q"}]}, Tags())
+    back = result_from_json(payload, source="semantic", call=call)
     assert score == pytest.approx(1.0, abs=1e-5)
     assert (back.text, back.usage, back.model, back.source) == ("Paris.", result.usage, "gpt-4o", "semantic")
 
