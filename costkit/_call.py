@@ -168,6 +168,12 @@ class Call:
         return attrs.evolve(self, **changes)
 
     @property
+    def choices(self) -> int:
+        """How many answers the request asks for (``n``): each is billed its own output tokens."""
+        n = self.params.get("n")
+        return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+    @property
     def system_text(self) -> str:
         """The system prompt(s) as plain text (used for cache partitions and token estimates)."""
         return "\n".join(

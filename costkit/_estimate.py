@@ -48,11 +48,12 @@ class WorstCase:
     usd: float | None
     input_usd: float | None = None
     output_per_token: float | None = None
+    choices: int = 1  # answers asked for (``n``): the output cap is spent once per answer
 
     @property
     def tokens(self) -> int:
-        """Worst-case tokens (input + output cap); output counts 0 when no cap is known."""
-        return self.input_tokens + (self.max_output_tokens or 0)
+        """Worst-case tokens (input + output cap per answer); output counts 0 when no cap is known."""
+        return self.input_tokens + (self.max_output_tokens or 0) * self.choices
 
 
 Estimator = Callable[[Call], WorstCase]
@@ -90,11 +91,17 @@ class WorstCaseEstimator(PricingRef):
         cap_from: str | None = "call" if cap is not None else None
         if cap is None and price is not None and getattr(price, "max_output_tokens", None):
             cap, cap_from = int(price.max_output_tokens), "model"
+        choices = call.choices
         if price is None or cap is None:
             return WorstCase(
-                model=call.model, input_tokens=input_tokens, max_output_tokens=cap, output_cap_from=cap_from, usd=None
+                model=call.model,
+                input_tokens=input_tokens,
+                max_output_tokens=cap,
+                output_cap_from=cap_from,
+                usd=None,
+                choices=choices,
             )
-        usd = pricing.worst_case_cost(call.model, input_tokens, cap)
+        usd = pricing.worst_case_cost(call.model, input_tokens, cap * choices)
         return WorstCase(
             model=call.model,
             input_tokens=input_tokens,
@@ -103,6 +110,7 @@ class WorstCaseEstimator(PricingRef):
             usd=usd,
             input_usd=input_tokens * float(price.input_per_token),
             output_per_token=float(price.output_per_token),
+            choices=choices,
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from ._call import Call, Result, Usage, content_text
+from ._classify import reached_provider
 from ._scope import RequestScope
 from ._warn import warn_once
 from .records import CostRecord
@@ -123,8 +124,16 @@ class Recorder:
 
     # ------------------------------------------------------------------ attempts
     def attempt(self, call: Call, result: Result | None, error: BaseException | None, started: float) -> Result | None:
-        """Record one provider attempt; returns the result with its cost set."""
-        record = self.build(call, result, error=error, latency_s=time.perf_counter() - started)
+        """Record one provider attempt; returns the result with its cost set.
+
+        An attempt that failed after its request was sent (cancelled, timed out, connection lost
+        while waiting) is billed for its input by the provider: it is recorded and charged at the
+        counted input tokens (``usage_estimated=True``), not at $0.
+        """
+        billed = result
+        if result is None and error is not None and reached_provider(error):
+            billed = Result(usage=estimate_input_usage(call), model=call.model)
+        record = self.build(call, billed, error=error, latency_s=time.perf_counter() - started)
         if call.scope is not None and not call.stream:
             call.scope.add(record)
         else:
@@ -260,6 +269,17 @@ def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
             r = attrs.evolve(r, savings={}, saved_usd=0.0)
         out.append(r)
     return out
+
+
+def estimate_input_usage(call: Call) -> Usage:
+    """The prompt's tokens as costkit counts them (the provider did not report usage)."""
+    from .tokens import count_messages, count_tools
+
+    n = count_messages(list(call.messages), call.model)
+    tools = call.params.get("tools")
+    if isinstance(tools, list | tuple) and tools:
+        n += count_tools(list(tools), call.model)
+    return Usage(input_tokens=int(n), estimated=True)
 
 
 def _service_tier(call: Call, result: Result) -> str | None:

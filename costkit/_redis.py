@@ -6,8 +6,12 @@ Every Redis-backed policy, backend or store needs the same two things, written o
   timeouts are bounded and which never retries on its own: one bounded try, then the caller's
   failure mode decides (redis-py's default is several retries with backoff, i.e. an outage
   would cost many timeouts per call). :func:`connect_async` builds the ``redis.asyncio`` twin.
-* :class:`RedisGuard` runs operations against that client. After a failure Redis is left alone
-  for ``retry_after_s``, so a dead server costs one timeout, not one per call; each failure is
+* One health state per Redis server (:func:`health_of`), shared by every policy, backend and
+  store that talks to it: after a failure the server is left alone for ``retry_after_s``, by all
+  of them, so a dead (or blackholed) Redis costs the whole process one timeout per back-off
+  period, not one per policy per call. URL clients are shared too (:func:`connect` keeps one per
+  URL and timeout), so the policies of one process share one connection pool.
+* :class:`RedisGuard` runs one component's operations against that client. Each failure is
   counted and warned about once per cause; and ``on_redis_error`` says what a call gets while
   Redis is unavailable: ``"open"`` (default) the caller's fallback (in-process state, a miss, an
   unchecked call), counted in :attr:`RedisGuard.fallbacks`; ``"closed"`` :class:`RedisUnavailable`
@@ -100,6 +104,10 @@ def _client_options(timeout_s: float) -> dict[str, Any]:
         "retry": Retry(NoBackoff(), 0),
         "retry_on_timeout": False,
         "health_check_interval": 30,
+        # no CLIENT SETINFO on connect: against a server that does not answer, each of those is one
+        # more socket timeout before the first real command (redis-py swallows their errors)
+        "lib_name": None,
+        "lib_version": None,
     }
 
 
@@ -113,8 +121,13 @@ def _is_async(client: Any) -> bool:
     return isinstance(client, redis.asyncio.Redis | redis.asyncio.RedisCluster)
 
 
+_CLIENTS: dict[tuple[str, float], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def connect(target: Any, *, field: str = "redis", timeout_s: float = 0.5) -> Any:
-    """A sync client: a URL becomes ``redis.Redis`` with bounded timeouts and no retries; a client is kept.
+    """A sync client: a URL becomes ``redis.Redis`` with bounded timeouts and no retries (one per URL
+    and timeout, shared by everything in the process); a client is kept.
 
     A given client is used as it is (its timeouts are the caller's choice); an asyncio client is
     refused, because the operations here are blocking calls (run in worker threads from async code).
@@ -122,7 +135,12 @@ def connect(target: Any, *, field: str = "redis", timeout_s: float = 0.5) -> Any
     timeout_s = check_positive("timeout_s", timeout_s)
     if isinstance(target, str):
         redis = _import_redis(field)
-        return redis.Redis.from_url(_check_url(field, target), **_client_options(timeout_s))
+        url = _check_url(field, target)
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get((url, timeout_s))
+            if client is None:
+                client = _CLIENTS[(url, timeout_s)] = redis.Redis.from_url(url, **_client_options(timeout_s))
+        return client
     if callable(getattr(target, "register_script", None)) and not _is_async(target):
         return target
     raise ConfigError(field, f"expected a redis:// URL or a (sync) redis.Redis client, got {target!r}")
@@ -143,6 +161,56 @@ def as_text(value: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- failure handling
+
+
+class RedisHealth:
+    """Whether one Redis server is being left alone after a failure; shared by all its users."""
+
+    def __init__(self, endpoint: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.endpoint = endpoint
+        self._clock = clock
+        self._down_until = 0.0
+        self._lock = threading.Lock()
+
+    def available(self) -> bool:
+        return self._clock() >= self._down_until
+
+    def mark_down(self, for_s: float) -> None:
+        with self._lock:
+            self._down_until = max(self._down_until, self._clock() + for_s)
+
+    def __repr__(self) -> str:
+        return f"RedisHealth({self.endpoint!r}, available={self.available()})"
+
+
+_HEALTH: dict[str, RedisHealth] = {}
+_HEALTH_LOCK = threading.Lock()
+
+
+def endpoint_of(client: Any) -> str:
+    """The server a client talks to (``host:port/db`` or a socket path), for sharing its health."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict):
+        where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+        return f"{where}/{kwargs.get('db', 0)}"
+    return f"client:{id(client)}"
+
+
+def forget_health() -> None:
+    """Forget every server's health state (tests: a server marked down by one test is not by the next)."""
+    with _HEALTH_LOCK:
+        _HEALTH.clear()
+
+
+def health_of(client: Any) -> RedisHealth:
+    """The one health state of the server ``client`` talks to (sync and asyncio clients alike)."""
+    endpoint = endpoint_of(client)
+    with _HEALTH_LOCK:
+        found = _HEALTH.get(endpoint)
+        if found is None:
+            found = _HEALTH[endpoint] = RedisHealth(endpoint)
+        return found
 
 
 class RedisUnavailable(StateUnavailable):
@@ -166,18 +234,21 @@ class RedisGuard:
         self,
         what: str,
         *,
+        client: Any = None,
         on_redis_error: str = FAIL_OPEN,
         retry_after_s: float = 1.0,
         when_open: str = "falling back to in-process state",
         when_closed: str = "failing calls",
         clock: Callable[[], float] = time.monotonic,
+        health: RedisHealth | None = None,
     ) -> None:
         self.what = what
         self.on_redis_error = check_fail_mode("on_redis_error", on_redis_error)
         self.retry_after_s = check_positive("retry_after_s", retry_after_s, allow_zero=True)
         self._consequence = when_open if on_redis_error == FAIL_OPEN else when_closed
-        self._clock = clock
-        self._down_until = 0.0
+        if health is None:
+            health = health_of(client) if client is not None else RedisHealth(f"guard:{what}", clock)
+        self.health = health
         self._lock = threading.Lock()
         self.failures = 0  # operations that failed against Redis
         self.fallbacks = 0  # operations answered by the fail-open fallback instead
@@ -186,14 +257,14 @@ class RedisGuard:
         return f"RedisGuard({self.what!r}, on_redis_error={self.on_redis_error!r})"
 
     def available(self) -> bool:
-        """False while Redis is being left alone after a failure."""
-        return self._clock() >= self._down_until
+        """False while Redis is being left alone after a failure (by anyone using this server)."""
+        return self.health.available()
 
     def failed(self, exc: BaseException) -> RedisUnavailable:
-        """Count ``exc``, leave Redis alone for ``retry_after_s``, warn once per cause; the error to raise."""
+        """Count ``exc``, leave the server alone for ``retry_after_s``, warn once per cause; the error to raise."""
         with self._lock:
             self.failures += 1
-            self._down_until = self._clock() + self.retry_after_s
+        self.health.mark_down(self.retry_after_s)
         warn_once(
             f"redis:{self.what}:{type(exc).__name__}",
             f"costkit: Redis for {self.what} is unavailable ({exc!r}); {self._consequence} "
@@ -249,6 +320,7 @@ __all__ = [
     "FAIL_OPEN",
     "MARKED_DOWN",
     "RedisGuard",
+    "RedisHealth",
     "RedisUnavailable",
     "as_text",
     "check_fail_mode",
@@ -256,5 +328,8 @@ __all__ = [
     "check_positive",
     "connect",
     "connect_async",
+    "endpoint_of",
+    "forget_health",
+    "health_of",
     "redis_errors",
 ]

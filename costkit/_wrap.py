@@ -108,7 +108,7 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = fn(**kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # KeyboardInterrupt mid-request: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
@@ -142,7 +142,7 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = await fn(**kwargs)
-            except Exception as exc:
+            except BaseException as exc:  # a cancelled task too: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:

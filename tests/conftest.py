@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from costkit._redis import forget_health
 from costkit._warn import reset_warnings
 
 # litellm fetches its cost map from the network at import unless told not to; the tests are offline
@@ -27,6 +28,7 @@ def _free_port() -> int:
 @pytest.fixture(autouse=True)
 def _fresh_warnings() -> Iterator[None]:
     reset_warnings()
+    forget_health()
     yield
 
 

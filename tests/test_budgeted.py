@@ -446,3 +446,57 @@ def test_last_in_the_chain_a_request_counts_once_and_each_attempt_holds_its_own_
     with pytest.raises(BudgetExceeded):
         g()
     assert len(provider.calls) == 2
+
+
+# ------------------------------------------------------------------ cancelled and timed-out requests are billed
+
+
+async def test_cancelled_requests_are_recorded_and_charged_for_their_input() -> None:
+    """The reported bypass: 30 wait_for-cancelled gpt-4o calls inside @budgeted(max_usd_per_day=0.001) spent 0."""
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeAsyncOpenAI, FakeProvider
+
+    sink = MemorySink()
+    client = costkit.wrap(FakeAsyncOpenAI(FakeProvider(latency_s=5.0)), sink=sink)
+    prompt = [{"role": "user", "content": "Summarize the following report in detail. " * 20}]
+
+    @budgeted(max_usd_per_day=0.001)
+    async def ask() -> Any:
+        call = client.chat.completions.create(model="gpt-4o", messages=prompt, max_tokens=10)
+        return await asyncio.wait_for(call, 0.02)
+
+    outcomes = []
+    for _ in range(30):
+        try:
+            await ask()
+        except TimeoutError:
+            outcomes.append("timeout")
+        except BudgetExceeded:
+            outcomes.append("refused")
+    timeouts = outcomes.count("timeout")
+    assert timeouts >= 1 and outcomes.count("refused") == 30 - timeouts
+    assert len(sink.records) == timeouts
+    for r in sink.records:
+        assert (r.success, r.usage_estimated, r.error_type) == (False, True, "CancelledError")
+        assert r.input_tokens > 100 and r.output_tokens == 0 and r.cost_usd == pytest.approx(r.input_tokens * 2.5e-6)
+    spent = ask.budget.spent_today()  # type: ignore[attr-defined]
+    assert spent == pytest.approx(sum(r.cost_usd for r in sink.records)) and 0 < spent <= 0.001
+
+
+def test_a_request_refused_with_an_http_status_is_not_billed() -> None:
+    import openai
+
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    sink = MemorySink()
+    raw = FakeOpenAI()
+    raw.fake.fail_next(1, 400)
+    with pytest.raises(openai.BadRequestError):
+        costkit.wrap(raw, sink=sink).chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "x"}]
+        )
+    (r,) = sink.records
+    assert (r.success, r.cost_usd, r.input_tokens, r.usage_estimated) == (False, 0.0, 0, False)

@@ -65,11 +65,50 @@ def test_rejected_cascade_attempt_is_a_cost_of_routing():
     assert strong.savings == {"router": pytest.approx(-cheap.cost_usd, abs=1e-15)}
 
 
-def test_failed_attempt_costs_nothing_and_names_the_error():
+def test_a_refused_attempt_costs_nothing_and_names_the_error():
+    import httpx
+    import openai
+
     rec = recorder()
-    assert rec.attempt(make_call(), None, TimeoutError("slow"), 0.0) is None
+    request = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+    refused = openai.RateLimitError("slow down", response=httpx.Response(429, request=request), body=None)
+    assert rec.attempt(make_call(), None, refused, 0.0) is None
     [r] = rec.sink.records
-    assert (r.success, r.error_type, r.cost_usd, r.input_tokens) == (False, "TimeoutError", 0.0, 0)
+    assert (r.success, r.error_type, r.cost_usd, r.input_tokens, r.usage_estimated) == (
+        False, "RateLimitError", 0.0, 0, False)
+
+
+@pytest.mark.parametrize("error", [TimeoutError("slow"), ConnectionResetError("reset")], ids=["timeout", "reset"])
+def test_an_attempt_lost_after_it_was_sent_is_billed_its_counted_input(error):
+    """The provider read the prompt: it bills it, whether or not an answer came back."""
+    from costkit.tokens import count_messages
+
+    rec = recorder()
+    call = make_call(messages=({"role": "user", "content": "Summarize this long report for me. " * 10},))
+    rec.attempt(call, None, error, 0.0)
+    [r] = rec.sink.records
+    n = count_messages(list(call.messages), "gpt-4o")
+    assert (r.success, r.error_type, r.input_tokens, r.output_tokens, r.usage_estimated) == (
+        False, type(error).__name__, n, 0, True)
+    assert r.cost_usd == pytest.approx(n * GPT4O[0], abs=1e-15)
+
+
+def test_an_attempt_that_never_connected_costs_nothing():
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+    try:
+        raise httpx.ConnectError("refused")
+    except httpx.ConnectError as cause:
+        try:
+            raise openai.APIConnectionError(request=request) from cause
+        except openai.APIConnectionError as exc:
+            error = exc
+    rec = recorder()
+    rec.attempt(make_call(), None, error, 0.0)
+    [r] = rec.sink.records
+    assert (r.cost_usd, r.input_tokens, r.usage_estimated) == (0.0, 0, False)
 
 
 def test_cache_hit_saves_the_original_cost_and_costs_nothing():

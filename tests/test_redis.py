@@ -156,3 +156,70 @@ def test_against_a_real_redis(redis_url: str) -> None:
     script = client.register_script("return ARGV[1]")
     assert as_text(guard.run(lambda: script(keys=[], args=["hello"]), lambda: "local")) == "hello"
     assert (guard.failures, guard.fallbacks) == (0, 0)
+
+
+# ------------------------------------------------------------------ one health state per server
+
+
+class Blackhole:
+    """A TCP server that accepts connections and never answers (a Redis behind a dead network path)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.accepted:
+            c.close()
+
+
+def test_a_blackholed_redis_costs_the_process_one_timeout_not_one_per_policy() -> None:
+    """The reported stall: five Redis-backed policies each paid their own timeout on every call (1.8-2.0 s)."""
+    import costkit
+    from costkit.policies.budget_backends import RedisBudgetBackend
+    from costkit.policies.cache.stores import RedisStore
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    costkit.tokens.count_text("warm up the tokenizer", "gpt-4o-mini")  # so the calls fit in one back-off period
+    hole = Blackhole()
+    url = f"redis://127.0.0.1:{hole.port}/0"
+    try:
+        policies = [
+            costkit.Dedup(redis=url),
+            costkit.ExactCache(RedisStore(url, timeout_s=0.2)),
+            costkit.Budget([costkit.BudgetLimit(usd=10)], backend=RedisBudgetBackend(url, timeout_s=0.2)),
+            costkit.CircuitBreaker(redis=url),
+            costkit.RetryBudget(redis=url),
+        ]
+        raw = FakeOpenAI()
+        client = costkit.wrap(raw, policies, sink=MemorySink())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CostkitWarning)
+            for i in range(5):
+                reply = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": f"q{i}"}], temperature=0
+                )
+                assert reply.choices[0].message.content
+        assert len(raw.fake.calls) == 5  # every call answered (fail open)
+        assert len(hole.accepted) == 1  # one policy tried Redis once; the others saw it marked down
+        guards = [p.redis_guard for p in (policies[0], policies[3], policies[4])] + [policies[2].backend.redis_guard]
+        assert sum(g.failures for g in guards) <= 1
+    finally:
+        hole.close()

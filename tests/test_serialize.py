@@ -5,6 +5,7 @@ import json
 import pytest
 
 from costkit import Result, Usage
+from costkit._call import Tags
 from costkit._serialize import (
     RESPONSE_CLASSES,
     SerializationError,
@@ -16,7 +17,6 @@ from costkit._serialize import (
 from costkit.providers.anthropic import MessagesAdapter
 from costkit.providers.litellm import CompletionAdapter
 from costkit.providers.openai import ChatAdapter, ResponsesAdapter
-from costkit._call import Tags
 
 CHAT = ChatAdapter().to_call({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}, Tags())
 MESSAGES = MessagesAdapter().to_call(

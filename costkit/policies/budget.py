@@ -20,7 +20,9 @@ placed higher, one worst case is held for the whole request and retries below it
 from __future__ import annotations
 
 import math
+import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -34,6 +36,7 @@ from .._pipeline import ANext, Next
 from .._warn import warn_once
 from ..errors import BudgetExceeded, ConfigError
 from .budget_backends import (
+    COUNTERS_LOST,
     WINDOWS,
     BudgetBackend,
     Hold,
@@ -109,12 +112,30 @@ class BudgetLimit:
                 continue
             have = getattr(tags, dim)
             if want == ANY:
-                parts.append(f"{dim}={have or '-'}")
+                parts.append(f"{dim}={bucket_part(have)}")
             elif have != want:
                 return None
             else:
                 parts.append(f"{dim}={want}")
         return ",".join(parts) or "global"
+
+
+_PLAIN_PART = re.compile(r"[A-Za-z0-9_.@:+/]+")
+
+
+def bucket_part(value: str | None) -> str:
+    """A tag value as one unambiguous part of a counter name.
+
+    Unset is ``-``; a plain value (letters, digits, ``_ . @ : + /``) is itself; anything else
+    (``""``, ``"-"``, a value with ``,`` ``=`` ``|`` or spaces) is ``~`` + its percent-encoding. So
+    no two different (tenant, feature) pairs can share a counter, whatever characters they use,
+    and the counters of plain names keep their names across versions.
+    """
+    if value is None:
+        return "-"
+    if value != "-" and _PLAIN_PART.fullmatch(value):
+        return value
+    return "~" + urllib.parse.quote(value, safe="")
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -298,11 +319,19 @@ class Budget:
 
     def refusal(self, plan: _Plan, res: Reservation) -> BudgetExceeded:
         if not res.enforced:
+            lost = res.error == COUNTERS_LOST
             return BudgetExceeded(
-                "the budget backend is unavailable and fails closed",
+                "the budget counters were lost (Redis restarted without persistence or was flushed) and the "
+                "backend fails closed; call backend.acknowledge_reset() to start again"
+                if lost
+                else "the budget backend is unavailable and fails closed",
                 scope=plan.targets[0].limit.label,
                 requested_usd=plan.worst.usd or 0.0,
-                details={"reason": "backend_unavailable", "error": res.error, "model": plan.call.model},
+                details={
+                    "reason": COUNTERS_LOST if lost else "backend_unavailable",
+                    "error": res.error,
+                    "model": plan.call.model,
+                },
             )
         assert res.refused is not None
         i = plan.holds.index(res.refused)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,12 @@ from .._ledger import (
     usd_to_nano,
     window_of,
 )
-from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, check_name, connect
+from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, as_text, check_name, connect
+from .._warn import warn_once
 from ..errors import ConfigError
+
+EPOCH_KEY = "epoch"  # {prefix}:epoch, next to the counters (same cluster slot)
+COUNTERS_LOST = "counters_lost"
 
 # --------------------------------------------------------------------------------------- Redis
 # Each counter key K is a hash {spent, reserved}; K..":h" a zset of reservation ids scored by
@@ -68,29 +73,43 @@ local function expire(k, at)
 end
 """
 
-# KEYS: counters. ARGV: rid, ttl_ms, then per key: limit, amount, expire_at (s, 0 = never).
+# KEYS: the epoch key, then the counters. ARGV: rid, ttl_ms, the epoch this process knows ('' if
+# none yet), a fresh epoch to create, then per counter: limit, amount, expire_at (s, 0 = never).
+# The epoch key is written with the first counter and never expires: if it is gone (or another
+# one replaced it) while this process knew one, the counters were lost (a Redis restarted
+# without persistence, a FLUSHALL) and nothing is reserved: {-1, 0, 0, 0, epoch}.
 _RESERVE = (
     _PURGE
     + """
-local rid, ttl = ARGV[1], tonumber(ARGV[2])
+local rid, ttl, known, fresh = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local epoch = redis.call('GET', KEYS[1])
+if (not epoch and known ~= '') or (epoch and known ~= '' and epoch ~= known) then
+  return {-1, 0, 0, 0, epoch or ''}
+end
+if not epoch then
+  epoch = fresh
+  redis.call('SET', KEYS[1], epoch)
+end
 local now = now_ms()
-for i, k in ipairs(KEYS) do
+for i = 2, #KEYS do
+  local k, a = KEYS[i], 5 + 3 * (i - 2)
   purge(k, now)
-  local limit, amount = tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i + 1])
+  local limit, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   local spent = tonumber(redis.call('HGET', k, 'spent') or '0')
   local reserved = tonumber(redis.call('HGET', k, 'reserved') or '0')
   if spent + reserved + amount > limit then
-    return {0, i, spent, reserved}
+    return {0, i - 1, spent, reserved, epoch}
   end
 end
-for i, k in ipairs(KEYS) do
-  local amount = ARGV[3 * i + 1]
+for i = 2, #KEYS do
+  local k, a = KEYS[i], 5 + 3 * (i - 2)
+  local amount = ARGV[a + 1]
   redis.call('HINCRBY', k, 'reserved', amount)
   redis.call('ZADD', k .. ':h', now + ttl, rid)
   redis.call('HSET', k .. ':a', rid, amount)
-  expire(k, tonumber(ARGV[3 * i + 2]))
+  expire(k, tonumber(ARGV[a + 2]))
 end
-return {1, 0, 0, 0}
+return {1, 0, 0, 0, epoch}
 """
 )
 
@@ -145,7 +164,16 @@ class RedisBudgetBackend:
     ``details["reason"] == "backend_unavailable"``). After a failure Redis is not tried again for
     ``retry_after_s``, so an outage costs one timeout, not one per call. Settlements that could
     not be written are counted in :attr:`dropped`.
-    The async methods run the same client in a worker thread (bounded by the same timeouts).
+    The async methods run the same client in a worker thread (bounded by the same timeouts); a
+    reservation whose awaiting task is cancelled is released as soon as its thread finishes.
+
+    Spend lives in Redis, so Redis must keep it: run it with AOF persistence (``appendonly yes``);
+    the backend warns once when ``INFO persistence`` says nothing is persisted. Counters lost anyway
+    (a restart without persistence, a FLUSHALL) are detected by an epoch key written with the first
+    counter: a process that knew the epoch finds it gone or replaced. Then ``on_redis_error="closed"``
+    refuses every call (``BudgetExceeded`` with ``details["reason"] == "counters_lost"``) until
+    :meth:`acknowledge_reset`; ``"open"`` warns once, counts it in :attr:`resets` and goes on with
+    the counters Redis has now.
     """
 
     def __init__(
@@ -161,20 +189,25 @@ class RedisBudgetBackend:
         if (url is None) == (client is None):
             raise ConfigError("url", "give a Redis url or a client (exactly one)")
         self.prefix = check_name("prefix", prefix)
+        self.client = connect(
+            url if client is None else client, field="url" if client is None else "client", timeout_s=timeout_s
+        )
         self.redis_guard = RedisGuard(
             f"budget {prefix!r}",
+            client=self.client,
             on_redis_error=on_redis_error,
             retry_after_s=retry_after_s,
             when_open="letting calls through unchecked",
             when_closed="refusing calls",
         )
-        self.client = connect(
-            url if client is None else client, field="url" if client is None else "client", timeout_s=timeout_s
-        )
         self.on_redis_error = on_redis_error
         self.retry_after_s = self.redis_guard.retry_after_s
         self.unenforced = 0
         self.dropped = 0
+        self.resets = 0  # times this process found the counters lost (epoch gone or replaced)
+        self._epoch = ""  # the counters' epoch as this process knows it ("" until the first reserve)
+        self._lost = False  # counters lost and, failing closed, not yet acknowledged
+        self._checked_persistence = False
         self._lock = threading.Lock()
         self._scripts = {
             name: self.client.register_script(src)
@@ -207,16 +240,77 @@ class RedisBudgetBackend:
         # keep a window's counter a day past its end (late settlements land in it), never for total
         return 0 if hold.expires_at is None else int(hold.expires_at) + 86400
 
+    # -- the counters' survival
+    def _check_persistence(self) -> None:
+        """Warn once if this Redis would lose the spend on a restart (no AOF, no snapshots)."""
+        if self._checked_persistence:
+            return
+        self._checked_persistence = True
+        try:
+            info = self.redis_guard.call(lambda: self.client.info("persistence"))
+            config = self.redis_guard.call(lambda: self.client.config_get("save"))
+        except Exception:  # INFO / CONFIG may be refused (managed Redis): nothing to say
+            return
+        save = str(config.get("save", config.get(b"save", "")) or "").strip()
+        if not int(info.get("aof_enabled", 0)) and not save:
+            warn_once(
+                f"budget-persistence:{self.prefix}",
+                f"costkit: the Redis holding budget {self.prefix!r} persists nothing (appendonly no, no save "
+                "points): a restart loses every counter and the budget starts again from $0. Run it with "
+                "'appendonly yes' (check: redis-cli CONFIG GET appendonly).",
+            )
+
+    def _counters_lost(self, holds: Sequence[Hold], ttl_s: float, rid: str, epoch: str) -> Reservation:
+        """The epoch this process knew is gone: act as ``on_redis_error`` says."""
+        with self._lock:
+            self.resets += 1
+            if self.on_redis_error == FAIL_OPEN:
+                self._epoch = epoch  # go on with the counters as they are now (empty, or another epoch's)
+            else:
+                self._lost = True
+        warn_once(
+            f"budget-counters-lost:{self.prefix}",
+            f"costkit: the budget counters of {self.prefix!r} were lost (Redis restarted without persistence "
+            f"or was flushed); spend recorded before is gone. "
+            + (
+                "Calls go on against empty counters (on_redis_error='open')."
+                if self.on_redis_error == FAIL_OPEN
+                else "Calls are refused until RedisBudgetBackend.acknowledge_reset() (on_redis_error='closed')."
+            ),
+        )
+        if self.on_redis_error == FAIL_OPEN:
+            return self._reserve(holds, ttl_s, rid, retrying=True)
+        return Reservation(id=rid, holds=tuple(holds), ok=False, enforced=False, error=COUNTERS_LOST)
+
+    def acknowledge_reset(self) -> None:
+        """Accept that the counters were lost and start again from the ones Redis has now (fail-closed mode)."""
+        with self._lock:
+            self._lost = False
+            self._epoch = ""
+
     # -- operations
     def reserve(self, holds: Sequence[Hold], ttl_s: float) -> Reservation:
-        rid = new_reservation_id()
-        args: list[Any] = [rid, max(1, int(ttl_s * 1000))]
+        return self._reserve(holds, ttl_s, new_reservation_id(), retrying=False)
+
+    def _reserve(self, holds: Sequence[Hold], ttl_s: float, rid: str, *, retrying: bool) -> Reservation:
+        if self._lost:
+            return Reservation(id=rid, holds=tuple(holds), ok=False, enforced=False, error=COUNTERS_LOST)
+        self._check_persistence()
+        args: list[Any] = [rid, max(1, int(ttl_s * 1000)), self._epoch, uuid.uuid4().hex]
         for h in holds:
             args += [h.limit, h.amount, self._expire_at(h)]
+        keys = [self.key(EPOCH_KEY), *(self.key(h.key) for h in holds)]
         try:
-            ok, index, spent, reserved = self._script("reserve", [self.key(h.key) for h in holds], args)
+            ok, index, spent, reserved, epoch = self._script("reserve", keys, args)
         except RedisUnavailable as exc:
             return self._unavailable(holds, rid, exc.reason)
+        epoch = as_text(epoch)
+        if int(ok) == -1:
+            if retrying:  # another process replaced the epoch again meanwhile: do not loop
+                return self._unavailable(holds, rid, COUNTERS_LOST)
+            return self._counters_lost(holds, ttl_s, rid, epoch)
+        if not self._epoch:
+            self._epoch = epoch
         if ok:
             return Reservation(id=rid, holds=tuple(holds), ok=True)
         return Reservation(
@@ -250,7 +344,22 @@ class RedisBudgetBackend:
         return CounterState(int(spent), int(reserved))
 
     async def areserve(self, holds: Sequence[Hold], ttl_s: float) -> Reservation:
-        return await asyncio.to_thread(self.reserve, holds, ttl_s)
+        """:meth:`reserve` in a worker thread. If the awaiting task is cancelled meanwhile, the
+        reservation the thread makes anyway is released when it finishes (never held to its TTL)."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self.reserve, holds, ttl_s)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, future: asyncio.Future[Reservation]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        reservation = future.result()
+        if reservation.ok and reservation.enforced:  # off the event loop: release is a blocking call
+            threading.Thread(target=self.release, args=(reservation,), name="costkit-release", daemon=True).start()
 
     async def asettle(self, reservation: Reservation, actual: Sequence[int]) -> list[tuple[int, int]]:
         return await asyncio.to_thread(self.settle, reservation, actual)

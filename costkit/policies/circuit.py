@@ -33,11 +33,11 @@ from typing import Any
 import attrs
 
 from .._call import Call
+from .._classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 from .._pipeline import Flow, FlowPolicy, blocking
 from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
 from ..errors import CircuitOpen, ConfigError
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
-from .classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 
 CLOSED = "closed"
 OPEN = "open"
@@ -374,7 +374,7 @@ class CircuitBreaker(FlowPolicy):
         self.redis_guard: RedisGuard | None = None
         if redis is not None:
             client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"circuit {name!r}", on_redis_error=on_redis_error)
+            self.redis_guard = RedisGuard(f"circuit {name!r}", client=client, on_redis_error=on_redis_error)
             self._circuits = _RedisCircuits(client, self.redis_guard, self.name, self.settings, clock, self._memory)
         self._blocking = redis is not None
         self._lock = threading.Lock()

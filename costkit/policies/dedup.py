@@ -234,7 +234,7 @@ class Dedup(FlowPolicy):
         self.redis_guard: RedisGuard | None = None
         if redis is not None:
             client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"dedup {name!r}", on_redis_error=on_redis_error)
+            self.redis_guard = RedisGuard(f"dedup {name!r}", client=client, on_redis_error=on_redis_error)
             self._redis = client
             self._claim_script = client.register_script(_LUA_CLAIM)
             self._complete_script = client.register_script(_LUA_COMPLETE)

@@ -196,7 +196,7 @@ class Guardrails(FlowPolicy):
     def _fitting_output_tokens(self, call: Call, worst: WorstCase, limit: float) -> int:
         """The largest output cap whose worst case stays within ``limit``."""
         cap = worst.max_output_tokens or 0
-        per_token = worst.output_per_token or 0.0
+        per_token = (worst.output_per_token or 0.0) * worst.choices  # every answer spends the cap
         if per_token <= 0:
             return cap
         guess = min(cap, math.floor((limit - (worst.input_usd or 0.0)) / per_token + 1e-9))

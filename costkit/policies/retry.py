@@ -36,12 +36,12 @@ from typing import Any
 import attrs
 
 from .._call import Call
+from .._classify import is_retryable, retry_after_s
 from .._env import Env
 from .._pipeline import Flow, FlowPolicy, Sleep, blocking
 from .._redis import FAIL_OPEN, RedisGuard, check_fail_mode, check_name, check_positive, connect
 from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
-from .classify import is_retryable, retry_after_s
 
 _EPS = 1e-9
 _BUCKETS = 10
@@ -255,7 +255,7 @@ class RetryBudget(FlowPolicy):
         self.redis_guard: RedisGuard | None = None
         if redis is not None:
             client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"retry budget {name!r}", on_redis_error=on_redis_error)
+            self.redis_guard = RedisGuard(f"retry budget {name!r}", client=client, on_redis_error=on_redis_error)
             self._budget = _RedisBudget(
                 client, self.redis_guard, self.name, self.window_s, self.budget_ratio, reserve, clock, self._memory
             )

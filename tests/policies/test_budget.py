@@ -730,3 +730,23 @@ def test_with_retries_through_a_wrapped_client(budget_first: bool) -> None:
     assert cost > 0
     state = b.backend.usage(b.key_for(limit))
     assert state.reserved == 0 and state.spent == usd_to_nano(cost)
+
+
+def test_counter_names_are_unambiguous_whatever_the_tag_values() -> None:
+    """The reported collision: tenant "a,feature=b" + feature "c" shared a counter with tenant "a" +
+    feature "b,feature=c"; tenant "", "-" and unset shared one too."""
+    from costkit.policies.budget import bucket_part
+
+    limit = BudgetLimit(usd=1.0, tenant="*", feature="*")
+    pairs = [("a,feature=b", "c"), ("a", "b,feature=c"), ("", "f"), ("-", "f"), (None, "f"), ("a|b", "f"),
+             ("a b", "f"), ("~2D", "f"), ("%41", "f"), ("A", "f")]
+    buckets = [limit.bucket(Tags(tenant=t, feature=f)) for t, f in pairs]
+    assert len(set(buckets)) == len(pairs)
+    assert all("|" not in b for b in buckets)
+    assert limit.bucket(Tags(tenant="acme", feature="faq")) == "tenant=acme,feature=faq"  # plain names unchanged
+    assert [bucket_part(v) for v in (None, "", "-", "a,b")] == ["-", "~", "~-", "~a%2Cb"]
+    b, provider = budget(limit), Provider()
+    chain = Pipeline([b], provider)
+    chain.run(make_call().evolve(tags=Tags(tenant="a,feature=b", feature="c")))
+    assert b.spent(limit, Tags(tenant="a", feature="b,feature=c")) == 0.0
+    assert b.spent(limit, Tags(tenant="a,feature=b", feature="c")) > 0.0

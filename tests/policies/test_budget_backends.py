@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,7 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from costkit._warn import CostkitWarning
+from costkit._warn import CostkitWarning, reset_warnings
 from costkit.errors import ConfigError
 from costkit.policies.budget_backends import (
     Hold,
@@ -411,3 +412,82 @@ def test_a_hold_never_under_covers_a_cost_within_it(actual: float, worst: float)
     if actual <= worst:
         assert usd_to_nano(actual) <= usd_to_nano(worst, round_up=True)
     assert usd_to_nano(actual, round_up=True) - usd_to_nano(actual) <= 1
+
+
+# ------------------------------------------------------------------ counters lost, cancelled reservations
+
+
+@pytest.mark.redis
+def test_counters_lost_to_a_flush_are_detected_and_closed_refuses(redis_url: str) -> None:
+    """The reported overspend: spend reached 121% of the limit after a Redis restart without persistence."""
+    client = redis.Redis.from_url(redis_url)
+    closed = RedisBudgetBackend(redis_url, prefix="lost", on_redis_error="closed")
+    h = holds({"global": 100})
+    r = closed.reserve(h, ttl_s=60)
+    closed.settle(r, [90])
+    assert closed.usage("global").spent == 90
+    client.flushall()  # what a restart without persistence does to the counters
+    with pytest.warns(CostkitWarning, match="counters of 'lost' were lost"):
+        after = closed.reserve(h, ttl_s=60)
+    assert (after.ok, after.enforced, after.error) == (False, False, "counters_lost")
+    assert closed.reserve(h, ttl_s=60).error == "counters_lost" and closed.resets == 1
+    closed.acknowledge_reset()
+    assert closed.reserve(h, ttl_s=60).ok
+
+
+@pytest.mark.redis
+def test_counters_lost_fail_open_warns_counts_and_goes_on(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    a = RedisBudgetBackend(redis_url, prefix="lost2", on_redis_error="open")
+    b = RedisBudgetBackend(redis_url, prefix="lost2", on_redis_error="open")
+    h = holds({"global": 100})
+    a.settle(a.reserve(h, ttl_s=60), [10])
+    b.settle(b.reserve(h, ttl_s=60), [10])
+    client.flushall()
+    with pytest.warns(CostkitWarning, match="were lost"):
+        assert a.reserve(h, ttl_s=60).ok  # a starts a new epoch
+    reset_warnings()
+    with pytest.warns(CostkitWarning, match="were lost"):
+        assert b.reserve(h, ttl_s=60).ok  # b finds a's new epoch, not its own: lost too
+    assert (a.resets, b.resets) == (1, 1)
+    assert a.reserve(h, ttl_s=60).ok and a.resets == 1  # once adopted, no more resets
+
+
+@pytest.mark.redis
+def test_a_redis_without_persistence_is_warned_about(redis_url: str) -> None:
+    """The session's Redis runs with --appendonly no --save '': budgets there are one restart from $0."""
+    b = RedisBudgetBackend(redis_url, prefix="persist")
+    with pytest.warns(CostkitWarning, match="appendonly yes"):
+        b.reserve(holds({"global": 100}), ttl_s=60)
+
+
+@pytest.mark.redis
+async def test_a_reservation_whose_task_is_cancelled_is_released(redis_url: str) -> None:
+    """The reported leak: cancelled while the reservation ran in a worker thread, held until its TTL (900 s)."""
+    import asyncio
+    import time
+
+    b = RedisBudgetBackend(redis_url, prefix="cancel")
+    real = b.reserve
+
+    def slow_reserve(hs: Any, ttl_s: float) -> Any:
+        time.sleep(0.3)  # the task is cancelled meanwhile; the reservation still happens
+        return real(hs, ttl_s)
+
+    b.reserve = slow_reserve  # type: ignore[method-assign]
+    task = asyncio.ensure_future(b.areserve(holds({"global": 100}), 900))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the orphan is released when the thread is done
+        await asyncio.sleep(0.02)
+        if b.usage("global").reserved == 0 and b.usage("global") is not None and _held_once(b):
+            break
+    assert b.usage("global").reserved == 0 and _held_once(b)
+
+
+def _held_once(b: RedisBudgetBackend) -> bool:
+    """The slow reservation did reach Redis (so the release, not a no-op, is what freed it)."""
+    client = b.client
+    return client.get(b.key("epoch")) is not None

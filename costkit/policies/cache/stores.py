@@ -101,10 +101,14 @@ class CacheStore(abc.ABC):
         await asyncio.to_thread(self._set, key, value, ttl_s, labels)
 
     # -- the guard ------------------------------------------------------------------------
-    def _failed(self, op: str, exc: BaseException) -> None:
+    def _failed(self, op: str, exc: BaseException, *, warn: bool = True) -> None:
         self.errors += 1
         if op == "set":
             self.dropped += 1
+        if warn:
+            self._warn(op, exc)
+
+    def _warn(self, op: str, exc: BaseException) -> None:
         warn_once(
             f"cache-store:{self.kind}:{op}:{type(exc).__name__}",
             f"costkit: {self.kind} cache store failed on {op} ({exc!r}); treating it as a miss "
@@ -359,6 +363,10 @@ class DiskStore(CacheStore):
             self._cache = None
 
 
+class _MarkedDown(ConnectionError):
+    """Redis was not asked: it is being left alone after a recent failure."""
+
+
 class RedisStore(CacheStore):
     """Entries in Redis, shared by every process and host that points at it.
 
@@ -396,7 +404,7 @@ class RedisStore(CacheStore):
         self.retry_after_s = float(retry_after_s)
         self._client = client
         self._aclients: dict[int, Any] = {}
-        self._down_until = 0.0
+        self._shared_health: Any = None
 
     def _sync(self) -> Any:
         if self._client is None:
@@ -424,16 +432,27 @@ class RedisStore(CacheStore):
     def _lk(self, label: str) -> str:
         return f"{self.prefix}l:{label}"
 
-    def _check_up(self) -> None:
-        if self._down_until and time.monotonic() < self._down_until:
-            raise ConnectionError("redis marked down after a recent failure")
+    def _health(self) -> Any:
+        """The server's health, shared with every other policy using it (costkit._redis.health_of)."""
+        if self._shared_health is None:
+            from ..._redis import health_of
 
-    def _failed(self, op: str, exc: BaseException) -> None:
+            self._shared_health = health_of(self._sync())
+        return self._shared_health
+
+    def _check_up(self) -> None:
+        if not self._health().available():
+            raise _MarkedDown("redis marked down after a recent failure")
+
+    def _failed(self, op: str, exc: BaseException, *, warn: bool = True) -> None:
         import redis
 
-        if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
-            self._down_until = time.monotonic() + self.retry_after_s
-        super()._failed(op, exc)
+        # only the server being unreachable or slow marks it down (a refused command is this entry's problem)
+        # (a call skipped while it is down does not extend the back-off: Redis is tried again on time)
+        reached = not isinstance(exc, _MarkedDown)
+        if reached and isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError) and self.retry_after_s > 0:
+            self._health().mark_down(self.retry_after_s)
+        super()._failed(op, exc, warn=warn and reached)  # the failure that marked it down was warned about
 
     def _write_cmds(self, pipe: Any, key: str, value: Mapping[str, Any], ttl_s: float | None, labels: tuple[str, ...]):
         ek = self._ek(key)

@@ -10,6 +10,9 @@ was never imported cannot exist, so ``classify`` never pays for importing one.
 
 Categories: ``rate_limit``, ``server``, ``timeout``, ``connection`` (transient: retryable),
 ``context_overflow``, ``bad_request``, ``auth``, ``not_found``, ``other`` (not retryable).
+
+:func:`reached_provider` answers the billing question: may the provider have processed (and
+billed) a request that failed on our side?
 """
 
 from __future__ import annotations
@@ -214,6 +217,41 @@ def retry_after_s(exc: BaseException) -> float | None:
     return max(0.0, value) if math.isfinite(value) else None
 
 
+# Transport errors raised before a byte of the request left: nothing can have been billed.
+_NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "UnsupportedProtocol", "InvalidURL"})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def reached_provider(exc: BaseException) -> bool:
+    """Whether a request that ended in ``exc`` may have been processed by the provider.
+
+    An HTTP error status is the provider refusing the request (not billed). A cancellation, a
+    timeout or a connection lost while waiting for the answer happen after the request was sent:
+    the provider may well have read (and billed) the whole prompt. A failure to connect at all
+    did not send anything. Anything else unknown counts as not sent.
+    """
+    chain = _chain(exc)
+    if any(_status_code(e) is not None for e in chain):
+        return False
+    if any(type(e).__name__ in _NOT_SENT for e in chain):
+        return False
+    import asyncio
+
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return True
+    return classify(exc) in (TIMEOUT, CONNECTION)
+
+
 __all__ = [
     "AUTH",
     "BAD_REQUEST",
@@ -228,5 +266,6 @@ __all__ = [
     "TIMEOUT",
     "classify",
     "is_retryable",
+    "reached_provider",
     "retry_after_s",
 ]
