@@ -52,7 +52,9 @@ def _resolve_sink(sink: Any) -> Any:
         except Exception as exc:  # never fail wrap() over the default sink
             warn_once("default-sink", f"costkit: default SQLite sink at {path} unavailable ({exc!r}); no records kept")
             return None
-    return as_sink(sink)
+    from .sinks.background import off_the_caller
+
+    return off_the_caller(as_sink(sink))
 
 
 def _resolve_pricing(pricing: Any) -> Any:

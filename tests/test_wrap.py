@@ -187,11 +187,14 @@ def test_a_failing_sink_never_fails_the_call(fake):
         raise OSError("disk full")
 
     client = costkit.wrap(FakeOpenAI(fake), sink=broken)
+    sink = client.costkit_recorder.sink  # the user's function, delivered off the caller's thread
     with pytest.warns(UserWarning, match="disk full"):
         reply = client.chat.completions.create(model="gpt-4o", messages=MSG)
         client.chat.completions.create(model="gpt-4o", messages=MSG)
+        assert sink.flush(5)
     assert reply.choices[0].message.content == "Paris."
-    assert client.costkit_recorder.dropped == 2 or client.costkit_recorder.sink.errors == 2
+    assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (2, 0, 2, 2)
+    assert client.costkit_recorder.dropped == 0  # the recorder handed both over
 
 
 def test_record_text_is_opt_in(fake, sink):
@@ -277,3 +280,50 @@ def test_wrap_pricing_reaches_the_router_and_the_records(fake, sink):
     assert rec.cost_usd == pytest.approx(rec.input_tokens * 1e-8 + rec.output_tokens * 2e-8, abs=1e-15)
     assert rec.savings["router"] == pytest.approx(
         rec.input_tokens * 1e-6 + rec.output_tokens * 2e-6 - rec.cost_usd, abs=1e-15)
+
+
+# ------------------------------------------------------------------ a sink never slows or stalls the call
+
+
+def test_a_slow_sink_is_off_the_callers_path():
+    """The reported stall: a sink that sleeps 10 s made the call take 10 s."""
+    import threading
+
+    release = threading.Event()
+    got: list = []
+
+    def slow(record):
+        release.wait(30)  # blocks until the test lets it go: the call must not wait for it
+        got.append(record)
+
+    client = costkit.wrap(FakeOpenAI(), sink=slow)
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert got == []  # the call returned while the sink was still blocked
+    release.set()
+    client.costkit_recorder.sink.flush(5)
+    assert len(got) == 1
+
+
+def test_a_full_bounded_queue_never_blocks_the_caller():
+    """The docs' own sink=my_queue.put with a full bounded queue blocked the caller forever."""
+    import queue
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    q.put("already full")
+    client = costkit.wrap(FakeOpenAI(), sink=q.put)
+    for _ in range(3):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert q.qsize() == 1  # the calls returned; the records wait behind the stuck put (or are dropped and counted)
+    sink = client.costkit_recorder.sink
+    assert sink.emitted == 3
+
+
+def test_inline_delivery_is_an_explicit_opt_in():
+    from costkit.sinks import Inline
+
+    got: list = []
+    client = costkit.wrap(FakeOpenAI(), sink=Inline(got.append))
+    client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert len(got) == 1  # delivered before the call returned
+    memory = MemorySink()
+    assert costkit.wrap(FakeOpenAI(), sink=memory).costkit_recorder.sink is memory  # never blocks: inline

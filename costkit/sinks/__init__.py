@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .base import CallableSink, FanoutSink, Sink, SinkStats, as_sink, close_sink, flush_sink, safe_emit
+from .base import CallableSink, FanoutSink, Inline, Sink, SinkStats, as_sink, close_sink, flush_sink, safe_emit
 from .memory import MemorySink
 
 _LAZY = {
@@ -25,6 +25,7 @@ __all__ = [
     "BackgroundSink",
     "CallableSink",
     "FanoutSink",
+    "Inline",
     "JSONLSink",
     "MemorySink",
     "OTelSink",

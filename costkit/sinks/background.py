@@ -56,6 +56,8 @@ class BackgroundSink(_Counters):
     (queue full, writer failed, or emitted after close), ``errors`` (writer exceptions).
     """
 
+    nonblocking = True  # emit only enqueues
+
     def __init__(
         self,
         writer: Any,
@@ -351,6 +353,7 @@ class DeferredSink(abc.ABC, _Counters):
     """
 
     _bg: BackgroundSink | None = None
+    nonblocking = True  # queued (background=True), or CPU work the user asked to do inline
 
     def _init_deferred(self, *, background: bool, max_queue: int, name: str) -> None:
         super().__init__()
@@ -409,4 +412,18 @@ class DeferredSink(abc.ABC, _Counters):
         return self._bg.close(timeout) if self._bg is not None else True
 
 
-__all__ = ["EXIT_TIMEOUT_S", "BackgroundSink", "BatchWriter", "DeferredSink"]
+def off_the_caller(sink: Any) -> Any:
+    """``sink`` as ``costkit.wrap`` delivers it: as is when its ``emit`` never blocks (it says so with
+    ``nonblocking = True``), else behind a :class:`BackgroundSink` (a fan-out: each of its sinks)."""
+    from .base import CallableSink, FanoutSink
+
+    if isinstance(sink, FanoutSink):
+        return FanoutSink(off_the_caller(s) for s in sink.sinks)
+    if getattr(sink, "nonblocking", False) is True:
+        return sink
+    if isinstance(sink, CallableSink):  # the queue calls the function itself: one set of counters
+        return BackgroundSink(sink.fn)
+    return BackgroundSink(sink)
+
+
+__all__ = ["EXIT_TIMEOUT_S", "BackgroundSink", "BatchWriter", "DeferredSink", "off_the_caller"]

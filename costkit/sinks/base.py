@@ -2,8 +2,14 @@
 
 A sink is anything with ``emit(record)``; ``flush()`` and ``close()`` are optional. A plain
 function works too (:func:`as_sink` adapts it), so ``sink=print`` or ``sink=my_queue.put`` is
-enough to get records out. ``emit`` runs on the caller's hot path, once per provider attempt:
-a sink that does I/O should sit behind :class:`~costkit.sinks.BackgroundSink`.
+enough to get records out.
+
+Nothing a sink does may slow or stall the call that produced the record, so ``costkit.wrap``
+delivers every sink off the caller's thread (:func:`~costkit.sinks.background.off_the_caller`:
+a bounded queue drained by one thread, a full queue drops and counts, ``emit`` never blocks) unless
+the sink says its ``emit`` never blocks (``nonblocking = True``: costkit's memory, queue-backed,
+OTel and Prometheus sinks) or the user opts in to delivery on the caller's thread with
+:class:`Inline`.
 """
 
 from __future__ import annotations
@@ -82,6 +88,31 @@ class _Counters:
 
 def _name_of(obj: Any) -> str:
     return getattr(obj, "__qualname__", None) or type(obj).__qualname__
+
+
+class Inline:
+    """Deliver ``sink`` on the caller's thread (opt-in): each record is in the sink when the call
+    returns, and a slow sink slows the call. ``sink=costkit.sinks.Inline(my_sink)``."""
+
+    nonblocking = True  # not true of the sink: the user chose to take that cost
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = as_sink(sink)
+
+    def emit(self, record: CostRecord) -> None:
+        self.sink.emit(record)
+
+    def flush(self) -> None:
+        flush_sink(self.sink)
+
+    def close(self) -> None:
+        close_sink(self.sink)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+    def __repr__(self) -> str:
+        return f"Inline({self.sink!r})"
 
 
 class CallableSink(_Counters):
@@ -202,6 +233,7 @@ def close_sink(sink: Any) -> None:
 __all__ = [
     "CallableSink",
     "FanoutSink",
+    "Inline",
     "Sink",
     "SinkStats",
     "as_sink",

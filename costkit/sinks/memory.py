@@ -16,6 +16,8 @@ class MemorySink(_Counters):
     ``emitted`` / ``written`` count the records in :attr:`records` plus those :meth:`clear` removed.
     """
 
+    nonblocking = True  # a list append: delivered on the caller's thread, so records are there when it returns
+
     def __init__(self, max_records: int | None = None) -> None:
         from ..errors import ConfigError
 
