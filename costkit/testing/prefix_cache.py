@@ -7,9 +7,7 @@ it; the longest one cached is read (``cache_read_input_tokens``). The prefix up 
 breakpoint is then written, the tokens past what was read (``cache_creation_input_tokens``), and
 everything after the last breakpoint is plain input. A prefix shorter than the model's minimum
 is never cached (no error). An entry lives 5 minutes from its last use (``"ttl": "1h"``: an hour).
-Minimums, from Anthropic's prompt-caching docs (checked 2026): 4,096 tokens for Claude Opus 4.5 /
-4.6 and Haiku 4.5; 2,048 for Sonnet 4.6, Haiku 3.5 and Haiku 3; 1,024 for the other models
-(Sonnet 4.5, Sonnet 4, Opus 4 / 4.1, Sonnet 3.7).
+The minimums per model and the other rules are in :mod:`costkit._provider_caching`.
 
 **OpenAI** (automatic): any prompt of 1,024 tokens or more caches its prefixes; a later request
 with the same model, the same ``prompt_cache_key`` (requests are routed to a cache by it) and the
@@ -30,35 +28,22 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-MAX_BREAKPOINTS = 4
-LOOKBACK_BLOCKS = 20
-OPENAI_MIN_TOKENS = 1024
-OPENAI_STEP_TOKENS = 128
-DEFAULT_TTL_S = 300.0
-ANTHROPIC_TTLS_S = {"5m": 300.0, "1h": 3600.0}
-OPENAI_RETENTION_S = {"in_memory": 300.0, "24h": 86400.0}
-
-#: (model name fragment, minimum cacheable tokens), first match wins; other Claude models: 1,024
-ANTHROPIC_MIN_TOKENS: tuple[tuple[str, int], ...] = (
-    ("opus-4-6", 4096),
-    ("opus-4-5", 4096),
-    ("haiku-4-5", 4096),
-    ("sonnet-4-6", 2048),
-    ("3-5-haiku", 2048),
-    ("3-haiku", 2048),
-    ("haiku-3", 2048),
+from .._provider_caching import (
+    ANTHROPIC_LOOKBACK_BLOCKS as LOOKBACK_BLOCKS,
+)
+from .._provider_caching import (
+    ANTHROPIC_MAX_BREAKPOINTS as MAX_BREAKPOINTS,
+)
+from .._provider_caching import (
+    ANTHROPIC_TTLS_S,
+    OPENAI_MIN_TOKENS,
+    OPENAI_RETENTION_S,
+    OPENAI_STEP_TOKENS,
+    anthropic_min_tokens,
 )
 
+DEFAULT_TTL_S = ANTHROPIC_TTLS_S["5m"]
 Count = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]]], int]
-
-
-def anthropic_min_tokens(model: str) -> int:
-    """The shortest prefix ``model`` caches."""
-    bare = model.rsplit("/", 1)[-1].lower()
-    for fragment, tokens in ANTHROPIC_MIN_TOKENS:
-        if fragment in bare:
-            return tokens
-    return 1024
 
 
 def canonical(value: Any) -> str:
@@ -206,12 +191,7 @@ class PrefixCache:
 
 
 __all__ = [
-    "ANTHROPIC_MIN_TOKENS",
-    "LOOKBACK_BLOCKS",
-    "MAX_BREAKPOINTS",
-    "OPENAI_MIN_TOKENS",
     "PrefixCache",
     "anthropic_blocks",
-    "anthropic_min_tokens",
     "canonical",
 ]

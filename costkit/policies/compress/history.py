@@ -122,6 +122,11 @@ class HistoryCompactor:
         needed = fits[0] if fits else len(history)
         cuts = [s for k, s in enumerate(starts) if k % self.step_turns == 0 and s > 0] + [len(history)]
         cut = min(c for c in cuts if c >= needed)
+        if (
+            starts and cut > needed and cut > starts[-1]
+        ):  # a shared cut would drop the latest turn too: cut where needed
+            cut = needed
+            cuts = sorted({*cuts, cut})
         old, kept = history[:cut], history[cut:]
         if not self.summarize or count(old) < self.min_summarized_tokens:
             return Compaction(messages=kept, dropped_messages=len(old))

@@ -53,7 +53,7 @@ def check_classifier(classify: Any) -> Classifier:
         return default_classify
     if not callable(classify):
         raise ConfigError("classify", "must be a callable(message) -> section name or None")
-    return classify  # type: ignore[no-any-return]
+    return classify
 
 
 def sections_of(messages: Sequence[Message], classify: Classifier) -> list[str]:
