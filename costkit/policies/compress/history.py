@@ -131,7 +131,7 @@ class HistoryCompactor:
         if not self.summarize or count(old) < self.min_summarized_tokens:
             return Compaction(messages=kept, dropped_messages=len(old))
         model = self.model_for(call)
-        summary, cost, cached = yield from self._summary(call, model, history, cut, cuts)
+        summary, cost, cached = yield from self._summary(call, model, history, cut, starts)
         if summary is None:
             return Compaction(messages=kept, dropped_messages=len(old))
         head = {"role": "user", "content": SUMMARY_HEADER + summary}
@@ -148,15 +148,15 @@ class HistoryCompactor:
         return found if isinstance(found, Mapping) else None
 
     def _summary(
-        self, call: Call, model: str, history: tuple[Message, ...], cut: int, cuts: list[int]
+        self, call: Call, model: str, history: tuple[Message, ...], cut: int, starts: list[int]
     ) -> Generator[Step, Any, tuple[str | None, float, bool]]:
         key = prefix_key(history[:cut], model)
         found = yield from self._get(key)
         if found is not None and isinstance(found.get("summary"), str):
             return found["summary"], 0.0, True
-        # extend the longest earlier summary of this conversation, if one is stored
+        # extend the longest earlier summary of this conversation (looked for at its last 16 turns)
         base, since = None, 0
-        for c in sorted((c for c in cuts if c < cut), reverse=True):
+        for c in sorted((c for c in starts if 0 < c < cut), reverse=True)[:16]:
             earlier = yield from self._get(prefix_key(history[:c], model))
             if earlier is not None and isinstance(earlier.get("summary"), str):
                 base, since = earlier["summary"], c

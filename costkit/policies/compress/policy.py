@@ -28,7 +28,6 @@ from typing import Any
 from ..._call import Call, content_text
 from ..._pipeline import Flow, FlowPolicy, Step
 from ...errors import ConfigError
-from ._embedder import resolve_embedder
 from .history import HistoryCompactor
 from .normalize import drop_duplicate_blocks, normalize_space
 from .protocol import TextCompressor
@@ -110,7 +109,7 @@ class PromptCompressor(FlowPolicy):
             raise ConfigError("summary_store", "must be a costkit cache store (MemoryStore, DiskStore, RedisStore)")
         self.normalize = bool(normalize)
         self.default = SentenceSelector(
-            embedder=resolve_embedder(embedder),
+            embedder=embedder,
             weights=weights,
             min_relevance=min_relevance,
             gap=gap,

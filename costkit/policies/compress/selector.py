@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import ConfigError
+from ._embedder import resolve_embedder
 from .prune import prune_tokens
 from .ranking import Ranker, RankWeights
 from .select import select_sentences
@@ -15,7 +16,8 @@ from .select import select_sentences
 class SentenceSelector:
     """Keeps the most relevant whole sentences (:func:`~.select.select_sentences`); with
     ``token_ratio`` set, selects for ``budget / token_ratio`` tokens and prunes the least
-    informative words of what was kept down to the budget (:func:`~.prune.prune_tokens`)."""
+    informative words of what was kept down to the budget (:func:`~.prune.prune_tokens`).
+    ``embedder``: None for the bundled one, False for words alone, or any embedder."""
 
     name = "sentences"
 
@@ -35,7 +37,7 @@ class SentenceSelector:
             raise ConfigError("token_ratio", f"must be within (0, 1] or None, got {token_ratio!r}")
         if not isinstance(gap, str):
             raise ConfigError("gap", "must be a str")
-        self.ranker = Ranker(embedder=embedder, weights=weights)
+        self.ranker = Ranker(embedder=resolve_embedder(embedder), weights=weights)
         self.min_relevance = float(min_relevance)
         self.gap = gap
         self.phrases = bool(phrases)
