@@ -68,6 +68,7 @@ def test_openai_cache_is_partitioned_by_prompt_cache_key():
     msgs = [system, {"role": "user", "content": "a"}]
     total = count(msgs, [])
     assert cache.openai("gpt-4o", {"prompt_cache_key": "x"}, msgs, [], total, count) == 0
-    hit = cache.openai("gpt-4o", {"prompt_cache_key": "x"}, [system, {"role": "user", "content": "b"}], [], total, count)
+    other = [system, {"role": "user", "content": "b"}]
+    hit = cache.openai("gpt-4o", {"prompt_cache_key": "x"}, other, [], total, count)
     assert hit >= 1024 and (hit - 1024) % 128 == 0
     assert cache.openai("gpt-4o", {"prompt_cache_key": "y"}, msgs, [], total, count) == 0
