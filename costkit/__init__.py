@@ -44,6 +44,9 @@ _LAZY = {
     "ExactCache": "costkit.policies.cache.exact",
     "SemanticCache": "costkit.policies.cache.semantic",
     "ContextBudget": "costkit.policies.context_budget",
+    "PromptCompressor": "costkit.policies.compress",
+    "TextCompressor": "costkit.policies.compress",
+    "PromptCache": "costkit.policies.prompt_cache",
     "Router": "costkit.policies.router",
     "RetryBudget": "costkit.policies.retry",
     "CircuitBreaker": "costkit.policies.circuit",
@@ -69,6 +72,8 @@ __all__ = [
     "Guardrails",
     "InProcessBudgetBackend",
     "Policy",
+    "PromptCache",
+    "PromptCompressor",
     "RedisBudgetBackend",
     "Result",
     "RetryBudget",
@@ -78,6 +83,7 @@ __all__ = [
     "Sleep",
     "StateUnavailable",
     "Tags",
+    "TextCompressor",
     "Usage",
     "budgeted",
     "current_tags",
@@ -116,8 +122,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .policies.cache.exact import ExactCache
     from .policies.cache.semantic import SemanticCache
     from .policies.circuit import CircuitBreaker
+    from .policies.compress import PromptCompressor, TextCompressor
     from .policies.context_budget import ContextBudget
     from .policies.dedup import Dedup
     from .policies.guardrails import Guardrails
+    from .policies.prompt_cache import PromptCache
     from .policies.retry import RetryBudget
     from .policies.router import Router

@@ -48,15 +48,30 @@ class Recorder:
         price = self.pricing.get(model, provider=provider)
         return None if price is None else float(price.input_per_token)
 
+    def _priced_compression(self, call: Call, compression: dict[str, Any]) -> dict[str, Any]:
+        """The compressor's breakdown with each strategy's saving (net of its summary's cost)."""
+        rate = self._input_rate(call.requested_model, call.provider)
+        strategies = compression.get("strategies") or {}
+        if rate is None or not isinstance(strategies, dict):
+            return compression
+        priced = {
+            k: {**v, "saved_usd": _strategy_saving(v, rate)} for k, v in strategies.items() if isinstance(v, dict)
+        }
+        return {**compression, "strategies": priced}
+
     # ------------------------------------------------------------------ building
     def _savings(self, call: Call, usage: Usage, cost: float | None) -> dict[str, float]:
         savings: dict[str, float] = {}
         if cost is None or call.kind not in ANSWER_KINDS:  # judges and side calls save nothing themselves
             return savings
+        compression = call.notes.get("compression")
         removed = call.notes.get("tokens_removed")
-        if removed:
+        if isinstance(compression, dict) or removed:
             rate = self._input_rate(call.requested_model, call.provider)
-            if rate is not None:
+            if rate is not None and isinstance(compression, dict):
+                layer = str(compression.get("layer") or "compressor")
+                savings[layer] = sum(_strategy_saving(s, rate) for s in (compression.get("strategies") or {}).values())
+            elif rate is not None and removed:
                 savings["context_budget"] = removed * rate
         if call.model != call.requested_model:
             base = self.pricing.cost(call.requested_model, usage, provider=call.provider)
@@ -85,6 +100,8 @@ class Recorder:
         notes = dict(call.notes)
         if result is not None:
             notes.update(result.notes)
+        if isinstance(notes.get("compression"), dict) and kind != "cache_hit":
+            notes["compression"] = self._priced_compression(call, notes["compression"])
         shadow = notes.get("shadow_model")
         if isinstance(shadow, str) and kind != "cache_hit":  # what the route not taken would have cost
             notes["shadow_cost_usd"] = self.pricing.cost(shadow, usage, provider=call.provider)
@@ -201,6 +218,18 @@ class Recorder:
 
 
 ANSWER_KINDS = ("call", "retry", "escalation")
+#: a layer's own requests for a call (an embedding, a history summary): their cost is that layer's
+#: spend (netted in its own saving), never the router's
+SIDE_KINDS = ("embedding", "summary")
+
+
+def _strategy_saving(strategy: Any, rate: float) -> float:
+    """What one compression strategy saved: tokens removed at the input rate, less what its summary cost."""
+    if not isinstance(strategy, dict):
+        return 0.0
+    removed = strategy.get("tokens_removed") or 0
+    spent = strategy.get("summary_cost_usd") or 0.0
+    return float(removed) * rate - float(spent)
 
 
 def record_side_call(
@@ -247,14 +276,14 @@ def _settle_router_saving(records: list[CostRecord]) -> list[CostRecord]:
     The last call/retry/escalation is the answer. Attempts before it are what routing (or
     retrying) spent: they save nothing. If routing was involved (a model other than the one
     asked for, an escalation, a judge), the router's saving on the answer is reduced by what the
-    other attempts and judges cost. Side calls (embeddings) keep their own figures.
+    other attempts and judges cost. Side calls (embeddings, summaries) keep their own figures.
     """
     answers = [i for i, r in enumerate(records) if r.kind in ANSWER_KINDS]
     if not answers:
         return records
     last = answers[-1]
     before = records[:last]
-    spent_elsewhere = sum(r.cost_usd or 0.0 for i, r in enumerate(records) if i != last and r.kind != "embedding")
+    spent_elsewhere = sum(r.cost_usd or 0.0 for i, r in enumerate(records) if i != last and r.kind not in SIDE_KINDS)
     out = []
     for i, r in enumerate(records):
         if i == last:
@@ -294,4 +323,4 @@ def _prompt_text(call: Call) -> str:
     return "\n".join(f"{m.get('role')}: {content_text(m.get('content'))}" for m in call.messages)
 
 
-__all__ = ["ANSWER_KINDS", "Recorder", "record_side_call"]
+__all__ = ["ANSWER_KINDS", "SIDE_KINDS", "Recorder", "record_side_call"]

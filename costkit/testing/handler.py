@@ -22,6 +22,7 @@ import attrs
 from .._call import Usage
 from ..errors import ConfigError
 from . import wire
+from .prefix_cache import PrefixCache
 from .rules import (
     Failure,
     FakeRequest,
@@ -142,9 +143,10 @@ class FakeProvider:
     ``count_messages`` of the normalized messages plus ``count_tools``, completion tokens
     ``count_text`` of the reply. Thread-safe.
 
-    ``prompt_caching=True`` simulates provider prompt caching: OpenAI reports a repeated
-    message-aligned prefix of >= ``min_cacheable_tokens`` as ``cached_tokens`` (in steps of 128);
-    Anthropic reads/writes the prefix up to each ``cache_control`` breakpoint.
+    ``prompt_caching=True`` simulates provider prompt caching as each provider bills it
+    (:mod:`costkit.testing.prefix_cache`: OpenAI's automatic prefix cache, Anthropic's
+    ``cache_control`` breakpoints, per-model minimums, lifetimes); ``min_cacheable_tokens``
+    overrides the providers' minimums.
     ``max_logged_calls`` keeps only the latest N calls in the log (long benchmarks); ``count``
     and ``calls`` then see those only.
     """
@@ -159,7 +161,7 @@ class FakeProvider:
         failure_kinds: Iterable[Failure] | None = None,
         seed: int = 0,
         prompt_caching: bool = False,
-        min_cacheable_tokens: int = 1024,
+        min_cacheable_tokens: int | None = None,
         max_logged_calls: int | None = None,
     ) -> None:
         if not 0.0 <= failure_rate <= 1.0:
@@ -171,7 +173,7 @@ class FakeProvider:
             raise ConfigError("failure_kinds", "every entry must be a costkit.testing.Failure")
         if max_logged_calls is not None and max_logged_calls < 1:
             raise ConfigError("max_logged_calls", f"must be >= 1 or None, got {max_logged_calls}")
-        if min_cacheable_tokens < 1:
+        if min_cacheable_tokens is not None and min_cacheable_tokens < 1:
             raise ConfigError("min_cacheable_tokens", f"must be >= 1, got {min_cacheable_tokens}")
         if default is not None and not (isinstance(default, Reply | str) or callable(default)):
             raise ConfigError("default", "a default reply is a str, a Reply or a callable(request)")
@@ -189,7 +191,8 @@ class FakeProvider:
         self._uses: dict[int, int] = {}
         self._queued: list[tuple[Failure, frozenset[str] | None]] = []
         self._calls: collections.deque[FakeCall] = collections.deque(maxlen=max_logged_calls)
-        self._prefixes: set[tuple[str, str]] = set()
+        #: the provider-side prompt cache (``prompt_caching=True``); its ``clock`` can be moved in tests
+        self.prefix_cache = PrefixCache(min_tokens=min_cacheable_tokens)
         self._ids = itertools.count(1)
 
     # ---- scripting
@@ -246,7 +249,7 @@ class FakeProvider:
         with self._lock:
             self._calls.clear()
             self._queued.clear()
-            self._prefixes.clear()
+            self.prefix_cache.clear()
             self._uses.clear()
             self._rng = random.Random(self._seed)
 
@@ -332,6 +335,8 @@ class FakeProvider:
             return "messages: at least one message is required"
         if r.api == "messages" and r.max_tokens is None:
             return "max_tokens: Field required"
+        if r.api == "messages" and self.prompt_caching:
+            return self.prefix_cache.check_anthropic(r.body)
         if r.api == "responses" and r.body.get("input") in (None, "", []):
             return "input is required"
         if r.api == "embeddings" and r.body.get("input") in (None, "", []):
@@ -530,89 +535,18 @@ class FakeProvider:
         output *= choices
         read = write = 0
         if self.prompt_caching:
+
+            def count(msgs: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> int:
+                return _count_prompt(msgs, tools, model)
+
             if request.api == "messages":
-                read, write = self._anthropic_cache(request, prompt)
+                read, write = self.prefix_cache.anthropic(model, request.body, prompt, count)
             else:
-                read = self._openai_cache(request, prompt)
+                read = self.prefix_cache.openai(model, request.body, request.messages, request.tools, prompt, count)
         return Usage(input_tokens=prompt, output_tokens=output, cached_read_tokens=read, cache_write_tokens=write)
-
-    def _remember(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of ``keys`` were cached before; then cache them all."""
-        with self._lock:
-            seen = {k for k in keys if k in self._prefixes}
-            self._prefixes.update(keys)
-        return seen
-
-    def _openai_cache(self, request: FakeRequest, prompt: int) -> int:
-        """OpenAI's automatic caching: the longest message-aligned prefix (tools included) seen
-        before, if >= the minimum, counted in steps of 128 tokens past it."""
-        model, msgs, tools = request.model, request.messages, request.tools
-        keys = [(model, _canonical([tools, msgs[:i]])) for i in range(1, len(msgs) + 1)]
-        seen = self._remember(keys)
-        hits = [i for i, k in enumerate(keys, start=1) if k in seen]
-        if not hits:
-            return 0
-        best = min(_count_prompt(msgs[: max(hits)], tools, model), prompt)
-        if best < self.min_cacheable_tokens:
-            return 0
-        return self.min_cacheable_tokens + (best - self.min_cacheable_tokens) // 128 * 128
-
-    def _anthropic_cache(self, request: FakeRequest, prompt: int) -> tuple[int, int]:
-        """Anthropic's explicit caching: the prefix up to each ``cache_control`` breakpoint. The
-        longest one seen before is read; the last one, if new, is written; the rest is input."""
-        model = request.model
-        sized = []
-        for tools, msgs in _anthropic_breakpoints(request.body):
-            tokens = min(_count_prompt(msgs, tools, model), prompt)
-            if tokens >= self.min_cacheable_tokens:
-                sized.append(((model, _canonical([tools, msgs])), tokens))
-        if not sized:
-            return 0, 0
-        seen = self._remember([k for k, _ in sized])
-        read = max((t for k, t in sized if k in seen), default=0)
-        last_key, last_tokens = sized[-1]
-        write = max(0, last_tokens - read) if last_key not in seen else 0
-        return read, write
 
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(_without_cache_control(value), sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _without_cache_control(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, list | tuple):
-        return [_without_cache_control(v) for v in value]
-    return value
-
-
-def _anthropic_breakpoints(body: Mapping[str, Any]) -> list[tuple[list[Any], list[dict[str, Any]]]]:
-    """For each ``cache_control`` mark, in prompt order (tools, system, messages): the tools and
-    the system-first messages before and including the marked block."""
-    out: list[tuple[list[Any], list[dict[str, Any]]]] = []
-    tools = [t for t in body.get("tools") or () if isinstance(t, Mapping)]
-    for i, t in enumerate(tools):
-        if "cache_control" in t:
-            out.append((tools[: i + 1], []))
-    system = body.get("system")
-    if isinstance(system, list):
-        for i, b in enumerate(system):
-            if isinstance(b, Mapping) and "cache_control" in b:
-                out.append((tools, [{"role": "system", "content": system[: i + 1]}]))
-    head = [{"role": "system", "content": system}] if system else []
-    messages = [dict(m) for m in body.get("messages") or () if isinstance(m, Mapping)]
-    for mi, m in enumerate(messages):
-        content = m.get("content")
-        if not isinstance(content, list):
-            continue
-        for bi, b in enumerate(content):
-            if isinstance(b, Mapping) and "cache_control" in b:
-                out.append((tools, [*head, *messages[:mi], {**m, "content": content[: bi + 1]}]))
-    return out
 
 
 def _choices(request: FakeRequest) -> int:

@@ -248,7 +248,7 @@ def test_anthropic_max_tokens_and_errors():
 
 
 def test_anthropic_prompt_caching_end_to_end():
-    client = FakeAnthropic(FakeProvider(prompt_caching=True))
+    client = FakeAnthropic(FakeProvider(prompt_caching=True, min_cacheable_tokens=1024))  # Haiku 4.5 caches from 4,096
     system = [{"type": "text", "text": "policy " * 1500, "cache_control": {"type": "ephemeral"}}]
     first = client.messages.create(model=CLAUDE, max_tokens=20, system=system, messages=Q)
     second = client.messages.create(model=CLAUDE, max_tokens=20, system=system, messages=Q)
@@ -295,7 +295,7 @@ def test_fake_litellm_openai_path(litellm_module):
 
 
 def test_fake_litellm_anthropic_path_reports_cache_tokens(litellm_module):
-    ll = FakeLiteLLM(FakeProvider(prompt_caching=True))
+    ll = FakeLiteLLM(FakeProvider(prompt_caching=True, min_cacheable_tokens=1024))  # Haiku 4.5 caches from 4,096
     system = {
         "role": "system",
         "content": [{"type": "text", "text": "policy " * 1500, "cache_control": {"type": "ephemeral"}}],

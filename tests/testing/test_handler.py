@@ -222,7 +222,7 @@ def test_openai_prompt_caching_is_off_by_default_and_short_prefixes_never_cache(
 
 
 def test_anthropic_cache_control_writes_then_reads_the_prefix():
-    fake = FakeProvider(prompt_caching=True)
+    fake = FakeProvider(prompt_caching=True, min_cacheable_tokens=1024)  # Haiku 4.5 caches from 4,096
     system = [{"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}}]
 
     def ask(q):
@@ -249,7 +249,7 @@ def test_anthropic_cache_control_writes_then_reads_the_prefix():
 
 
 def test_anthropic_breakpoint_in_messages_reads_the_longest_seen_prefix():
-    fake = FakeProvider(prompt_caching=True)
+    fake = FakeProvider(prompt_caching=True, min_cacheable_tokens=1024)
     doc = [
         {"type": "text", "text": LONG, "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "Question A"},
