@@ -18,7 +18,8 @@ import attrs
 from ._call import Call, Result, Usage, content_text
 from ._scope import RequestScope
 from ._warn import warn_once
-from .records import CostRecord
+from .outcomes import register_sink as register_outcome_sink
+from .records import CostRecord, now
 
 Listener = Callable[[CostRecord], None]
 
@@ -28,6 +29,7 @@ class Recorder:
 
     def __init__(self, sink: Any, pricing: Any, *, record_text: bool = False) -> None:
         self.sink = sink
+        register_outcome_sink(sink)  # costkit.outcome(...) goes where this client's records go
         self.pricing = pricing
         self.record_text = record_text
         self.listeners: list[Listener] = []
@@ -92,7 +94,7 @@ class Recorder:
             request_id=call.request_id,
             attempt=call.attempt,
             kind=kind or call.kind,
-            timestamp=time.time(),
+            timestamp=now(),
             provider=call.provider,
             requested_model=call.requested_model,
             model=model,
@@ -101,6 +103,9 @@ class Recorder:
             feature=tags.feature,
             route=tags.route,
             prompt_version=tags.prompt_version,
+            task=tags.task,
+            experiment=tags.experiment,
+            arm=tags.arm,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_read_tokens=usage.cached_read_tokens,
@@ -214,7 +219,7 @@ def record_side_call(
             request_id=call.request_id,
             attempt=call.attempt,
             kind=kind,
-            timestamp=time.time(),
+            timestamp=now(),
             provider=provider,
             requested_model=model,
             model=model,
@@ -223,6 +228,9 @@ def record_side_call(
             feature=tags.feature,
             route=tags.route,
             prompt_version=tags.prompt_version,
+            task=tags.task,
+            experiment=tags.experiment,
+            arm=tags.arm,
             input_tokens=input_tokens,
             cost_usd=cost_usd,
             priced=cost_usd is not None,

@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
 from .background import BackgroundSink, usable_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task, experiment, arm columns and the outcomes table
 DEFAULT_TABLE = "cost_records"
+OUTCOMES_SUFFIX = "_outcomes"  # outcomes live in "<table>_outcomes" (cost_records_outcomes)
 
 _INTEGER = {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
 _REAL = {"timestamp", "cost_usd", "saved_usd", "latency_ms"}
@@ -33,6 +35,8 @@ _INDEXES = {
     "feature_ts": ("feature", "timestamp"),
     "model_ts": ("model", "timestamp"),
     "request": ("request_id",),
+    "task": ("task",),
+    "arm": ("experiment", "arm"),
 }
 
 
@@ -69,6 +73,12 @@ def ensure_schema(conn: sqlite3.Connection, table: str = DEFAULT_TABLE) -> None:
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {_q(table)} ({', '.join(map(_q, columns))})"
         )
+    outcomes = table + OUTCOMES_SUFFIX
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {_q(outcomes)} (id INTEGER PRIMARY KEY, task TEXT NOT NULL, "
+        "success INTEGER NOT NULL, value REAL, labels TEXT, timestamp REAL NOT NULL)"
+    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(outcomes + '_task')} ON {_q(outcomes)} (task)")
     if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -96,15 +106,33 @@ class _SQLiteWriter:
         marks = ", ".join("?" * len(FIELDS))
         self._insert = f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})"
 
-    def write_batch(self, records: Sequence[CostRecord]) -> None:
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = _connect(self.path)
             ensure_schema(self._conn, self.table)
-        conn = self._conn
+        return self._conn
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None:
+        conn = self._connection()
         rows = [_row(r) for r in records]
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(self._insert, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        conn = self._connection()
+        rows = [(o.task, int(o.success), o.value, dumps(dict(o.labels)), o.timestamp) for o in outcomes]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                f"INSERT INTO {_q(self.table + OUTCOMES_SUFFIX)} (task, success, value, labels, timestamp) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -141,6 +169,7 @@ class SQLiteSink(BackgroundSink):
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         close_timeout_s: float = 5.0,
+        block_when_full: bool = False,
     ) -> None:
         if str(path) == ":memory:" or str(path).startswith("file::memory:"):
             raise ConfigError("path", "an in-memory database is private to one connection; use MemorySink instead")
@@ -160,7 +189,18 @@ class SQLiteSink(BackgroundSink):
             flush_interval_s=flush_interval_s,
             close_timeout_s=close_timeout_s,
             name=f"SQLiteSink({self.path.name})",
+            block_when_full=block_when_full,
         )
+
+    @property
+    def ledger_key(self) -> tuple[str, str, str]:
+        """Two sinks on the same file and table are one ledger (an outcome is written to it once)."""
+        return ("sqlite", str(self.path.resolve()), self.table)
+
+    def outcomes(self, **filters: Any) -> list[Outcome]:
+        """Flush, then read back the outcomes (see :func:`iter_sqlite_outcomes`)."""
+        self.flush()
+        return list(iter_sqlite_outcomes(self.path, table=self.table, **filters))
 
     def records(
         self,
@@ -234,6 +274,39 @@ def iter_sqlite(
         conn.close()
 
 
+def iter_sqlite_outcomes(
+    path: str | os.PathLike[str],
+    *,
+    table: str = DEFAULT_TABLE,
+    since: float | None = None,
+    until: float | None = None,
+) -> Iterator[Outcome]:
+    """Stream the outcomes of a costkit SQLite file, oldest first (none in a file older than schema 2)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    outcomes = table + OUTCOMES_SUFFIX
+    conn = _connect(Path(path))
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (outcomes,)).fetchone():
+            return
+        sql = f"SELECT task, success, value, labels, timestamp FROM {_q(outcomes)}"
+        where, args = [], []
+        if since is not None:
+            where.append("timestamp >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("timestamp < ?")
+            args.append(until)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        for task, success, value, labels, ts in conn.execute(sql + " ORDER BY id", args):
+            yield Outcome.from_dict(
+                {"task": task, "success": success, "value": value, "labels": loads_mapping(labels), "timestamp": ts}
+            )
+    finally:
+        conn.close()
+
+
 def _record(row: dict[str, Any]) -> CostRecord:
     for f in _BOOL:
         if row.get(f) is not None:
@@ -244,4 +317,4 @@ def _record(row: dict[str, Any]) -> CostRecord:
     return record_from_mapping(row)
 
 
-__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite"]
+__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite", "iter_sqlite_outcomes"]
