@@ -47,10 +47,16 @@ _LAZY = {
     "Router": "costkit.policies.router",
     "RetryBudget": "costkit.policies.retry",
     "CircuitBreaker": "costkit.policies.circuit",
+    "outcome": "costkit.outcomes",
+    "Outcome": "costkit.outcomes",
+    "Experiment": "costkit.policies.experiment",
+    "Arm": "costkit.policies.experiment",
+    "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "alerts"}
 
 __all__ = [
+    "Arm",
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",
@@ -64,10 +70,12 @@ __all__ = [
     "CostkitError",
     "Dedup",
     "ExactCache",
+    "Experiment",
     "FlowPolicy",
     "GuardrailViolation",
     "Guardrails",
     "InProcessBudgetBackend",
+    "Outcome",
     "Policy",
     "RedisBudgetBackend",
     "Result",
@@ -75,13 +83,16 @@ __all__ = [
     "RetryBudgetExhausted",
     "Router",
     "SemanticCache",
+    "Shadow",
     "Sleep",
     "StateUnavailable",
     "Tags",
     "Usage",
+    "alerts",
     "budgeted",
     "current_tags",
     "gates",
+    "outcome",
     "pricing",
     "sinks",
     "tags",
@@ -107,7 +118,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import pricing, sinks, testing, tokens
+    from . import alerts, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap
@@ -117,7 +128,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .policies.cache.semantic import SemanticCache
     from .policies.circuit import CircuitBreaker
     from .policies.context_budget import ContextBudget
+    from .outcomes import Outcome, outcome
     from .policies.dedup import Dedup
+    from .policies.experiment import Arm, Experiment
     from .policies.guardrails import Guardrails
     from .policies.retry import RetryBudget
     from .policies.router import Router
+    from .policies.shadow import Shadow

@@ -169,4 +169,13 @@ def outcome(
     return made
 
 
-__all__ = ["Outcome", "accepts_outcomes", "make_outcome", "outcome", "register_sink", "registered_sinks", "stats"]
+__all__ = [
+    "Outcome",
+    "accepts_outcomes",
+    "make_outcome",
+    "outcome",
+    "register_sink",
+    "registered_sinks",
+    "reset_registry",
+    "stats",
+]

@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="aggregate a cost-record file (SQLite or JSONL) by feature, tenant, model, day ...",
         description="Which feature (tenant, model, route, day ...) spent the money. Groups are sorted by cost.",
     )
-    rep.add_argument("path", help="a costkit SQLite (.db) or JSONL (.jsonl) file")
+    rep.add_argument(
+        "path",
+        nargs="?",
+        help="a costkit SQLite (.db) or JSONL (.jsonl) file; default: the file costkit.wrap() writes "
+        "($COSTKIT_DB, else ~/.local/share/costkit/costs.db)",
+    )
     rep.add_argument(
         "--by",
         action="append",
@@ -53,9 +58,18 @@ def _groupings(values: Sequence[str] | None) -> list[tuple[str, ...]]:
     return [check_dimensions([d.strip() for d in v.split(",") if d.strip()], field="--by") for v in raw]
 
 
+def default_records_path() -> str:
+    """The file ``costkit.wrap()`` writes when given no sink."""
+    from .._wrap import default_db_path
+
+    return str(default_db_path())
+
+
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
     from .source import load_records
 
+    if args.path is None:
+        args.path = default_records_path()
     groupings = _groupings(args.by)
     since = parse_time(args.since, field="--since") if args.since else None
     until = parse_time(args.until, end=True, field="--until") if args.until else None

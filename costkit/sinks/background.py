@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import contextlib
 import itertools
 import os
 import threading
@@ -401,10 +402,8 @@ def make_private_dirs(directory: Path) -> None:
             break
         d = d.parent
     for d in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
             d.mkdir(mode=PRIVATE_DIR_MODE)
-        except FileExistsError:  # another process made it meanwhile
-            pass
 
 
 def create_private_file(path: Path) -> None:

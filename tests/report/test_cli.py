@@ -124,3 +124,16 @@ def test_runs_as_a_module(db: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "by tenant" in proc.stdout
+
+
+def test_no_path_reads_the_file_wrap_writes(tmp_path: Path, records, monkeypatch, capsys) -> None:
+    from costkit.sinks import SQLiteSink
+
+    path = tmp_path / "default" / "costs.db"
+    monkeypatch.setenv("COSTKIT_DB", str(path))
+    with SQLiteSink(path) as sink:
+        for r in records:
+            sink.emit(r)
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "costkit report: costs.db" in out and "total cost $1.9375" in out
