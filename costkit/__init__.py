@@ -122,13 +122,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap
+    from .outcomes import Outcome, outcome
     from .policies import gates
     from .policies.budget import Budget, BudgetAlert, BudgetLimit, InProcessBudgetBackend, RedisBudgetBackend
     from .policies.cache.exact import ExactCache
     from .policies.cache.semantic import SemanticCache
     from .policies.circuit import CircuitBreaker
     from .policies.context_budget import ContextBudget
-    from .outcomes import Outcome, outcome
     from .policies.dedup import Dedup
     from .policies.experiment import Arm, Experiment
     from .policies.guardrails import Guardrails

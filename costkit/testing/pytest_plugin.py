@@ -26,8 +26,8 @@ if TYPE_CHECKING:
         FakeLiteLLM,
         FakeOpenAIClient,
     )
-    from .handler import FakeProvider
     from .clock import SimClock
+    from .handler import FakeProvider
     from .server import FakeServer
 
 
