@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ConfigError
-from .aggregate import DIMENSIONS, aggregate_many, check_dimensions, parse_time
+from .aggregate import DIMENSIONS, check_dimensions, parse_time
 
 FORMATS = ("table", "json", "csv", "html")
 
@@ -66,7 +66,7 @@ def default_records_path() -> str:
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
-    from .source import load_records
+    from .source import load_reports
 
     if args.path is None:
         args.path = default_records_path()
@@ -80,8 +80,7 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     }
     if args.top is not None and args.top < 1:
         raise ConfigError("--top", "expected a positive number")
-    records = load_records(args.path, since=since, until=until, **equals)
-    reports = aggregate_many(records, groupings)
+    reports = load_reports(args.path, groupings, since=since, until=until, **equals)
     filters = {"since": args.since, "until": args.until, **equals}
     title = args.title or f"costkit report: {Path(args.path).name}"
     if args.format == "json":

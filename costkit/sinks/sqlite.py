@@ -18,6 +18,7 @@ from ..errors import ConfigError
 from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
+from ._rollup import RequestMemory, rollup_ddl, rollup_update_sql, savings_rows, savings_upsert_sql
 from .background import BackgroundSink, usable_path
 
 SCHEMA_VERSION = 2  # 2: task, experiment, arm columns and the outcomes table
@@ -38,6 +39,9 @@ _INDEXES = {
     "task": ("task",),
     "arm": ("experiment", "arm"),
 }
+
+
+HOUR_SQL = "CAST(timestamp / 3600 AS INTEGER)"
 
 
 def _column_type(name: str) -> str:
@@ -73,6 +77,16 @@ def ensure_schema(conn: sqlite3.Connection, table: str = DEFAULT_TABLE) -> None:
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {_q(table)} ({', '.join(map(_q, columns))})"
         )
+    if "firsts" not in present:  # which of its request's firsts a record is (see _rollup)
+        conn.execute(f"ALTER TABLE {_q(table)} ADD COLUMN firsts INTEGER")
+    for ddl in rollup_ddl(table):
+        conn.execute(ddl)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {_q(table + '_meta')} (key TEXT PRIMARY KEY, value)")
+    # the rollups cover the records written from here on; older ones need rebuild_rollups()
+    conn.execute(
+        f"INSERT OR IGNORE INTO {_q(table + '_meta')} VALUES "
+        f"('rollup_from_id', (SELECT COALESCE(MAX(id), 0) + 1 FROM {_q(table)}))"
+    )
     outcomes = table + OUTCOMES_SUFFIX
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {_q(outcomes)} (id INTEGER PRIMARY KEY, task TEXT NOT NULL, "
@@ -103,8 +117,11 @@ class _SQLiteWriter:
         self.table = table
         self._conn: sqlite3.Connection | None = None
         cols = ", ".join(map(_q, FIELDS))
-        marks = ", ".join("?" * len(FIELDS))
-        self._insert = f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})"
+        marks = ", ".join("?" * (len(FIELDS) + 1))
+        self._insert = f"INSERT INTO {_q(table)} ({cols}, firsts) VALUES ({marks})"
+        self._memory = RequestMemory()
+        self._rollup = rollup_update_sql(table, _q(table), "id > ?", hour_expr=HOUR_SQL)
+        self._savings = savings_upsert_sql(table, "?")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -114,10 +131,18 @@ class _SQLiteWriter:
 
     def write_batch(self, records: Sequence[CostRecord]) -> None:
         conn = self._connection()
-        rows = [_row(r) for r in records]
+        firsts = [(r, self._memory.firsts(r)) for r in records]
+        rows = [(*_row(r), bits) for r, bits in firsts]
+        savings = savings_rows(firsts)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # the write lock is ours from BEGIN IMMEDIATE: the ids after this mark are this batch's
+            mark = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {_q(self.table)}").fetchone()[0]
             conn.executemany(self._insert, rows)
+            for sql in self._rollup:
+                conn.execute(sql, (mark,))
+            if savings:
+                conn.executemany(self._savings, [(*k, v) for k, v in savings.items()])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -261,7 +286,7 @@ def iter_sqlite(
         present = [row[1] for row in conn.execute(f"PRAGMA table_info({_q(table)})")]
         if not present:
             raise ConfigError("table", f"{path} has no table {table!r}; is it a costkit SQLite file?")
-        cols = [c for c in present if c != "id"]
+        cols = [c for c in present if c not in ("id", "firsts")]
         sql = f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
