@@ -186,7 +186,10 @@ def savings_upsert_sql(table: str, mark: str) -> str:
     keys = ", ".join(["hour", *map(q, CELL_DIMS), "layer"])
     marks = ", ".join([mark] * (3 + len(CELL_DIMS)))
     name = q(table + "_rollup_savings")
-    return f"INSERT INTO {name} ({keys}, usd) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET usd = {name}.usd + excluded.usd"
+    return (
+        f"INSERT INTO {name} ({keys}, usd) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET usd = {name}.usd + excluded.usd"
+    )
 
 
 __all__ = [
