@@ -50,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", help="write here instead of standard output")
     rep.add_argument("--top", type=int, help="table format: show at most this many groups per grouping")
     rep.add_argument("--title", default=None, help="report title (html, table)")
+    rep.add_argument(
+        "--tasks",
+        action="store_true",
+        help="also: cost per successful task, success rate and failed cost per grouping (needs task tags "
+        "and costkit.outcome)",
+    )
+    rep.add_argument(
+        "--arms",
+        action="store_true",
+        help="also: compare experiment arms on success rate and cost per successful task, with 95%% intervals",
+    )
     return parser
 
 
@@ -99,12 +110,48 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
         from .render import describe_filters, to_table
 
         text = to_table(reports, title=f"{title}  (filters: {describe_filters(filters)})", top=args.top)
+    if args.tasks or args.arms:
+        text += _task_sections(args, groupings, since, until, equals)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({reports[0].total.records:,} records)", file=sys.stderr)
     else:
         out.write(text)
     return 0
+
+
+def _task_sections(
+    args: argparse.Namespace, groupings: list[tuple[str, ...]], since: Any, until: Any, equals: dict[str, Any]
+) -> str:
+    """The tasks and arms tables (text), or their JSON, appended to the report."""
+    import json
+
+    from .source import load_outcomes, load_records
+    from .tasks import arms_table, compare_arms, task_report, tasks_table
+
+    outcomes = load_outcomes(args.path)
+    tables = (
+        [task_report(load_records(args.path, since=since, until=until, **equals), outcomes, by=g) for g in groupings]
+        if args.tasks
+        else []
+    )
+    arms = (
+        compare_arms(
+            task_report(load_records(args.path, since=since, until=until, **equals), outcomes, by=("experiment", "arm"))
+        )
+        if args.arms
+        else []
+    )
+    if args.format == "json":
+        return (
+            json.dumps({"tasks": [t.to_dict() for t in tables], "arms": [a.to_dict() for a in arms]}, indent=2) + "\n"
+        )
+    lines: list[str] = []
+    for t in tables:
+        lines += ["", *tasks_table(t)]
+    if args.arms:
+        lines += ["", *arms_table(arms)]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

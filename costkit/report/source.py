@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from .aggregate import Report, aggregate_many, filter_records
 
@@ -52,6 +53,17 @@ def load_records(
     from ..sinks.jsonl import iter_jsonl
 
     return filter_records(iter_jsonl(p), since=since, until=until, **equals)
+
+
+def load_outcomes(path: str | os.PathLike[str]) -> list[Outcome]:
+    """Every outcome in a costkit SQLite or JSONL file."""
+    if file_format(path) == "sqlite":
+        from ..sinks.sqlite import iter_sqlite_outcomes
+
+        return list(iter_sqlite_outcomes(path))
+    from ..sinks.jsonl import iter_jsonl_outcomes
+
+    return list(iter_jsonl_outcomes(path))
 
 
 def sqlite_rollups_cover(conn: Any, table: str = "cost_records") -> bool:
@@ -102,4 +114,12 @@ def load_reports(
     return aggregate_many(load_records(path, since=since, until=until, **equals), groupings)
 
 
-__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "file_format", "load_records", "load_reports", "sqlite_rollups_cover"]
+__all__ = [
+    "JSONL_SUFFIXES",
+    "SQLITE_SUFFIXES",
+    "file_format",
+    "load_outcomes",
+    "load_records",
+    "load_reports",
+    "sqlite_rollups_cover",
+]
