@@ -104,8 +104,9 @@ class Recorder:
             route=tags.route,
             prompt_version=tags.prompt_version,
             task=tags.task,
-            experiment=tags.experiment,
-            arm=tags.arm,
+            # an experiment arm's cache hit is recorded from the request's own call: its notes name the arm
+            experiment=tags.experiment or _str_note(notes, "experiment"),
+            arm=tags.arm or _str_note(notes, "arm"),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_read_tokens=usage.cached_read_tokens,
@@ -276,6 +277,11 @@ def _service_tier(call: Call, result: Result) -> str | None:
     if not isinstance(tier, str):
         tier = call.params.get("service_tier")
     return tier if isinstance(tier, str) and tier not in ("default", "auto", "standard") else None
+
+
+def _str_note(notes: dict[str, Any], key: str) -> str | None:
+    value = notes.get(key)
+    return value if isinstance(value, str) else None
 
 
 def _prompt_text(call: Call) -> str:
