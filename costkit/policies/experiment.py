@@ -157,12 +157,12 @@ class Experiment:
 
 
 def _bind_sync(policy: Any, nxt: Next) -> Next:
-    return lambda call: policy.handle(call, nxt)  # type: ignore[no-any-return]
+    return lambda call: policy.handle(call, nxt)
 
 
 def _bind_async(policy: Any, nxt: ANext) -> ANext:
     async def step(call: Call) -> Result:
-        return await policy.ahandle(call, nxt)  # type: ignore[no-any-return]
+        return await policy.ahandle(call, nxt)
 
     return step
 
