@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_sinks": ([], ["--n", "5000", "--repeat", "2"]),
     "bench_fake_provider": ([], ["--n", "300", "--repeat", "2"]),
     "context": ([], ["--conversations", "4", "--rounds", "100", "--articles", "Normans"]),
+    "report": ([], ["--n", "50000", "--loop-n", "20000"]),
 }
 NEEDS_REDIS = {"bench_resilience", "bench_budget"}
 

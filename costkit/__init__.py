@@ -50,10 +50,16 @@ _LAZY = {
     "Router": "costkit.policies.router",
     "RetryBudget": "costkit.policies.retry",
     "CircuitBreaker": "costkit.policies.circuit",
+    "outcome": "costkit.outcomes",
+    "Outcome": "costkit.outcomes",
+    "Experiment": "costkit.policies.experiment",
+    "Arm": "costkit.policies.experiment",
+    "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "alerts"}
 
 __all__ = [
+    "Arm",
     "Budget",
     "BudgetAlert",
     "BudgetExceeded",
@@ -67,10 +73,12 @@ __all__ = [
     "CostkitError",
     "Dedup",
     "ExactCache",
+    "Experiment",
     "FlowPolicy",
     "GuardrailViolation",
     "Guardrails",
     "InProcessBudgetBackend",
+    "Outcome",
     "Policy",
     "PromptCache",
     "PromptCompressor",
@@ -80,14 +88,17 @@ __all__ = [
     "RetryBudgetExhausted",
     "Router",
     "SemanticCache",
+    "Shadow",
     "Sleep",
     "StateUnavailable",
     "Tags",
     "TextCompressor",
     "Usage",
+    "alerts",
     "budgeted",
     "current_tags",
     "gates",
+    "outcome",
     "pricing",
     "sinks",
     "tags",
@@ -113,10 +124,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import pricing, sinks, testing, tokens
+    from . import alerts, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap
+    from .outcomes import Outcome, outcome
     from .policies import gates
     from .policies.budget import Budget, BudgetAlert, BudgetLimit, InProcessBudgetBackend, RedisBudgetBackend
     from .policies.cache.exact import ExactCache
@@ -125,7 +137,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .policies.compress import PromptCompressor, TextCompressor
     from .policies.context_budget import ContextBudget
     from .policies.dedup import Dedup
+    from .policies.experiment import Arm, Experiment
     from .policies.guardrails import Guardrails
     from .policies.prompt_cache import PromptCache
     from .policies.retry import RetryBudget
     from .policies.router import Router
+    from .policies.shadow import Shadow

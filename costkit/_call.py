@@ -43,6 +43,9 @@ TAG_FIELDS = (
     "corpus_version",
     "idempotency_key",
     "namespace",
+    "task",
+    "experiment",
+    "arm",
 )
 
 
@@ -58,6 +61,11 @@ class Tags:
     corpus_version: str | None = attrs.field(default=None, validator=_opt_str("corpus_version"))
     idempotency_key: str | None = attrs.field(default=None, validator=_opt_str("idempotency_key"))
     namespace: str | None = attrs.field(default=None, validator=_opt_str("namespace"))
+    #: one user-visible unit of work spanning many calls; ``costkit.outcome(task, ...)`` says how it ended
+    task: str | None = attrs.field(default=None, validator=_opt_str("task"))
+    #: set by :class:`costkit.Experiment` (the experiment's name and the arm this call was assigned)
+    experiment: str | None = attrs.field(default=None, validator=_opt_str("experiment"))
+    arm: str | None = attrs.field(default=None, validator=_opt_str("arm"))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, where: str = "tags") -> Tags:

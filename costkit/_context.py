@@ -36,6 +36,7 @@ def tags(
     corpus_version: str | None = None,
     idempotency_key: str | None = None,
     namespace: str | None = None,
+    task: str | None = None,
 ) -> Iterator[Tags]:
     """Attribute every wrapped call inside the block; inner blocks override outer ones field by field."""
     given = Tags.from_mapping(
@@ -50,6 +51,7 @@ def tags(
                 "corpus_version": corpus_version,
                 "idempotency_key": idempotency_key,
                 "namespace": namespace,
+                "task": task,
             }.items()
             if v is not None
         }

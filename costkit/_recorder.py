@@ -19,7 +19,8 @@ from ._call import Call, Result, Usage, content_text
 from ._classify import reached_provider
 from ._scope import RequestScope
 from ._warn import warn_once
-from .records import CostRecord
+from .outcomes import register_sink as register_outcome_sink
+from .records import CostRecord, now
 
 Listener = Callable[[CostRecord], None]
 
@@ -29,6 +30,7 @@ class Recorder:
 
     def __init__(self, sink: Any, pricing: Any, *, record_text: bool = False) -> None:
         self.sink = sink
+        register_outcome_sink(sink)  # costkit.outcome(...) goes where this client's records go
         self.pricing = pricing
         self.record_text = record_text
         self.listeners: list[Listener] = []
@@ -110,7 +112,7 @@ class Recorder:
             request_id=call.request_id,
             attempt=call.attempt,
             kind=kind or call.kind,
-            timestamp=time.time(),
+            timestamp=now(),
             provider=call.provider,
             requested_model=call.requested_model,
             model=model,
@@ -119,6 +121,10 @@ class Recorder:
             feature=tags.feature,
             route=tags.route,
             prompt_version=tags.prompt_version,
+            task=tags.task,
+            # an experiment arm's cache hit is recorded from the request's own call: its notes name the arm
+            experiment=tags.experiment or _str_note(notes, "experiment"),
+            arm=tags.arm or _str_note(notes, "arm"),
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_read_tokens=usage.cached_read_tokens,
@@ -252,7 +258,7 @@ def record_side_call(
             request_id=call.request_id,
             attempt=call.attempt,
             kind=kind,
-            timestamp=time.time(),
+            timestamp=now(),
             provider=provider,
             requested_model=model,
             model=model,
@@ -261,6 +267,9 @@ def record_side_call(
             feature=tags.feature,
             route=tags.route,
             prompt_version=tags.prompt_version,
+            task=tags.task,
+            experiment=tags.experiment,
+            arm=tags.arm,
             input_tokens=input_tokens,
             cost_usd=cost_usd,
             priced=cost_usd is not None,
@@ -317,6 +326,11 @@ def _service_tier(call: Call, result: Result) -> str | None:
     if not isinstance(tier, str):
         tier = call.params.get("service_tier")
     return tier if isinstance(tier, str) and tier not in ("default", "auto", "standard") else None
+
+
+def _str_note(notes: dict[str, Any], key: str) -> str | None:
+    value = notes.get(key)
+    return value if isinstance(value, str) else None
 
 
 def _prompt_text(call: Call) -> str:

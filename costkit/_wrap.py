@@ -47,8 +47,7 @@ def _resolve_sink(sink: Any) -> Any:
 
         path = default_db_path()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return SQLiteSink(str(path))
+            return SQLiteSink(str(path))  # creates its directory 0700 and the file 0600
         except Exception as exc:  # never fail wrap() over the default sink
             warn_once("default-sink", f"costkit: default SQLite sink at {path} unavailable ({exc!r}); no records kept")
             return None

@@ -7,7 +7,8 @@ unless the wrapper was built with ``record_text=True``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -32,6 +33,9 @@ class CostRecord:
     feature: str | None = None
     route: str | None = None
     prompt_version: str | None = None
+    task: str | None = None  # the unit of work (tag ``task``) whose outcome says whether the spend paid off
+    experiment: str | None = None  # set by costkit.Experiment
+    arm: str | None = None  # the experiment arm this call ran in
     input_tokens: int = 0
     output_tokens: int = 0
     cached_read_tokens: int = 0
@@ -63,4 +67,26 @@ class CostRecord:
 
 FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(CostRecord))
 
-__all__ = ["CACHES", "FIELDS", "KINDS", "CostRecord"]
+# -- the clock records and outcomes are stamped with ---------------------------------------------
+
+_clock: Callable[[], float] = time.time
+
+
+def now() -> float:
+    """Seconds since the epoch as records and outcomes are stamped (``time.time`` unless a test set a clock)."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
+    """Stamp records with ``clock()`` from now on (None: the wall clock); returns the previous clock.
+
+    Process-wide on purpose: a simulated clock (``costkit.testing.SimClock``) must also stamp
+    records finished on other threads (streams, sinks' workers).
+    """
+    global _clock
+    previous = _clock
+    _clock = time.time if clock is None else clock
+    return previous
+
+
+__all__ = ["CACHES", "FIELDS", "KINDS", "CostRecord", "now", "set_clock"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ConfigError
-from .aggregate import DIMENSIONS, aggregate_many, check_dimensions, parse_time
+from .aggregate import DIMENSIONS, check_dimensions, parse_time
 
 FORMATS = ("table", "json", "csv", "html")
 
@@ -30,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="aggregate a cost-record file (SQLite or JSONL) by feature, tenant, model, day ...",
         description="Which feature (tenant, model, route, day ...) spent the money. Groups are sorted by cost.",
     )
-    rep.add_argument("path", help="a costkit SQLite (.db) or JSONL (.jsonl) file")
+    rep.add_argument(
+        "path",
+        nargs="?",
+        help="a costkit SQLite (.db) or JSONL (.jsonl) file; default: the file costkit.wrap() writes "
+        "($COSTKIT_DB, else ~/.local/share/costkit/costs.db)",
+    )
     rep.add_argument(
         "--by",
         action="append",
@@ -45,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", help="write here instead of standard output")
     rep.add_argument("--top", type=int, help="table format: show at most this many groups per grouping")
     rep.add_argument("--title", default=None, help="report title (html, table)")
+    rep.add_argument(
+        "--tasks",
+        action="store_true",
+        help="also: cost per successful task, success rate and failed cost per grouping (needs task tags "
+        "and costkit.outcome)",
+    )
+    rep.add_argument(
+        "--arms",
+        action="store_true",
+        help="also: compare experiment arms on success rate and cost per successful task, with 95%% intervals",
+    )
     return parser
 
 
@@ -53,9 +69,18 @@ def _groupings(values: Sequence[str] | None) -> list[tuple[str, ...]]:
     return [check_dimensions([d.strip() for d in v.split(",") if d.strip()], field="--by") for v in raw]
 
 
-def run_report(args: argparse.Namespace, out: TextIO) -> int:
-    from .source import load_records
+def default_records_path() -> str:
+    """The file ``costkit.wrap()`` writes when given no sink."""
+    from .._wrap import default_db_path
 
+    return str(default_db_path())
+
+
+def run_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .source import load_reports
+
+    if args.path is None:
+        args.path = default_records_path()
     groupings = _groupings(args.by)
     since = parse_time(args.since, field="--since") if args.since else None
     until = parse_time(args.until, end=True, field="--until") if args.until else None
@@ -66,8 +91,7 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     }
     if args.top is not None and args.top < 1:
         raise ConfigError("--top", "expected a positive number")
-    records = load_records(args.path, since=since, until=until, **equals)
-    reports = aggregate_many(records, groupings)
+    reports = load_reports(args.path, groupings, since=since, until=until, **equals)
     filters = {"since": args.since, "until": args.until, **equals}
     title = args.title or f"costkit report: {Path(args.path).name}"
     if args.format == "json":
@@ -86,12 +110,48 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
         from .render import describe_filters, to_table
 
         text = to_table(reports, title=f"{title}  (filters: {describe_filters(filters)})", top=args.top)
+    if args.tasks or args.arms:
+        text += _task_sections(args, groupings, since, until, equals)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({reports[0].total.records:,} records)", file=sys.stderr)
     else:
         out.write(text)
     return 0
+
+
+def _task_sections(
+    args: argparse.Namespace, groupings: list[tuple[str, ...]], since: Any, until: Any, equals: dict[str, Any]
+) -> str:
+    """The tasks and arms tables (text), or their JSON, appended to the report."""
+    import json
+
+    from .source import load_outcomes, load_records
+    from .tasks import arms_table, compare_arms, task_report, tasks_table
+
+    outcomes = load_outcomes(args.path)
+    tables = (
+        [task_report(load_records(args.path, since=since, until=until, **equals), outcomes, by=g) for g in groupings]
+        if args.tasks
+        else []
+    )
+    arms = (
+        compare_arms(
+            task_report(load_records(args.path, since=since, until=until, **equals), outcomes, by=("experiment", "arm"))
+        )
+        if args.arms
+        else []
+    )
+    if args.format == "json":
+        return (
+            json.dumps({"tasks": [t.to_dict() for t in tables], "arms": [a.to_dict() for a in arms]}, indent=2) + "\n"
+        )
+    lines: list[str] = []
+    for t in tables:
+        lines += ["", *tasks_table(t)]
+    if args.arms:
+        lines += ["", *arms_table(arms)]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,26 @@ def key_label(value: Any) -> str:
     return NONE_LABEL if value is None or value == "" else str(value)
 
 
+def visible(text: str) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\n``): a tag value can
+    never move the cursor, recolour the terminal or start a fake line of the report."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (OWASP CSV injection): text starting with
+    ``= + - @``, tab or CR gets a leading single quote (the csv module then quotes the cell).
+    Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def describe_filters(filters: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None) or "none"
 
@@ -114,13 +134,13 @@ def to_table(reports: Sequence[Report], *, title: str = "costkit report", top: i
         groups = rep.groups if top is None else rep.groups[:top]
         header = [*rep.by, *columns()]
         aligns = ["<"] * len(rep.by) + [">"] * (len(header) - len(rep.by))
-        rows = [[*(key_label(k) for k in g.key), *cells(g)] for g in groups]
+        rows = [[*(visible(key_label(k)) for k in g.key), *cells(g)] for g in groups]
         out += ["", f"by {' x '.join(rep.by)}", *_grid(header, aligns, rows)]
         if len(groups) < len(rep.groups):
             rest = rep.groups[len(groups) :]
             rest_cost, rest_share = sum(g.cost_usd for g in rest), sum(g.share for g in rest)
             out.append(f"... {_n(len(rest), 'more group')}, ${usd(rest_cost)} ({pct(rest_share)})")
-    return "\n".join(out) + "\n"
+    return "\n".join(visible(line) for line in out) + "\n"
 
 
 # -- json / csv ----------------------------------------------------------------------------------
@@ -164,13 +184,15 @@ def to_csv(reports: Sequence[Report]) -> str:
         dims += [d for d in rep.by if d not in dims]
     layers = list(reports[0].layers) if reports else []
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["grouping", *dims, *_CSV_METRICS, *(f"saved_{k}" for k in layers)])
+    # strings quoted, numbers bare: an escaped cell is quoted, as OWASP advises
+    w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    w.writerow([csv_safe(h) for h in ["grouping", *dims, *_CSV_METRICS, *(f"saved_{k}" for k in layers)]])
 
     def row(grouping: str, by: Sequence[str], g: GroupStats) -> list[Any]:
         d = g.to_dict(by)
-        keys = ["" if d.get(x) is None else d[x] for x in dims] if by else [""] * len(dims)
-        return [grouping, *keys, *(d[m] for m in _CSV_METRICS), *(g.savings.get(k, 0.0) for k in layers)]
+        keys = ["" if d.get(x) is None else str(d[x]) for x in dims] if by else [""] * len(dims)
+        out = [grouping, *keys, *(d[m] for m in _CSV_METRICS), *(g.savings.get(k, 0.0) for k in layers)]
+        return [csv_safe(v) for v in out]
 
     if reports:
         w.writerow(row("total", (), reports[0].total))
@@ -183,6 +205,7 @@ def to_csv(reports: Sequence[Report]) -> str:
 __all__ = [
     "cells",
     "columns",
+    "csv_safe",
     "describe_filters",
     "key_label",
     "pct",
@@ -191,4 +214,5 @@ __all__ = [
     "to_table",
     "totals_lines",
     "usd",
+    "visible",
 ]

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
-from .aggregate import filter_records
+from .aggregate import Report, aggregate_many, filter_records
 
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json", ".log")
@@ -54,4 +55,71 @@ def load_records(
     return filter_records(iter_jsonl(p), since=since, until=until, **equals)
 
 
-__all__ = ["JSONL_SUFFIXES", "SQLITE_SUFFIXES", "file_format", "load_records"]
+def load_outcomes(path: str | os.PathLike[str]) -> list[Outcome]:
+    """Every outcome in a costkit SQLite or JSONL file."""
+    if file_format(path) == "sqlite":
+        from ..sinks.sqlite import iter_sqlite_outcomes
+
+        return list(iter_sqlite_outcomes(path))
+    from ..sinks.jsonl import iter_jsonl_outcomes
+
+    return list(iter_jsonl_outcomes(path))
+
+
+def sqlite_rollups_cover(conn: Any, table: str = "cost_records") -> bool:
+    """True when ``table``'s rollups hold every record (none predates them)."""
+    try:
+        row = conn.execute(
+            f'SELECT (SELECT value FROM "{table}_meta" WHERE key = ?), (SELECT MIN(id) FROM "{table}")',
+            ("rollup_from_id",),
+        ).fetchone()
+    except Exception:  # no meta table: a file from before the rollups
+        return False
+    start, first = row
+    return start is not None and (first is None or int(start) <= int(first))
+
+
+def load_reports(
+    path: str | os.PathLike[str],
+    groupings: Iterable[Iterable[str]],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    **equals: Any,
+) -> list[Report]:
+    """The reports of ``groupings`` over a records file: from a SQLite file's rollups when they can
+    answer (milliseconds, whatever the file's size), else by reading the records (one pass)."""
+    groupings = [tuple(g) for g in groupings]
+    p = Path(path)
+    if p.is_file() and file_format(p) == "sqlite":
+        from ..sinks.sqlite import _connect
+        from .rollups import SQLITE, rollup_reports
+
+        conn = _connect(p)
+        try:
+            if sqlite_rollups_cover(conn):
+                reports = rollup_reports(
+                    lambda sql, args: conn.execute(sql, args).fetchall(),
+                    "cost_records",
+                    groupings,
+                    since=since,
+                    until=until,
+                    equals=equals,
+                    dialect=SQLITE,
+                )
+                if reports is not None:
+                    return reports
+        finally:
+            conn.close()
+    return aggregate_many(load_records(path, since=since, until=until, **equals), groupings)
+
+
+__all__ = [
+    "JSONL_SUFFIXES",
+    "SQLITE_SUFFIXES",
+    "file_format",
+    "load_outcomes",
+    "load_records",
+    "load_reports",
+    "sqlite_rollups_cover",
+]

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from ..outcomes import Outcome
 from ..records import CostRecord
 
 _NAMES = frozenset(a.name for a in attrs.fields(CostRecord))
@@ -68,4 +69,20 @@ def record_from_json(line: str) -> CostRecord:
     return record_from_mapping(json.loads(line))
 
 
-__all__ = ["dumps", "jsonable", "loads_mapping", "record_from_json", "record_from_mapping", "record_to_json"]
+OUTCOME_TYPE = "outcome"  # the ``type`` of an outcome line in a JSONL file (records carry no ``type``)
+
+
+def outcome_to_json(outcome: Outcome) -> str:
+    return dumps({"type": OUTCOME_TYPE, **outcome.to_dict()})
+
+
+__all__ = [
+    "OUTCOME_TYPE",
+    "dumps",
+    "jsonable",
+    "loads_mapping",
+    "outcome_to_json",
+    "record_from_json",
+    "record_from_mapping",
+    "record_to_json",
+]

@@ -6,24 +6,32 @@ the completion that emitted the record: when the queue is full the record is dro
 an exception from the writer is caught, counted and warned about once.
 
 The writer is anything with ``write_batch(records)`` (preferred: one transaction / one write per
-batch), or any sink or callable (called once per record).
+batch), or any sink or callable (called once per record). A writer with ``write_outcomes(outcomes)``
+also takes :class:`~costkit.outcomes.Outcome` s (``emit_outcome``), through the same queue.
+
+Back-pressure is opt-in, for batch jobs and backfills, never for a request path:
+``write_many(records)`` hands over many records and waits for room instead of dropping, and
+``block_when_full=True`` makes every ``emit`` wait for room (at most ``block_timeout_s``).
 """
 
 from __future__ import annotations
 
 import abc
 import atexit
+import contextlib
+import itertools
 import os
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from .._warn import warn_once
 from ..errors import ConfigError
+from ..outcomes import Outcome
 from ..records import CostRecord
 from .base import _Counters, _name_of
 
@@ -51,9 +59,12 @@ class BackgroundSink(_Counters):
     * ``batch_size``: records handed to the writer at once, at most.
     * ``flush_interval_s``: how long a record may wait for its batch to fill before it is written.
     * ``close_timeout_s``: how long ``close()`` (and interpreter exit) waits for pending records.
+    * ``block_when_full``: ``emit`` waits for room (at most ``block_timeout_s``, None: as long as it
+      takes) instead of dropping; for batch jobs, not for request paths. Default False.
 
     Counters: ``emitted`` (handed to emit), ``written`` (accepted by the writer), ``dropped``
-    (queue full, writer failed, or emitted after close), ``errors`` (writer exceptions).
+    (queue full, writer failed, or emitted after close), ``errors`` (writer exceptions). Outcomes
+    count like records.
     """
 
     nonblocking = True  # emit only enqueues
@@ -67,8 +78,14 @@ class BackgroundSink(_Counters):
         flush_interval_s: float = 0.5,
         close_timeout_s: float = 5.0,
         name: str | None = None,
+        block_when_full: bool = False,
+        block_timeout_s: float | None = None,
     ) -> None:
         _positive("max_queue", max_queue, integer=True)
+        if not isinstance(block_when_full, bool):
+            raise ConfigError("block_when_full", f"must be a bool, got {block_when_full!r}")
+        if block_timeout_s is not None:
+            _positive("block_timeout_s", block_timeout_s)
         _positive("batch_size", batch_size, integer=True)
         _positive("flush_interval_s", flush_interval_s)
         _positive("close_timeout_s", close_timeout_s)
@@ -87,13 +104,16 @@ class BackgroundSink(_Counters):
         self.batch_size = batch_size
         self.flush_interval_s = float(flush_interval_s)
         self.close_timeout_s = float(close_timeout_s)
+        self.block_when_full = block_when_full
+        self.block_timeout_s = None if block_timeout_s is None else float(block_timeout_s)
+        self._write_outcomes = getattr(writer, "write_outcomes", None)
         self.name = name or _name_of(writer)
         self._init_state()
         _live.add(self)
 
     def _init_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._pending: deque[CostRecord] = deque()
+        self._pending: deque[Any] = deque()  # CostRecords and Outcomes
         self._enqueued = 0  # records ever accepted into the queue
         self._processed = 0  # records taken off the queue and handed to the writer (ok or failed)
         self._flush_waiters = 0
@@ -104,10 +124,19 @@ class BackgroundSink(_Counters):
     # -- hot path -------------------------------------------------------------------------------
 
     def emit(self, record: CostRecord) -> None:
-        """Enqueue ``record``; never blocks on the writer and never raises."""
+        """Enqueue ``record``; never blocks on the writer (unless ``block_when_full``) and never raises."""
+        self._enqueue(record)
+
+    def emit_outcome(self, outcome: Outcome) -> None:
+        """Enqueue an outcome for the writer's ``write_outcomes`` (the same queue, order and counters)."""
+        self._enqueue(outcome)
+
+    def _enqueue(self, record: Any) -> None:
         with self._cond:
             # ``_emitted`` is only ever written here, under this lock: one lock per emit on the hot path.
             self._emitted += 1
+            if self.block_when_full and not self._closed and len(self._pending) >= self.max_queue:
+                self._wait_for_room(1, self.block_timeout_s)
             if self._closed or len(self._pending) >= self.max_queue:
                 reason = "closed" if self._closed else "full"
             else:
@@ -133,10 +162,65 @@ class BackgroundSink(_Counters):
             f"costkit sink {self.name}: {what}; records are being dropped (see .dropped)",
         )
 
+    def _wait_for_room(self, n: int, timeout_s: float | None) -> bool:
+        """Wait (holding the condition) until ``n`` more items fit; False on timeout or close."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self._closed and len(self._pending) + n > self.max_queue:
+            if self._thread is None or not self._thread.is_alive():
+                return False  # nobody drains the queue: waiting would never end
+            self._cond.notify_all()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._cond.wait(remaining if remaining is not None else 1.0)
+        return not self._closed
+
+    def write_many(self, records: Iterable[CostRecord], *, timeout_s: float | None = None) -> int:
+        """Hand over many records (a backfill, a replay), waiting for room instead of dropping.
+
+        Blocks the caller while the writer catches up: for batch jobs, never a request path.
+        Returns how many were queued; the rest (closed sink, or ``timeout_s`` passed while waiting
+        for room) are counted as dropped. ``flush()`` afterwards waits until they are written.
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        it = iter(records)
+        queued = 0
+        chunk = list(itertools.islice(it, self.batch_size))
+        while chunk:
+            with self._cond:
+                self._emitted += len(chunk)
+                if self._thread is None and not self._closed:
+                    self._start()
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not self._wait_for_room(min(len(chunk), self.max_queue), remaining):
+                    lost = len(chunk) + sum(1 for _ in it)
+                    self._emitted += lost - len(chunk)
+                    break
+                room = self.max_queue - len(self._pending)
+                take, rest = chunk[:room], chunk[room:]
+                self._pending.extend(take)
+                self._enqueued += len(take)
+                queued += len(take)
+                self._cond.notify()
+            chunk = rest or list(itertools.islice(it, self.batch_size))
+        else:
+            return queued
+        self._count(dropped=lost)
+        warn_once(
+            f"sink-write-many-{id(self)}",
+            f"costkit sink {self.name}: write_many stopped ({'closed' if self._closed else 'timed out'}); "
+            f"{lost} records dropped",
+        )
+        return queued
+
     @property
     def pending(self) -> int:
         """Records waiting in the queue."""
         return len(self._pending)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     # -- flush / close ---------------------------------------------------------------------------
 
@@ -230,7 +314,32 @@ class BackgroundSink(_Counters):
         finally:
             _close_writer(self.writer, self.name)
 
-    def _write_one_batch(self, batch: list[CostRecord]) -> None:
+    def _write_one_batch(self, items: list[Any]) -> None:
+        batch: list[CostRecord] = items
+        if any(type(x) is Outcome for x in items):
+            batch = [x for x in items if type(x) is not Outcome]
+            self._hand_outcomes([x for x in items if type(x) is Outcome])
+        if batch:
+            self._write_records(batch)
+        with self._cond:
+            self._processed += len(items)
+            self._cond.notify_all()
+
+    def _hand_outcomes(self, outcomes: list[Outcome]) -> None:
+        write = self._write_outcomes
+        if not callable(write):
+            self._count(dropped=len(outcomes))
+            warn_once(f"sink-no-outcomes-{id(self)}", f"costkit sink {self.name}: its writer takes no outcomes")
+            return
+        try:
+            write(outcomes)
+        except Exception as exc:
+            self._count(dropped=len(outcomes), errors=1)
+            warn_once(f"sink-outcomes-{id(self)}", f"costkit sink {self.name}: writing outcomes raised {exc!r}")
+        else:
+            self._count(written=len(outcomes))
+
+    def _write_records(self, batch: list[CostRecord]) -> None:
         try:
             self._write(batch)
         except _PartialFailure as exc:
@@ -248,9 +357,6 @@ class BackgroundSink(_Counters):
             )
         else:
             self._count(written=len(batch))
-        with self._cond:
-            self._processed += len(batch)
-            self._cond.notify_all()
 
     def _after_fork_in_child(self) -> None:
         # The worker thread does not exist in a forked child; the parent's pending records are the parent's.
@@ -270,15 +376,45 @@ def usable_path(
 ) -> Path:
     """``Path(path)``, its directory created and ``check(path)`` passed, so a file sink fails at construction.
 
+    Records name tenants, users and what they spent: directories costkit creates are 0700 and the
+    file, when costkit creates it, 0600 (existing ones keep their modes).
     ``ConfigError("path", f"{problem}: {error}")`` when that raises one of ``errors``.
     """
     resolved = Path(path)
     try:
-        resolved.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(resolved.parent)
+        create_private_file(resolved)
         check(resolved)
     except errors as exc:
         raise ConfigError("path", f"{problem}: {exc}") from None
     return resolved
+
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and any missing parents with mode 0700 (existing ones are left alone)."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            d.mkdir(mode=PRIVATE_DIR_MODE)
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (its mode is then the owner's choice)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _per_record(emit: Callable[[CostRecord], Any]) -> Callable[[Sequence[CostRecord]], None]:
@@ -370,8 +506,25 @@ class DeferredSink(abc.ABC, _Counters):
     def _handle(self, record: CostRecord, extra: Any) -> None:
         """Do the sink's work for one record (``extra`` is what ``_capture`` returned at emit)."""
 
-    def _handle_item(self, item: tuple[CostRecord, Any]) -> None:
-        self._handle(*item)
+    def _handle_outcome(self, outcome: Outcome) -> None:
+        """Do the sink's work for one outcome (default: nothing; OTel and Prometheus count them)."""
+
+    def _handle_item(self, item: tuple[Any, Any]) -> None:
+        if type(item[0]) is Outcome:
+            self._handle_outcome(item[0])
+        else:
+            self._handle(*item)
+
+    def emit_outcome(self, outcome: Outcome) -> None:
+        bg = self._bg
+        if bg is not None:
+            bg.emit((outcome, None))  # type: ignore[arg-type]  # the writer gets the pair back
+            return
+        try:
+            self._handle_outcome(outcome)
+        except Exception as exc:
+            self._count(errors=1)
+            warn_once(f"sink-deferred-outcome-{id(self)}", f"costkit {self._name} failed on an outcome ({exc!r})")
 
     def emit(self, record: CostRecord) -> None:
         bg = self._bg

@@ -167,6 +167,17 @@ class FanoutSink(_Counters):
             failed = not safe_emit(sink, record) or failed
         self._count(errors=1 if failed else 0, written=0 if failed else 1)
 
+    def emit_outcome(self, outcome: Any) -> None:
+        """Hand an outcome to every member sink that takes outcomes (see :mod:`costkit.outcomes`)."""
+        takers = [emit for sink in self.sinks if callable(emit := getattr(sink, "emit_outcome", None))]
+        if not takers:
+            raise TypeError("none of its sinks takes outcomes (no emit_outcome)")
+        for emit in takers:
+            try:
+                emit(outcome)
+            except Exception as exc:
+                warn_once(f"sink-outcome-{id(emit)}", f"costkit sink {emit!r} failed to take an outcome: {exc!r}")
+
     def flush(self) -> None:
         for sink in self.sinks:
             _call_optional(sink, "flush")

@@ -9,15 +9,17 @@ deleted (logrotate), the next batch goes to a new file at the same path.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .._warn import warn_once
+from ..outcomes import Outcome
 from ..records import CostRecord
-from ._codec import record_from_json, record_to_json
-from .background import BackgroundSink, usable_path
+from ._codec import OUTCOME_TYPE, outcome_to_json, record_from_mapping, record_to_json
+from .background import PRIVATE_FILE_MODE, BackgroundSink, usable_path
 
 
 class _JSONLWriter:
@@ -29,11 +31,18 @@ class _JSONLWriter:
         self._file: IO[str] | None = None
 
     def write_batch(self, records: Sequence[CostRecord]) -> None:
-        data = "".join(record_to_json(r) + "\n" for r in records)
+        self._append("".join(record_to_json(r) + "\n" for r in records))
+
+    def write_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Outcomes are lines too, told apart by ``"type": "outcome"`` (records have no ``type``)."""
+        self._append("".join(outcome_to_json(o) + "\n" for o in outcomes))
+
+    def _append(self, data: str) -> None:
         if self._file is not None and self._rotated(self._file):
             self.close()
         if self._file is None:
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE_MODE)  # a new file: 0600
+            self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - kept open across batches
         self._file.write(data)
         self._file.flush()
         if self.fsync:
@@ -73,6 +82,7 @@ class JSONLSink(BackgroundSink):
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         close_timeout_s: float = 5.0,
+        block_when_full: bool = False,
     ) -> None:
         self.path = usable_path(path, _appendable, f"cannot append to {str(path)!r}")
         super().__init__(
@@ -82,7 +92,17 @@ class JSONLSink(BackgroundSink):
             flush_interval_s=flush_interval_s,
             close_timeout_s=close_timeout_s,
             name=f"JSONLSink({self.path.name})",
+            block_when_full=block_when_full,
         )
+
+    @property
+    def ledger_key(self) -> tuple[str, str]:
+        return ("jsonl", str(self.path.resolve()))
+
+    def outcomes(self) -> list[Outcome]:
+        """Flush, then read back the outcomes in the file."""
+        self.flush()
+        return list(iter_jsonl_outcomes(self.path))
 
     def records(self) -> list[CostRecord]:
         """Flush, then read back everything in the file (including other writers' lines)."""
@@ -99,17 +119,44 @@ class JSONLSink(BackgroundSink):
 
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[CostRecord]:
-    """Stream records from a JSONL file; lines that do not parse are skipped and warned about once."""
+    """Stream records from a JSONL file; outcome lines are passed over, lines that do not parse are
+    skipped and warned about once."""
+    for lineno, doc in _documents(path):
+        if doc.get("type") == OUTCOME_TYPE:
+            continue
+        try:
+            yield record_from_mapping(doc)
+        except (ValueError, TypeError) as exc:
+            warn_once(
+                f"jsonl-bad-line-{path}", f"costkit: {path}:{lineno}: skipped a line that is not a record ({exc})"
+            )
+
+
+def iter_jsonl_outcomes(path: str | os.PathLike[str]) -> Iterator[Outcome]:
+    """Stream the outcomes of a JSONL file (lines with ``"type": "outcome"``)."""
+    for lineno, doc in _documents(path):
+        if doc.get("type") != OUTCOME_TYPE:
+            continue
+        try:
+            yield Outcome.from_dict(doc)
+        except (KeyError, ValueError, TypeError) as exc:
+            warn_once(f"jsonl-bad-outcome-{path}", f"costkit: {path}:{lineno}: skipped a malformed outcome ({exc})")
+
+
+def _documents(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                yield record_from_json(line)
-            except (ValueError, TypeError) as exc:
+                doc = json.loads(line)
+            except ValueError as exc:
                 warn_once(
-                    f"jsonl-bad-line-{path}", f"costkit: {path}:{lineno}: skipped a line that is not a record ({exc})"
+                    f"jsonl-bad-line-{path}", f"costkit: {path}:{lineno}: skipped a line that is not JSON ({exc})"
                 )
+                continue
+            if isinstance(doc, dict):
+                yield lineno, doc
 
 
-__all__ = ["JSONLSink", "iter_jsonl"]
+__all__ = ["JSONLSink", "iter_jsonl", "iter_jsonl_outcomes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from ..outcomes import Outcome
 from ..records import CostRecord
 from .base import _Counters
 
@@ -28,6 +29,7 @@ class MemorySink(_Counters):
         super().__init__()
         self.max_records = max_records
         self.records: list[CostRecord] = []
+        self.outcomes: list[Outcome] = []  # what costkit.outcome(...) wrote here
         self._lock = self._counter_lock
         self._removed = 0  # records taken out by clear() or by the max_records bound
         if max_records is not None:
@@ -35,6 +37,9 @@ class MemorySink(_Counters):
 
     def emit(self, record: CostRecord) -> None:
         self.records.append(record)
+
+    def emit_outcome(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
 
     def _emit_bounded(self, record: CostRecord) -> None:
         with self._lock:
@@ -65,10 +70,11 @@ class MemorySink(_Counters):
             return list(self.records)
 
     def clear(self) -> None:
-        """Forget the records (the counters keep counting them)."""
+        """Forget the records and outcomes (the counters keep counting the records)."""
         with self._lock:
             n = len(self.records)
             del self.records[:n]  # one atomic slice delete: records appended meanwhile stay
+            del self.outcomes[: len(self.outcomes)]
             self._removed += n
 
     def where(self, predicate: Callable[[CostRecord], bool] | None = None, **fields: object) -> list[CostRecord]:

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
+from ._rollup import RequestMemory, rollup_ddl, rollup_update_sql, savings_rows, savings_upsert_sql
 from .background import BackgroundSink, usable_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task, experiment, arm columns and the outcomes table
 DEFAULT_TABLE = "cost_records"
+OUTCOMES_SUFFIX = "_outcomes"  # outcomes live in "<table>_outcomes" (cost_records_outcomes)
 
 _INTEGER = {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
 _REAL = {"timestamp", "cost_usd", "saved_usd", "latency_ms"}
@@ -33,7 +36,12 @@ _INDEXES = {
     "feature_ts": ("feature", "timestamp"),
     "model_ts": ("model", "timestamp"),
     "request": ("request_id",),
+    "task": ("task",),
+    "arm": ("experiment", "arm"),
 }
+
+
+HOUR_SQL = "CAST(timestamp / 3600 AS INTEGER)"
 
 
 def _column_type(name: str) -> str:
@@ -69,6 +77,22 @@ def ensure_schema(conn: sqlite3.Connection, table: str = DEFAULT_TABLE) -> None:
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {_q(table)} ({', '.join(map(_q, columns))})"
         )
+    if "firsts" not in present:  # which of its request's firsts a record is (see _rollup)
+        conn.execute(f"ALTER TABLE {_q(table)} ADD COLUMN firsts INTEGER")
+    for ddl in rollup_ddl(table):
+        conn.execute(ddl)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {_q(table + '_meta')} (key TEXT PRIMARY KEY, value)")
+    # the rollups cover the records written from here on; older ones need rebuild_rollups()
+    conn.execute(
+        f"INSERT OR IGNORE INTO {_q(table + '_meta')} VALUES "
+        f"('rollup_from_id', (SELECT COALESCE(MAX(id), 0) + 1 FROM {_q(table)}))"
+    )
+    outcomes = table + OUTCOMES_SUFFIX
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {_q(outcomes)} (id INTEGER PRIMARY KEY, task TEXT NOT NULL, "
+        "success INTEGER NOT NULL, value REAL, labels TEXT, timestamp REAL NOT NULL)"
+    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(outcomes + '_task')} ON {_q(outcomes)} (task)")
     if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -93,18 +117,47 @@ class _SQLiteWriter:
         self.table = table
         self._conn: sqlite3.Connection | None = None
         cols = ", ".join(map(_q, FIELDS))
-        marks = ", ".join("?" * len(FIELDS))
-        self._insert = f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})"
+        marks = ", ".join("?" * (len(FIELDS) + 1))
+        self._insert = f"INSERT INTO {_q(table)} ({cols}, firsts) VALUES ({marks})"
+        self._memory = RequestMemory()
+        self._rollup = rollup_update_sql(table, _q(table), "id > ?", hour_expr=HOUR_SQL)
+        self._savings = savings_upsert_sql(table, "?")
 
-    def write_batch(self, records: Sequence[CostRecord]) -> None:
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = _connect(self.path)
             ensure_schema(self._conn, self.table)
-        conn = self._conn
-        rows = [_row(r) for r in records]
+        return self._conn
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None:
+        conn = self._connection()
+        firsts = [(r, self._memory.firsts(r)) for r in records]
+        rows = [(*_row(r), bits) for r, bits in firsts]
+        savings = savings_rows(firsts)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # the write lock is ours from BEGIN IMMEDIATE: the ids after this mark are this batch's
+            mark = conn.execute(f"SELECT COALESCE(MAX(id), 0) FROM {_q(self.table)}").fetchone()[0]
             conn.executemany(self._insert, rows)
+            for sql in self._rollup:
+                conn.execute(sql, (mark,))
+            if savings:
+                conn.executemany(self._savings, [(*k, v) for k, v in savings.items()])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def write_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        conn = self._connection()
+        rows = [(o.task, int(o.success), o.value, dumps(dict(o.labels)), o.timestamp) for o in outcomes]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                f"INSERT INTO {_q(self.table + OUTCOMES_SUFFIX)} (task, success, value, labels, timestamp) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -141,6 +194,7 @@ class SQLiteSink(BackgroundSink):
         batch_size: int = 500,
         flush_interval_s: float = 0.5,
         close_timeout_s: float = 5.0,
+        block_when_full: bool = False,
     ) -> None:
         if str(path) == ":memory:" or str(path).startswith("file::memory:"):
             raise ConfigError("path", "an in-memory database is private to one connection; use MemorySink instead")
@@ -160,7 +214,18 @@ class SQLiteSink(BackgroundSink):
             flush_interval_s=flush_interval_s,
             close_timeout_s=close_timeout_s,
             name=f"SQLiteSink({self.path.name})",
+            block_when_full=block_when_full,
         )
+
+    @property
+    def ledger_key(self) -> tuple[str, str, str]:
+        """Two sinks on the same file and table are one ledger (an outcome is written to it once)."""
+        return ("sqlite", str(self.path.resolve()), self.table)
+
+    def outcomes(self, **filters: Any) -> list[Outcome]:
+        """Flush, then read back the outcomes (see :func:`iter_sqlite_outcomes`)."""
+        self.flush()
+        return list(iter_sqlite_outcomes(self.path, table=self.table, **filters))
 
     def records(
         self,
@@ -221,7 +286,7 @@ def iter_sqlite(
         present = [row[1] for row in conn.execute(f"PRAGMA table_info({_q(table)})")]
         if not present:
             raise ConfigError("table", f"{path} has no table {table!r}; is it a costkit SQLite file?")
-        cols = [c for c in present if c != "id"]
+        cols = [c for c in present if c not in ("id", "firsts")]
         sql = f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -230,6 +295,39 @@ def iter_sqlite(
             sql += f" LIMIT {int(limit)}"
         for values in conn.execute(sql, args):
             yield _record(dict(zip(cols, values, strict=True)))
+    finally:
+        conn.close()
+
+
+def iter_sqlite_outcomes(
+    path: str | os.PathLike[str],
+    *,
+    table: str = DEFAULT_TABLE,
+    since: float | None = None,
+    until: float | None = None,
+) -> Iterator[Outcome]:
+    """Stream the outcomes of a costkit SQLite file, oldest first (none in a file older than schema 2)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    outcomes = table + OUTCOMES_SUFFIX
+    conn = _connect(Path(path))
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (outcomes,)).fetchone():
+            return
+        sql = f"SELECT task, success, value, labels, timestamp FROM {_q(outcomes)}"
+        where, args = [], []
+        if since is not None:
+            where.append("timestamp >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("timestamp < ?")
+            args.append(until)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        for task, success, value, labels, ts in conn.execute(sql + " ORDER BY id", args):
+            yield Outcome.from_dict(
+                {"task": task, "success": success, "value": value, "labels": loads_mapping(labels), "timestamp": ts}
+            )
     finally:
         conn.close()
 
@@ -244,4 +342,4 @@ def _record(row: dict[str, Any]) -> CostRecord:
     return record_from_mapping(row)
 
 
-__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite"]
+__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite", "iter_sqlite_outcomes"]

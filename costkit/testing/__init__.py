@@ -4,6 +4,7 @@
 * :func:`FakeOpenAI`, :func:`FakeAsyncOpenAI`, :func:`FakeAnthropic`, :func:`FakeAsyncAnthropic`:
   the real SDK clients answered in process by a fake provider; :class:`FakeLiteLLM` for litellm.
 * :func:`serve`: the same provider over HTTP on 127.0.0.1, for the SDKs' own network stack.
+* :class:`SimClock`: stamp records and outcomes at simulated times (alerts, reports, forecasts).
 * The pytest plugin (``costkit.testing.pytest_plugin``) gives these as fixtures.
 
 The SDKs are imported only when a fake client is built.
@@ -20,6 +21,7 @@ from .clients import (
     FakeOpenAI,
     FakeTransport,
 )
+from .clock import SimClock
 from .handler import FakeCall, FakeProvider, FakeResponse
 from .rules import Failure, FakeRequest, Reply, ToolCall, refusal, text, tool_call
 from .server import FakeServer, serve
@@ -39,6 +41,7 @@ __all__ = [
     "FakeServer",
     "FakeTransport",
     "Reply",
+    "SimClock",
     "ToolCall",
     "refusal",
     "serve",

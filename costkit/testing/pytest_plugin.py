@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         FakeLiteLLM,
         FakeOpenAIClient,
     )
+    from .clock import SimClock
     from .handler import FakeProvider
     from .server import FakeServer
 
@@ -97,7 +98,29 @@ def fake_server(fake_provider: FakeProvider) -> Iterator[FakeServer]:
 
 @pytest.fixture
 def cost_records() -> Any:
-    """A fresh ``costkit.sinks.MemorySink``: pass it as ``sink=`` and assert on ``.records``."""
+    """A fresh ``costkit.sinks.MemorySink``: pass it as ``sink=`` and assert on ``.records`` (and on
+    ``.outcomes``: ``costkit.outcome(...)`` writes there once a client is wrapped with it)."""
     from costkit.sinks import MemorySink
 
     return MemorySink()
+
+
+@pytest.fixture
+def sim_clock() -> Iterator[SimClock]:
+    """A :class:`~costkit.testing.SimClock` stamping this test's records and outcomes (from
+    2026-11-02 00:00 UTC); ``sim_clock.advance(seconds)`` moves it."""
+    from .clock import SimClock
+
+    with SimClock() as clock:
+        yield clock
+
+
+@pytest.fixture(autouse=True)
+def _costkit_outcome_sinks() -> Iterator[None]:
+    """Each test starts with no outcome destinations, so ``costkit.outcome`` writes to this test's sinks only."""
+    yield
+    import sys
+
+    outcomes = sys.modules.get("costkit.outcomes")
+    if outcomes is not None:
+        outcomes.reset_registry()

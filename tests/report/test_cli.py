@@ -124,3 +124,38 @@ def test_runs_as_a_module(db: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "by tenant" in proc.stdout
+
+
+def test_no_path_reads_the_file_wrap_writes(tmp_path: Path, records, monkeypatch, capsys) -> None:
+    from costkit.sinks import SQLiteSink
+
+    path = tmp_path / "default" / "costs.db"
+    monkeypatch.setenv("COSTKIT_DB", str(path))
+    with SQLiteSink(path) as sink:
+        for r in records:
+            sink.emit(r)
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    assert "costkit report: costs.db" in out and "total cost $1.9375" in out
+
+
+def test_tasks_and_arms_sections(tmp_path: Path, capsys) -> None:
+    from costkit.outcomes import make_outcome
+    from costkit.records import CostRecord
+
+    path = tmp_path / "costs.db"
+    with SQLiteSink(path) as sink:
+        for i in range(40):
+            arm = "control" if i % 2 else "v2"
+            sink.emit(CostRecord(request_id=f"r{i}", attempt=1, kind="call", timestamp=1.8e9 + i, provider="openai",
+                                 requested_model="gpt-4o", model="gpt-4o", feature="faq", task=f"t{i}",
+                                 experiment="prompt", arm=arm, cost_usd=0.5))
+            sink.emit_outcome(make_outcome(f"t{i}", success=i % 4 != 1))
+    assert main(["report", str(path), "--tasks", "--arms"]) == 0
+    out = capsys.readouterr().out
+    assert "tasks by feature" in out
+    faq = next(line for line in out.splitlines() if line.startswith("faq") and "75.0%" in line)
+    assert faq.split()[1:5] == ["40", "30", "10", "0"] and "0.666667" in faq
+    control = next(line for line in out.splitlines() if line.startswith("prompt") and "control" in line)
+    v2 = next(line for line in out.splitlines() if line.startswith("prompt") and " v2 " in line)
+    assert "50.0%" in control and "100.0%" in v2 and "significant: success rate higher" in v2

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from costkit.report.aggregate import aggregate, aggregate_many
 from costkit.report.render import to_csv, to_json, to_table, usd
 
@@ -94,3 +96,21 @@ def test_csv_rows(records) -> None:
     ]
     faq = rows[3]
     assert (faq["saved_router"], faq["saved_exact"], faq["requests"], faq["errors"]) == ("0.5", "0.25", "3", "1")
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(make_record, start) -> None:
+    payload = f"{start}HYPERLINK(\"http://x\",\"y\")"
+    text = to_csv([aggregate([make_record("r1", feature=payload, cost_usd=0.5)], by="feature")])
+    row = list(csv.reader(io.StringIO(text)))[2]
+    assert row[1] == "'" + payload  # a leading quote: shown as text, never evaluated
+    assert f"\"'{start}" in text  # and the cell is quoted
+    assert float(row[2]) == 1  # numbers stay numbers (requests)
+
+
+def test_table_shows_control_characters_instead_of_sending_them(make_record) -> None:
+    evil = "acme\x1b[2J\x1b[31mEVIL\nfake line\r"
+    text = to_table([aggregate([make_record("r1", tenant=evil, cost_usd=0.5)], by="tenant")], title="t\x07")
+    assert "\x1b" not in text and "\r" not in text and "\x07" not in text
+    assert "acme\\x1b[2J\\x1b[31mEVIL\\nfake line\\r" in text
+    assert not any(line.startswith("fake line") for line in text.splitlines())

@@ -258,3 +258,75 @@ def test_no_thread_available_drops_instead_of_raising(monkeypatch, make_record) 
     assert sink.flush(30)
     assert sink.written == 1
     sink.close()
+
+
+class SlowWriter:
+    """Takes a millisecond a batch: the caller outruns it, as a backfill loop does."""
+
+    def __init__(self) -> None:
+        self.written: list[CostRecord] = []
+
+    def write_batch(self, records: Sequence[CostRecord]) -> None:
+        import time
+
+        time.sleep(0.001)
+        self.written.extend(records)
+
+
+def test_write_many_waits_for_room_instead_of_dropping(make_record) -> None:
+    writer = SlowWriter()
+    sink = BackgroundSink(writer, max_queue=50, batch_size=10, flush_interval_s=0.01)
+    recs = [make_record() for _ in range(2_000)]
+    assert sink.write_many(recs) == 2_000
+    assert sink.flush(timeout=30)
+    assert writer.written == recs  # all of them, in order
+    assert (sink.emitted, sink.written, sink.dropped) == (2_000, 2_000, 0)
+    sink.close()
+
+
+def test_emit_in_a_loop_drops_without_back_pressure_and_not_with_it(make_record) -> None:
+    recs = [make_record() for _ in range(2_000)]
+    dropping = BackgroundSink(SlowWriter(), max_queue=50, batch_size=10, flush_interval_s=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CostkitWarning)
+        for r in recs:
+            dropping.emit(r)
+    dropping.flush(timeout=30)
+    assert dropping.dropped > 1_000  # the default never blocks the caller: it drops and counts
+    writer = SlowWriter()
+    blocking = BackgroundSink(writer, max_queue=50, batch_size=10, flush_interval_s=0.01, block_when_full=True)
+    for r in recs:
+        blocking.emit(r)
+    blocking.flush(timeout=30)
+    assert (blocking.dropped, len(writer.written)) == (0, 2_000)
+    dropping.close()
+    blocking.close()
+
+
+def test_write_many_on_a_closed_sink_counts_the_drop(make_record) -> None:
+    sink = BackgroundSink(SlowWriter(), max_queue=5, batch_size=5)
+    sink.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CostkitWarning)
+        assert sink.write_many([make_record() for _ in range(12)]) == 0
+    assert (sink.emitted, sink.dropped) == (12, 12)
+
+
+def test_outcomes_go_through_the_queue_to_write_outcomes(make_record) -> None:
+    from costkit.outcomes import make_outcome
+
+    class Both(BatchRecorder):
+        outcomes: list = []
+
+        def write_outcomes(self, outcomes) -> None:
+            self.outcomes = [*self.outcomes, *outcomes]
+
+    writer = Both()
+    sink = BackgroundSink(writer, batch_size=4)
+    rec, o = make_record(), make_outcome("t1", True, 2.5, channel="web")
+    sink.emit(rec)
+    sink.emit_outcome(o)
+    assert sink.flush(timeout=30)
+    assert ([r for b in writer.batches for r in b], writer.outcomes) == ([rec], [o])
+    assert (sink.written, sink.dropped) == (2, 0)
+    sink.close()

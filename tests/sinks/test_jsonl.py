@@ -116,3 +116,17 @@ def test_a_rotated_file_is_reopened(tmp_path: Path, make_record) -> None:
     sink.close()
     assert JSONLSink.read(tmp_path / "costs.jsonl.1") == [a]
     assert JSONLSink.read(path) == [b]
+
+
+def test_new_file_is_private_and_outcome_lines_are_told_apart(tmp_path: Path, make_record) -> None:
+    from costkit.outcomes import make_outcome
+    from costkit.sinks.jsonl import iter_jsonl_outcomes
+
+    path = tmp_path / "logs" / "costs.jsonl"
+    rec, o = make_record(), make_outcome("t1", False, labels_are="kw")
+    with JSONLSink(path) as sink:
+        sink.emit(rec)
+        sink.emit_outcome(o)
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    assert JSONLSink.read(path) == [rec]
+    assert list(iter_jsonl_outcomes(path)) == [o]

@@ -18,7 +18,7 @@ def test_wal_mode_indexed_schema_with_every_field(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     cols = [r[1] for r in conn.execute("PRAGMA table_info(cost_records)")]
-    assert cols == ["id", *FIELDS]
+    assert cols == ["id", *FIELDS, "firsts"]  # firsts: the rollups' request bits
     indexes = {r[1] for r in conn.execute("PRAGMA index_list(cost_records)")}
     assert {
         "cost_records_ts",
@@ -53,8 +53,9 @@ def test_one_transaction_per_batch(tmp_path: Path, make_record) -> None:
     statements: list[str] = []
     writer._conn.set_trace_callback(statements.append)
     writer.write_batch([make_record() for _ in range(50)])
-    assert [s for s in statements if not s.startswith("INSERT")] == ["BEGIN IMMEDIATE", "COMMIT"]
-    assert len([s for s in statements if s.startswith("INSERT")]) == 50
+    control = [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK") or s.startswith("BEGIN")]
+    assert control == ["BEGIN IMMEDIATE", "COMMIT"]  # records and their rollups: one transaction
+    assert len([s for s in statements if s.startswith('INSERT INTO "cost_records" (')]) == 50
     writer.close()
     assert len(SQLiteSink.read(path)) == 51
 
@@ -159,3 +160,41 @@ def test_a_wrapped_client_records_into_sqlite(tmp_path: Path, monkeypatch) -> No
     assert rec.input_tokens > 0 and rec.output_tokens > 0
     assert rec.cost_usd is not None and rec.cost_usd > 0
     sink.close()
+
+
+def test_files_and_directories_it_creates_are_private(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "new" / "deeper" / "costs.db"
+    with SQLiteSink(path) as sink:
+        sink.emit(make_record())
+    for d in (tmp_path / "new", tmp_path / "new" / "deeper"):
+        assert d.stat().st_mode & 0o777 == 0o700
+    for f in path.parent.iterdir():  # the database, its -wal and -shm
+        assert f.stat().st_mode & 0o777 == 0o600, f
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path, make_record) -> None:
+    path = tmp_path / "costs.db"
+    SQLiteSink(path).close()
+    path.chmod(0o640)
+    SQLiteSink(path).close()
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_outcomes_table_round_trips_and_old_files_gain_it(tmp_path: Path, make_record) -> None:
+    from costkit.outcomes import make_outcome
+
+    path = tmp_path / "costs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE cost_records (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    o1, o2 = make_outcome("t1", True, 3.0, channel="web"), make_outcome("t2", False)
+    with SQLiteSink(path) as sink:
+        sink.emit_outcome(o1)
+        sink.emit_outcome(o2)
+        assert sink.outcomes() == [o1, o2]
+    conn = sqlite3.connect(path)
+    cols = {row[1] for row in conn.execute("PRAGMA table_info(cost_records)")}
+    assert {"task", "experiment", "arm"} <= cols
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
