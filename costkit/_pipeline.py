@@ -126,7 +126,7 @@ def blocking(fn: Callable[[], T], *, io: bool = True) -> Generator[Io, Any, T]:
     yields an :class:`Io` (a worker thread from async code); ``io=False`` calls ``fn`` inline (a
     lock-protected update that never waits)."""
     if io:
-        return (yield Io(fn))  # type: ignore[no-any-return]
+        return (yield Io(fn))
     return fn()
 
 
@@ -141,7 +141,7 @@ def relay(flow: Generator[Step, Any, T], rewrite: Callable[[Call], Call]) -> Gen
             try:
                 step = flow.throw(error) if error is not None else flow.send(to_send)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                return stop.value
             error = None
             try:
                 to_send = yield (rewrite(step) if isinstance(step, Call) else step)
@@ -169,7 +169,7 @@ def drive(flow: Generator[Step, Any, T], next: Next | None = None) -> T:
             try:
                 step = flow.throw(error) if error is not None else flow.send(to_send)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                return stop.value
             error = None
             try:
                 to_send = send(step) if isinstance(step, Call) else step.run()
@@ -192,7 +192,7 @@ async def adrive(flow: Generator[Step, Any, T], anext: ANext | None = None) -> T
             try:
                 step = flow.throw(error) if error is not None else flow.send(to_send)
             except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+                return stop.value
             error = None
             try:
                 if isinstance(step, Call):

@@ -271,7 +271,7 @@ class Router(FlowPolicy):
         if adecide is None:
             return self.decide(call)
         try:
-            return await adecide(call)  # type: ignore[no-any-return]
+            return await adecide(call)
         except Exception as exc:
             warn_once(
                 f"router:{type(self.strategy).__name__}:{type(exc).__name__}",

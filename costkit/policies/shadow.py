@@ -12,7 +12,8 @@ done, without changing the call that is sent or the answer the application gets:
   (``saved_usd``);
 * otherwise ``"would": "pass"``.
 
-The wrapped policy still sees the real answer (a cache stores it, so its hit rate can be measured
+A side request the policy makes for itself (a compressor's history summary) is made for real and
+recorded as such, so the measured saving is net of it. The wrapped policy still sees the real answer (a cache stores it, so its hit rate can be measured
 on real traffic). Suited to policies that decide before the call (caches, the context budget,
 a router); a policy that calls several times (retry, cascade) sees the one real answer again.
 Combine with :class:`~costkit.Experiment` to shadow a change in one arm only.
@@ -25,6 +26,8 @@ from typing import Any
 from .._call import Call, Result
 from .._env import Env
 from .._pipeline import ANext, Next, check_policies
+
+SIDE_KINDS = ("summary", "embedding", "judge")  # requests a policy makes for itself, not the answer
 
 
 class Shadow:
@@ -65,6 +68,8 @@ class Shadow:
         real: list[Result] = []
 
         def probe(c: Call) -> Result:
+            if c.kind in SIDE_KINDS:  # the policy's own side request (a history summary): made for real
+                return next(c)
             if real:
                 return real[0]
             seen.append(c)
@@ -82,6 +87,8 @@ class Shadow:
         real: list[Result] = []
 
         async def probe(c: Call) -> Result:
+            if c.kind in SIDE_KINDS:
+                return await anext(c)
             if real:
                 return real[0]
             seen.append(c)
