@@ -187,6 +187,7 @@ class BatchAPI:
         self._expire: list[float] = []
         self._create_delays: list[float] = []
         self._create_drops = 0
+        self._create_failures: list[int] = []
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._prefix = os.urandom(4).hex()
@@ -213,11 +214,18 @@ class BatchAPI:
         with self._lock:
             self._expire.extend([completed_share] * n)
 
-    def delay_next_create(self, seconds: float, n: int = 1) -> None:
-        """The next ``n`` batch creations are made at once but answered after ``seconds`` (a client
-        that dies meanwhile never learns the batch id)."""
+    def delay_next_create(self, seconds: float, n: int = 1, *, after: int = 0) -> None:
+        """The ``n`` batch creations after the next ``after`` ones are made at once but answered
+        after ``seconds`` (a client that dies meanwhile never learns the batch id)."""
         with self._lock:
-            self._create_delays.extend([float(seconds)] * n)
+            self._create_delays.extend([0.0] * after + [float(seconds)] * n)
+
+    def fail_next_create(self, status: int = 500, n: int = 1) -> None:
+        """The next ``n`` batch creations are refused with ``status`` (no batch is made)."""
+        if not 400 <= status <= 599:
+            raise ConfigError("status", f"an error status is 400..599, got {status}")
+        with self._lock:
+            self._create_failures.extend([status] * n)
 
     def drop_next_create_response(self, n: int = 1) -> None:
         """The next ``n`` batch creations are made, then the connection drops before the answer."""
@@ -236,6 +244,7 @@ class BatchAPI:
             self.submissions.clear()
             self._expire.clear()
             self._create_delays.clear()
+            self._create_failures.clear()
             self._create_drops = 0
 
     # ---- dispatch
@@ -342,6 +351,7 @@ class BatchAPI:
         self, method: str, rest: list[str], params: Mapping[str, str], headers: Mapping[str, str], body: Any
     ) -> FakeResponse:
         if method == "POST" and not rest:
+            self._scripted_refusal()
             return self._openai_create(headers, _json_body(body))
         if method == "GET" and not rest:
             page, more = self._page("openai", params.get("after"), None, params.get("limit"), 20, 100)
@@ -452,6 +462,7 @@ class BatchAPI:
         self, method: str, rest: list[str], params: Mapping[str, str], headers: Mapping[str, str], body: Any
     ) -> FakeResponse:
         if method == "POST" and not rest:
+            self._scripted_refusal()
             return self._anthropic_create(headers, _json_body(body, provider="anthropic"))
         if method == "GET" and not rest:
             page, more = self._page(
@@ -585,6 +596,12 @@ class BatchAPI:
         if drop:
             return FakeResponse(status=0, headers={}, delay_s=delay, drop=True)
         return self._json(200, doc, provider, delay_s=delay)
+
+    def _scripted_refusal(self) -> None:
+        with self._lock:
+            status = self._create_failures.pop(0) if self._create_failures else None
+        if status is not None:
+            raise _ApiError(status, f"costkit fake provider: injected {status} on batch creation")
 
     def _get_batch(self, batch_id: str, provider: str) -> FakeBatch:
         batch = self.batches.get(batch_id)
