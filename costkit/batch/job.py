@@ -345,13 +345,13 @@ class Job:
         """A chunk whose batch may or may not exist: adopt it if it does, send it if it does not."""
         if time.time() - chunk.intent_at < self.reconcile_after_s:
             return
-        items = self.store.items(self.id, [SUBMITTING], chunk=chunk.seq)
+        custom_ids = self.store.custom_ids(self.id, chunk.seq, [SUBMITTING])
         try:
             found = self.lane.find(
                 self._sdk,
                 job_id=self.id,
                 seq=chunk.seq,
-                custom_ids=frozenset(str(i.custom_id) for i in items),
+                custom_ids=frozenset(custom_ids),
                 since=chunk.intent_at - CLOCK_SKEW_S,
                 claimed=self.store.claimed_batches(self.method.provider),
             )
@@ -367,14 +367,14 @@ class Job:
     # ------------------------------------------------------------------ results
 
     def _collect(self, chunk: ChunkRow, batch: ProviderBatch) -> None:
-        items = {str(i.custom_id): i for i in self.store.items(self.id, [SUBMITTED, SUBMITTING], chunk=chunk.seq)}
+        items = self.store.custom_ids(self.id, chunk.seq, [SUBMITTED, SUBMITTING])
         outcomes = []
         for line in self.lane.results(self._sdk, batch):
-            item = items.pop(line.custom_id, None)
-            if item is not None:
-                outcomes.append(_outcome(item.idx, line))
+            idx = items.pop(line.custom_id, None)
+            if idx is not None:
+                outcomes.append(_outcome(idx, line))
         why = "; ".join(batch.errors) or f"the batch ended {batch.status} without a result for this item"
-        outcomes.extend(Outcome(idx=i.idx, status=FAILED, error={"message": why}) for i in items.values())
+        outcomes.extend(Outcome(idx=idx, status=FAILED, error={"message": why}) for idx in items.values())
         self.store.finish_chunk(self.id, chunk.seq, batch.status, outcomes)
 
     def _flush(self) -> None:

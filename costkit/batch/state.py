@@ -277,6 +277,15 @@ class JobStore:
             args.append(chunk)
         return [_item(r) for r in self._rows(sql + " ORDER BY idx", args)]
 
+    def custom_ids(self, job_id: str, chunk: int, statuses: Sequence[str]) -> dict[str, int]:
+        """custom id -> item index of a chunk's items in these statuses (without loading their bodies)."""
+        rows = self._rows(
+            f"SELECT custom_id, idx FROM items WHERE job_id = ? AND chunk = ? "
+            f"AND status IN ({','.join('?' * len(statuses))})",
+            (job_id, chunk, *statuses),
+        )
+        return {str(r["custom_id"]): int(r["idx"]) for r in rows}
+
     def counts(self, job_id: str) -> dict[str, int]:
         rows = self._rows("SELECT status, COUNT(*) AS n FROM items WHERE job_id = ? GROUP BY status", (job_id,))
         return {r["status"]: int(r["n"]) for r in rows}

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", help="write here instead of standard output")
     rep.add_argument("--top", type=int, help="table format: show at most this many groups per grouping")
     rep.add_argument("--title", default=None, help="report title (html, table)")
+    sub.add_parser("batch", help="batch jobs: status, run (costkit batch --help)", add_help=False)
     return parser
 
 
@@ -96,6 +97,11 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``costkit`` script; returns the exit status (0 ok, 2 usage or input error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["batch"]:  # its own parser: costkit/batch/cli.py
+        from ..batch.cli import main as batch_main
+
+        return batch_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "report":
