@@ -127,6 +127,7 @@ class Job:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
         reconcile_after_s: float = 30.0,
+        extra_policies: Sequence[Any] = (),
     ) -> None:
         self.client = client
         self.store = store
@@ -140,7 +141,7 @@ class Job:
         self.reconcile_after_s = float(reconcile_after_s)
         self._sleep = sleep
         self._sdk = client.unwrapped
-        self._policies = tuple(client.costkit_policies)
+        self._policies = (*client.costkit_policies, *extra_policies)
         self._recorder = client.costkit_recorder
         self._owner = this_process()
         self._short = _short(row.id)
@@ -471,24 +472,60 @@ def submit(
     base = current_tags()
     if tags is not None:
         base = base.merged(tags if isinstance(tags, Tags) else Tags.from_mapping(tags, where="tags"))
-    store = JobStore(state)
     jid = job_id or job_id_for(batch_method, given, base)
-    row = store.job(jid)
+    return submit_calls(
+        wrapped,
+        batch_method,
+        lambda: to_calls(batch_method, given, base),
+        n=len(given),
+        job_id=jid,
+        state=state,
+        limits=limits,
+        backoff=backoff,
+        sleep=sleep,
+        reconcile_after_s=reconcile_after_s,
+    )
+
+
+def submit_calls(
+    client: Any,
+    method: BatchMethod,
+    calls: Callable[[], Sequence[Any]],
+    *,
+    n: int,
+    job_id: str,
+    state: str = DEFAULT_STATE,
+    limits: Limits | None = None,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    reconcile_after_s: float = 30.0,
+    extra_policies: Sequence[Any] = (),
+) -> Job:
+    """The job ``job_id`` of ``state``, created from ``calls()`` (Calls already built) if it is new."""
+    wrapped = _wrapped(client)
+    store = JobStore(state)
+    row = store.job(job_id)
     if row is None:
-        calls = to_calls(batch_method, given, base)
-        row = _create(wrapped, store, jid, batch_method, calls, limits)
-    elif row.method != batch_method.name or row.n_items != len(given):
-        raise ConfigError("job_id", f"job {jid} in {state} is {row.method} with {row.n_items} items, not this one")
-    job = Job(wrapped, store, row, backoff=backoff, sleep=sleep, reconcile_after_s=reconcile_after_s)
-    job.store.claim(jid, job._owner)
+        row = _create(wrapped, store, job_id, method, calls(), limits, extra_policies)
+    elif row.method != method.name or row.n_items != n:
+        raise ConfigError("job_id", f"job {job_id} in {state} is {row.method} with {row.n_items} items, not this one")
+    job = Job(wrapped, store, row, backoff=backoff, sleep=sleep, reconcile_after_s=reconcile_after_s,
+              extra_policies=extra_policies)  # fmt: skip
+    job.store.claim(job_id, job._owner)
     job._submit_pending()
     return job
 
 
 def _create(
-    wrapped: Any, store: JobStore, jid: str, method: BatchMethod, calls: Sequence[Any], limits: Limits | None
+    wrapped: Any,
+    store: JobStore,
+    jid: str,
+    method: BatchMethod,
+    calls: Sequence[Any],
+    limits: Limits | None,
+    extra_policies: Sequence[Any] = (),
 ) -> JobRow:
-    policies = tuple(wrapped.costkit_policies)
+    policies = (*wrapped.costkit_policies, *extra_policies)
     prepared = [prepare(i, c.evolve(request_id=recording.item_request_id(jid, i)), method, policies) for i, c in
                 enumerate(calls)]  # fmt: skip
     prepared = reserve_all(prepared, policies, HOLD_TTL_S)
@@ -565,4 +602,4 @@ def run(
         job.close()
 
 
-__all__ = ["DEFAULT_STATE", "Job", "JobStatus", "resume", "run", "submit"]
+__all__ = ["DEFAULT_STATE", "Job", "JobStatus", "resume", "run", "submit", "submit_calls"]
