@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_budget": ([], ["--n", "1000", "--repeat", "2"]),
     "bench_sinks": ([], ["--n", "5000", "--repeat", "2"]),
     "bench_fake_provider": ([], ["--n", "300", "--repeat", "2"]),
+    "batch": ([], ["--n", "2000"]),
 }
 NEEDS_REDIS = {"bench_resilience", "bench_budget"}
 
