@@ -56,7 +56,7 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "alerts"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch"}
 
 __all__ = [
     "Arm",
@@ -94,7 +94,7 @@ __all__ = [
     "Tags",
     "TextCompressor",
     "Usage",
-    "alerts",
+    "batch",
     "budgeted",
     "current_tags",
     "gates",
@@ -124,7 +124,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import alerts, pricing, sinks, testing, tokens
+    from . import batch, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap

@@ -56,6 +56,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _SCOPES: contextvars.ContextVar[tuple[Invocation, ...]] = contextvars.ContextVar("costkit_budget_scopes", default=())
+# set while a ``budgeted(batch=True)`` function runs under ``.map``: its calls are answered from a batch job
+_DEFERRED: contextvars.ContextVar[Callable[[Call], Result] | None] = contextvars.ContextVar(
+    "costkit_deferred", default=None
+)
 _ids = itertools.count(1)
 _UNLIMITED = 2**62  # nano-USD: a ledger that only counts
 
@@ -339,6 +343,9 @@ class ScopeCheck:
         scopes = _SCOPES.get()
         if not scopes:
             return next(call)
+        deferred = _DEFERRED.get()
+        if deferred is not None:  # costkit/batch/deferred.py: the answer comes from a batch job
+            return deferred(call)
         held = self.enter(scopes, call)
         try:
             result = next(call)
@@ -352,6 +359,9 @@ class ScopeCheck:
         scopes = _SCOPES.get()
         if not scopes:
             return await anext(call)
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            return deferred(call)
         held = self.enter(scopes, call)
         try:
             result = await anext(call)
@@ -383,6 +393,16 @@ def _refusal(inv: Invocation, labelled: list[tuple[str, Hold]], res: Reservation
     )
 
 
+@contextmanager
+def deferring(answer: Callable[[Call], Result]) -> Iterator[None]:
+    """Inside, every call a ``budgeted`` scope sees is answered by ``answer(call)`` instead of the chain."""
+    token = _DEFERRED.set(answer)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
 def active_scopes() -> tuple[Invocation, ...]:
     """The ``budgeted`` invocations enclosing this point (innermost last)."""
     return _SCOPES.get()
@@ -405,6 +425,7 @@ def budgeted(
     max_calls: int | None = None,
     max_tool_steps: int | None = None,
     name: str | None = None,
+    batch: bool = False,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -420,11 +441,14 @@ def budgeted(
     max_calls: int | None = None,
     max_tool_steps: int | None = None,
     name: str | None = None,
+    batch: bool = False,
 ) -> Any:
     """Limit what a sync or async function may spend on completions; see the module docstring.
 
     ``feature`` / ``tenant`` also tag every call made inside (as ``costkit.tags`` would). The
     decorated function has ``.budget`` (its :class:`BudgetedScope`: ``spent_today()`` ...).
+    ``batch=True`` (sync functions) adds ``.map(inputs, client=...)``: the function's calls for
+    all inputs run as batch jobs at batch prices (``costkit.batch.deferred``).
     Misconfiguration raises ``ConfigError`` when decorating, not when calling.
     """
 
@@ -441,6 +465,8 @@ def budgeted(
             max_calls=max_calls,
             max_tool_steps=max_tool_steps,
         )
+        if batch and inspect.iscoroutinefunction(fn):
+            raise ConfigError("batch", "batch=True decorates a sync function (its .map runs the batch jobs)")
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
@@ -457,6 +483,10 @@ def budgeted(
                 return fn(*args, **kwargs)
 
         run.budget = scope  # type: ignore[attr-defined]
+        if batch:
+            from .batch.deferred import mapper
+
+            run.map = mapper(run, scope)  # type: ignore[attr-defined]
         return run
 
     if func is not None:

@@ -28,7 +28,7 @@ class PricingLike(Protocol):
     def get(self, model: str, provider: str | None = None) -> Any: ...
 
     def worst_case_cost(
-        self, model: str, input_tokens: int, max_output_tokens: int, provider: str | None = None
+        self, model: str, input_tokens: int, max_output_tokens: int, provider: str | None = None, *, batch: bool = ...
     ) -> float | None: ...
 
 
@@ -101,15 +101,21 @@ class WorstCaseEstimator(PricingRef):
                 usd=None,
                 choices=choices,
             )
-        usd = pricing.worst_case_cost(call.model, input_tokens, cap * choices)
+        if call.kind == "batch":  # a batch item bills at the cost map's batch rates
+            usd = pricing.worst_case_cost(call.model, input_tokens, cap * choices, batch=True)
+            rates = price.rates(input_tokens, batch=True)
+            input_rate, output_rate = float(rates.input), float(rates.output)
+        else:
+            usd = pricing.worst_case_cost(call.model, input_tokens, cap * choices)
+            input_rate, output_rate = float(price.input_per_token), float(price.output_per_token)
         return WorstCase(
             model=call.model,
             input_tokens=input_tokens,
             max_output_tokens=cap,
             output_cap_from=cap_from,
             usd=usd,
-            input_usd=input_tokens * float(price.input_per_token),
-            output_per_token=float(price.output_per_token),
+            input_usd=input_tokens * input_rate,
+            output_per_token=output_rate,
             choices=choices,
         )
 

@@ -321,6 +321,9 @@ def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:
         overrides["completion"] = engine.sync_method(adapter, completion)
         overrides["acompletion"] = engine.async_method(adapter, acompletion)
     if kind in ("openai", "anthropic"):
+        from .batch.direct import overrides as batch_overrides
+
+        overrides.update(batch_overrides(client, kind, engine.recorder))  # direct batch use: warned and recorded
         # client.with_options(...) / copy(...) stay wrapped, sharing the chain, sink and prices.
         for name in ("with_options", "copy"):
             overrides[name] = _rewrapping(getattr(client, name), kind, engine)

@@ -815,12 +815,14 @@ class PriceBook:
         provider: str | None = None,
         *,
         service_tier: str | None = None,
+        batch: bool = False,
     ) -> float | None:
-        """Upper bound before the call: all input uncached, all ``max_output_tokens`` (or the model's max) used."""
+        """Upper bound before the call: all input uncached, all ``max_output_tokens`` (or the model's max) used
+        (at batch rates with ``batch=True``)."""
         price = self.get(model, provider)
-        return (
-            None if price is None else price.worst_case_cost(input_tokens, max_output_tokens, service_tier=service_tier)
-        )
+        if price is None:
+            return None
+        return price.worst_case_cost(input_tokens, max_output_tokens, batch=batch, service_tier=service_tier)
 
     def warn_unknown(self, model: str) -> bool:
         """Warn once per model that it has no price (its cost records will say ``priced=False``)."""

@@ -170,6 +170,9 @@ class _Plan:
 
 
 AlertCallback = Callable[[BudgetAlert], None]
+# what a plan restored from a batch item's ticket carries besides its targets and holds (settling reads only those)
+_RESTORED_CALL = Call(provider="", api="", requested_model="", model="", messages=())
+_NO_WORST = WorstCase(model="", input_tokens=0, max_output_tokens=None, output_cap_from=None, usd=None)
 
 
 class Budget:
@@ -421,6 +424,46 @@ class Budget:
             alt = self.plan(cheaper)
             if alt is not None:
                 yield alt
+
+    # ------------------------------------------------------------------ the batch lane (costkit.batch.BatchBudget)
+    def batch_reserve(self, call: Call, ttl_s: float) -> dict[str, Any] | None:
+        """Hold a batch item's worst case (batch prices: its kind is ``batch``) until its answer
+        settles it; a JSON ticket, None when no limit applies, ``BudgetExceeded`` when it does not fit."""
+        plan = self.plan(call)
+        if plan is None:
+            return None
+        res = self.backend.reserve(plan.holds, max(float(ttl_s), self.reservation_ttl_s))
+        if not res.ok:
+            raise self.refusal(plan, res)
+        targets = [[t.limit.label, t.bucket, t.window, t.unit] for t in plan.targets]
+        holds = [[h.key, h.limit, h.amount, h.expires_at] for h in plan.holds]
+        return {"id": res.id, "enforced": res.enforced, "targets": targets, "holds": holds}
+
+    def batch_settle(self, ticket: Any, usd: float, tokens: int) -> None:
+        """Replace a batch item's hold with what it cost (alerts as for a call)."""
+        restored = self._restore(ticket)
+        if restored is not None:
+            self._settle(*restored, usd, tokens)
+
+    def batch_release(self, ticket: Any) -> None:
+        restored = self._restore(ticket)
+        if restored is not None and restored[1].enforced:
+            self.backend.release(restored[1])
+
+    def _restore(self, ticket: Any) -> tuple[_Plan, Reservation] | None:
+        """A ticket read back (from a state file: data, checked, never code) as a plan and its reservation."""
+        try:
+            by_label = {limit.label: limit for limit in self.limits}
+            targets = tuple(_Target(by_label[t[0]], str(t[1]), str(t[2]), str(t[3])) for t in ticket["targets"])
+            holds = tuple(
+                Hold(key=str(h[0]), limit=int(h[1]), amount=int(h[2]), expires_at=h[3]) for h in ticket["holds"]
+            )
+            res = Reservation(id=str(ticket["id"]), holds=holds, ok=True, enforced=bool(ticket["enforced"]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None  # a limit renamed since, or a foreign ticket: nothing to settle against
+        if len(targets) != len(holds):
+            return None
+        return _Plan(_RESTORED_CALL, _NO_WORST, targets, holds), res
 
     # ------------------------------------------------------------------ sync
     def _reserve(self, call: Call) -> tuple[_Plan, Reservation] | None:

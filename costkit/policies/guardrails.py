@@ -219,6 +219,11 @@ class Guardrails(FlowPolicy):
             "output_per_million=...), or pass on_unpriced='reject'.",
         )
 
+    def batch_prepare(self, call: Call) -> Call:
+        """A batch item is checked and clamped like a call (``costkit.batch.BatchPrepare``); its
+        worst case is priced at batch rates (the call's kind is ``batch``)."""
+        return self.check(call)
+
     def flow(self, call: Call) -> Flow:
         result = yield self.check(call)
         assert result is not None

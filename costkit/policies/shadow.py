@@ -13,7 +13,8 @@ done, without changing the call that is sent or the answer the application gets:
 * otherwise ``"would": "pass"``.
 
 A side request the policy makes for itself (a compressor's history summary) is made for real and
-recorded as such, so the measured saving is net of it. The wrapped policy still sees the real answer (a cache stores it, so its hit rate can be measured
+recorded as such, so the measured saving is net of it. The wrapped policy still sees the real
+answer (a cache stores it, so its hit rate can be measured
 on real traffic). Suited to policies that decide before the call (caches, the context budget,
 a router); a policy that calls several times (retry, cascade) sees the one real answer again.
 Combine with :class:`~costkit.Experiment` to shadow a change in one arm only.

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also: compare experiment arms on success rate and cost per successful task, with 95%% intervals",
     )
+    sub.add_parser("batch", help="batch jobs: status, run (costkit batch --help)", add_help=False)
     return parser
 
 
@@ -156,6 +157,11 @@ def _task_sections(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``costkit`` script; returns the exit status (0 ok, 2 usage or input error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["batch"]:  # its own parser: costkit/batch/cli.py
+        from ..batch.cli import main as batch_main
+
+        return batch_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "report":

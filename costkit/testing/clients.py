@@ -69,6 +69,11 @@ def _gap(plan: FakeResponse, request: Any) -> float:
     return plan.chunk_delay_s
 
 
+def _target(request: Any) -> str:
+    """The request's path with its query (the batch APIs' list pages read it)."""
+    return str(request.url.raw_path.decode("ascii"))
+
+
 TIMED_OUT = "costkit fake provider: no response within the read timeout"
 DISCONNECTED = "Server disconnected without sending a response."
 CUT_SHORT = "peer closed connection without sending complete message body (incomplete chunked read)"
@@ -126,7 +131,7 @@ def transport_classes(http: ModuleType) -> tuple[type[Any], type[Any]]:
             self.fake = fake
 
         def handle_request(self, request: Any) -> Any:
-            plan = self.fake.handle(request.method, request.url.path, request.headers, request.read())
+            plan = self.fake.handle(request.method, _target(request), request.headers, request.read())
             wait = _wait_plan(plan, request)
             if wait:
                 time.sleep(abs(wait))
@@ -143,7 +148,7 @@ def transport_classes(http: ModuleType) -> tuple[type[Any], type[Any]]:
             self.fake = fake
 
         async def handle_async_request(self, request: Any) -> Any:
-            plan = self.fake.handle(request.method, request.url.path, request.headers, await request.aread())
+            plan = self.fake.handle(request.method, _target(request), request.headers, await request.aread())
             wait = _wait_plan(plan, request)
             if wait:
                 await asyncio.sleep(abs(wait))

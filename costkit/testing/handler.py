@@ -9,6 +9,7 @@ and the bytes, the way httpx keeps I/O out of its auth flows.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import json
 import random
@@ -23,6 +24,7 @@ from .._call import Usage
 from ..errors import ConfigError
 from . import wire
 from .prefix_cache import PrefixCache
+from .batch_api import BATCH_PATHS, BatchAPI
 from .rules import (
     Failure,
     FakeRequest,
@@ -285,6 +287,11 @@ class FakeProvider:
             and (failed is None or (c.failure is not None) == failed)
         )
 
+    @functools.cached_property
+    def batch_api(self) -> BatchAPI:
+        """The batch endpoints (files, OpenAI batches, Anthropic message batches): script and inspect here."""
+        return BatchAPI(self)
+
     # ---- the handler
 
     def handle(
@@ -292,8 +299,11 @@ class FakeProvider:
     ) -> FakeResponse:
         """Answer one request (see the module docstring). Never raises for a bad request: the
         response is the provider's own 4xx error body."""
-        api = wire.api_of(path)
+        path, _, query = path.partition("?")
         hdrs = {k.lower(): v for k, v in headers.items()}
+        if path.startswith(BATCH_PATHS):  # files and batch jobs: costkit/testing/batch_api.py
+            return self.batch_api.handle(method, path, query, hdrs, body)
+        api = wire.api_of(path)
         if method.upper() != "POST" or api is None:
             return self._reject(path, hdrs, {}, 404, f"no such endpoint: {method} {path}")
         try:

@@ -82,7 +82,7 @@ class _Connection(socketserver.StreamRequestHandler):
             length = int(headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
         keep_alive = version.strip() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-        plan = self.server.fake.handle(method, target.split("?", 1)[0], headers, body)
+        plan = self.server.fake.handle(method, target, headers, body)  # the query too (batch list pages)
         return self._send(plan, keep_alive) and keep_alive
 
     def _read_chunked(self) -> bytes:

@@ -271,6 +271,30 @@ class ExactCache:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- the batch lane (costkit.batch.BatchCache) ------------------------------------------
+    def batch_lookup(self, call: Call) -> tuple[Result | None, Any]:
+        """Answer a batch item from the store, or return the ticket ``[key, ttl, labels]`` its
+        answer will be stored under (None: the item is not cacheable)."""
+        plan = self._plan(call)
+        if plan is None:
+            return None, None
+        key, ttl = plan
+        hit = self._hit(key, self.store.get(key))
+        return (hit, None) if hit is not None else (None, [key, ttl, self.rules.labels(call)])
+
+    def batch_store(self, ticket: Any, result: Result) -> None:
+        """Store a batch item's answer under the ticket :meth:`batch_lookup` gave (a ticket read
+        back from a state file is checked: it only ever names a key, a TTL and labels)."""
+        try:
+            key, ttl, labels = ticket
+        except (TypeError, ValueError):
+            return
+        if not (isinstance(key, str) and (ttl is None or isinstance(ttl, int | float)) and isinstance(labels, list)):
+            return
+        entry = self._entry(result)
+        if entry is not None and self.store.set(key, entry, ttl_s=ttl, labels=[str(x) for x in labels]):
+            self.stats["stored"] += 1
+
     # -- invalidation ---------------------------------------------------------------------
     def invalidate(self, **tags: str) -> int:
         """Drop every entry of this cache with any of the given tags, e.g. ``invalidate(corpus_version="v3")``."""
