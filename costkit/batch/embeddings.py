@@ -15,6 +15,7 @@ from ..providers.base import build_call, require
 
 
 class EmbeddingsAdapter:
+    client = "openai"
     provider = "openai"
     api = "embeddings"
 
@@ -22,7 +23,7 @@ class EmbeddingsAdapter:
         given = require(kwargs, "input", "create")
         inputs = [given] if isinstance(given, str) else list(given)
         messages = [{"role": "user", "content": x if isinstance(x, str) else str(x)} for x in inputs]
-        return build_call(self, kwargs, tags, messages, max_names=(), consumed=("model",), keep_original=True)
+        return build_call(self, kwargs, tags, messages, consumed=("model",), keep_original=True)
 
     def to_kwargs(self, call: Call) -> dict[str, Any]:
         return {**call.params, "model": call.model}

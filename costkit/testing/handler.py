@@ -23,8 +23,8 @@ import attrs
 from .._call import Usage
 from ..errors import ConfigError
 from . import wire
-from .prefix_cache import PrefixCache
 from .batch_api import BATCH_PATHS, BatchAPI
+from .prefix_cache import PrefixCache
 from .rules import (
     Failure,
     FakeRequest,

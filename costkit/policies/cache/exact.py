@@ -279,7 +279,7 @@ class ExactCache:
         if plan is None:
             return None, None
         key, ttl = plan
-        hit = self._hit(key, self.store.get(key))
+        hit = self._hit(call, key, self.store.get(key))
         return (hit, None) if hit is not None else (None, [key, ttl, self.rules.labels(call)])
 
     def batch_store(self, ticket: Any, result: Result) -> None:
