@@ -32,6 +32,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "wrap": "costkit._wrap",
     "tags": "costkit._context",
+    "propagate": "costkit._context",
     "current_tags": "costkit._context",
     "budgeted": "costkit._budgeted",
     "Guardrails": "costkit.policies.guardrails",
@@ -100,6 +101,7 @@ __all__ = [
     "gates",
     "outcome",
     "pricing",
+    "propagate",
     "sinks",
     "tags",
     "testing",
@@ -126,7 +128,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from . import batch, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
-    from ._context import current_tags, tags
+    from ._context import current_tags, propagate, tags
     from ._wrap import wrap
     from .outcomes import Outcome, outcome
     from .policies import gates

@@ -65,11 +65,15 @@ def tags(
 
 
 def propagate(fn: Callable[P, R]) -> Callable[P, R]:
-    """Bind ``fn`` to a copy of the current context (tags included), for thread pools."""
+    """``fn`` carrying the tags in force here into a thread pool: ``pool.map(costkit.propagate(fn), items)``.
+
+    The context is captured now; each call runs in a fresh copy of it, so any number of workers
+    can run it at once and tags one call sets never reach another.
+    """
     ctx = contextvars.copy_context()
 
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        return ctx.run(fn, *args, **kwargs)
+        return ctx.copy().run(fn, *args, **kwargs)
 
     return run
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import abc
 import atexit
-import contextlib
 import itertools
 import os
 import threading
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .._files import create_private_file, make_private_dirs
 from .._warn import warn_once
 from ..errors import ConfigError
 from ..outcomes import Outcome
@@ -388,33 +388,6 @@ def usable_path(
     except errors as exc:
         raise ConfigError("path", f"{problem}: {exc}") from None
     return resolved
-
-
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-def make_private_dirs(directory: Path) -> None:
-    """Create ``directory`` and any missing parents with mode 0700 (existing ones are left alone)."""
-    missing = []
-    d = directory
-    while not d.exists():
-        missing.append(d)
-        if d.parent == d:
-            break
-        d = d.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-            d.mkdir(mode=PRIVATE_DIR_MODE)
-
-
-def create_private_file(path: Path) -> None:
-    """Create ``path`` empty with mode 0600 unless it exists (its mode is then the owner's choice)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        return
-    os.close(fd)
 
 
 def _per_record(emit: Callable[[CostRecord], Any]) -> Callable[[Sequence[CostRecord]], None]:

@@ -15,11 +15,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from .._files import PRIVATE_FILE_MODE
 from .._warn import warn_once
 from ..outcomes import Outcome
 from ..records import CostRecord
 from ._codec import OUTCOME_TYPE, outcome_to_json, record_from_mapping, record_to_json
-from .background import PRIVATE_FILE_MODE, BackgroundSink, usable_path
+from .background import BackgroundSink, usable_path
 
 
 class _JSONLWriter:

@@ -9,6 +9,11 @@ Registered through the ``pytest11`` entry point, so installing costkit makes the
 
 Every fixture is function-scoped and builds a fresh provider, so no script or call log leaks
 between tests. Nothing heavy is imported until a fixture is used.
+
+Every default location costkit writes to (the records file ``costkit.wrap`` opens when given no
+``sink``, the default disk cache directories) points into a per-test temporary directory, so a test
+that passes once passes again: no cache hit, and no record, survives into the next test or run. Turn
+that off with ``costkit_isolate = false`` in the pytest ini file.
 """
 
 from __future__ import annotations
@@ -29,6 +34,25 @@ if TYPE_CHECKING:
     from .clock import SimClock
     from .handler import FakeProvider
     from .server import FakeServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "costkit_isolate",
+        "point costkit's default records file and cache directories at a per-test temporary directory",
+        type="bool",
+        default=True,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _costkit_isolated_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own default records file and cache directories (see the module docstring)."""
+    if not request.config.getini("costkit_isolate"):
+        return
+    base = request.getfixturevalue("tmp_path") / "costkit-defaults"
+    monkeypatch.setenv("COSTKIT_DB", str(base / "costs.db"))
+    monkeypatch.setenv("COSTKIT_CACHE_DIR", str(base / "cache"))
 
 
 @pytest.fixture

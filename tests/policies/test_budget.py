@@ -320,8 +320,15 @@ def test_cache_hit_below_the_budget_costs_nothing() -> None:
 def test_unpriced_model_reserves_nothing_and_warns() -> None:
     limit = BudgetLimit(usd=1.0)
     b = budget(limit)
+    held = []
+
+    def provider(c: Call) -> Result:  # what is held while the call is in flight
+        held.append(b.backend.usage(b.key_for(limit)).reserved)
+        return Result(text="x", model=c.model)
+
     with pytest.warns(CostkitWarning, match="cannot price 'mystery'"):
-        Pipeline([b], lambda c: Result(text="x", model=c.model)).run(make_call(model="mystery"))
+        Pipeline([b], provider).run(make_call(model="mystery"))
+    assert held == [0] and b.spent(limit) == 0.0
     b2 = budget(limit, on_unpriced="reject")
     with pytest.raises(BudgetExceeded) as e:
         Pipeline([b2], lambda c: Result(text="x")).run(make_call(model="mystery"))

@@ -26,9 +26,51 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
 
 
 def test_entry_point_is_declared_in_the_package_metadata():
-    if not _entry_point_installed():
-        pytest.skip("costkit is not installed in this environment (pip install -e . activates the entry point)")
+    """Declared in pyproject.toml, and present in the installed distribution's metadata."""
+    import pathlib
+
+    import tomllib
+
+    pyproject = tomllib.loads((pathlib.Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["pytest11"] == {"costkit": "costkit.testing.pytest_plugin"}
+    importlib.metadata.distribution("costkit")  # installed (scripts/test installs it): its metadata must have it
     assert _entry_point_installed()
+
+
+def test_default_locations_are_per_test_so_a_second_run_passes_too(pytester):
+    """The reported trap: ExactCache() and the default sink persisted under the home directory, so a
+    user's test passed once and failed on the second run."""
+    source = """
+        import os
+        import costkit
+
+        def test_first_call_reaches_the_provider(fake_openai):
+            client = costkit.wrap(fake_openai, policies=[costkit.ExactCache()])  # default store, default sink
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                           temperature=0)
+            assert fake_openai.fake.count() == 1
+            assert os.environ["COSTKIT_DB"].startswith(os.environ["COSTKIT_CACHE_DIR"].rsplit("/", 1)[0])
+
+        def test_again_in_the_same_run(fake_openai):
+            test_first_call_reaches_the_provider(fake_openai)
+        """
+    for _ in range(2):
+        run(pytester, source).assert_outcomes(passed=2)
+
+
+def test_isolation_can_be_turned_off(pytester, monkeypatch):
+    pytester.makeini("[pytest]\ncostkit_isolate = false\n")
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_env_untouched():
+            assert os.environ.get("COSTKIT_DB") == "/nowhere/costs.db"
+        """
+    )
+    extra = () if _entry_point_installed() else ("-p", "costkit.testing.pytest_plugin")
+    monkeypatch.setenv("COSTKIT_DB", "/nowhere/costs.db")
+    pytester.runpytest_subprocess("-q", *extra).assert_outcomes(passed=1)
 
 
 def test_sync_fixtures_share_one_provider_per_test(pytester):

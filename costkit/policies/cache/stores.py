@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..._files import create_private_file, make_private_dirs
 from ..._warn import warn_once
 from ...errors import ConfigError
 
@@ -305,7 +306,10 @@ class DiskStore(CacheStore):
                 if self._cache is None:
                     import diskcache
 
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    # prompts and answers live here: a 0700 directory and a 0600 database (an existing
+                    # directory keeps its owner's mode)
+                    make_private_dirs(self.directory)
+                    create_private_file(self.directory / "cache.db")
                     self._cache = diskcache.Cache(
                         str(self.directory),
                         timeout=self.timeout_s,

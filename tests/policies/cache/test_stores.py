@@ -197,3 +197,22 @@ def test_redis_prefixes_isolate(redis_url: str) -> None:
     assert b.get("k") is None
     b.clear()
     assert a.get("k") == {"n": 1}
+
+
+def test_disk_store_files_are_private_to_their_owner(tmp_path) -> None:
+    """Entries hold prompts and answers in plaintext: 0700 directories and a 0600 database, whatever the umask."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        s = DiskStore(tmp_path / "a" / "b")
+        s.set("k", {"a": 1})
+    finally:
+        os.umask(old)
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "a") == 0o700 and mode(tmp_path / "a" / "b") == 0o700
+    assert mode(tmp_path / "a" / "b" / "cache.db") == 0o600
+    for side in ("cache.db-wal", "cache.db-shm"):
+        if (tmp_path / "a" / "b" / side).exists():
+            assert mode(tmp_path / "a" / "b" / side) == 0o600
