@@ -106,9 +106,18 @@ def _client_options(timeout_s: float) -> dict[str, Any]:
         "health_check_interval": 30,
         # no CLIENT SETINFO on connect: against a server that does not answer, each of those is one
         # more socket timeout before the first real command (redis-py swallows their errors)
-        "lib_name": None,
-        "lib_version": None,
+        **_no_setinfo(),
     }
+
+
+def _no_setinfo() -> dict[str, Any]:
+    import inspect
+
+    from redis.connection import AbstractConnection
+
+    if "driver_info" in inspect.signature(AbstractConnection.__init__).parameters:  # redis-py >= 7.1
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
 
 
 def _is_async(client: Any) -> bool:

@@ -745,8 +745,18 @@ def test_counter_names_are_unambiguous_whatever_the_tag_values() -> None:
     from costkit.policies.budget import bucket_part
 
     limit = BudgetLimit(usd=1.0, tenant="*", feature="*")
-    pairs = [("a,feature=b", "c"), ("a", "b,feature=c"), ("", "f"), ("-", "f"), (None, "f"), ("a|b", "f"),
-             ("a b", "f"), ("~2D", "f"), ("%41", "f"), ("A", "f")]
+    pairs = [
+        ("a,feature=b", "c"),
+        ("a", "b,feature=c"),
+        ("", "f"),
+        ("-", "f"),
+        (None, "f"),
+        ("a|b", "f"),
+        ("a b", "f"),
+        ("~2D", "f"),
+        ("%41", "f"),
+        ("A", "f"),
+    ]
     buckets = [limit.bucket(Tags(tenant=t, feature=f)) for t, f in pairs]
     assert len(set(buckets)) == len(pairs)
     assert all("|" not in b for b in buckets)
@@ -757,3 +767,79 @@ def test_counter_names_are_unambiguous_whatever_the_tag_values() -> None:
     chain.run(make_call().evolve(tags=Tags(tenant="a,feature=b", feature="c")))
     assert b.spent(limit, Tags(tenant="a", feature="b,feature=c")) == 0.0
     assert b.spent(limit, Tags(tenant="a,feature=b", feature="c")) > 0.0
+
+
+# ------------------------------------------------------------------ the request itself cannot overspend
+
+
+_REQUEST = st.fixed_dictionaries(
+    {
+        "n": st.sampled_from([None, 1, 2, 8]),
+        "cap": st.integers(1, 4000),
+        "where": st.sampled_from(
+            [
+                "max_tokens",
+                "max_completion_tokens",
+                "extra_body:max_tokens",
+                "extra_body:max_completion_tokens",
+                "extra_body:n+max_tokens",
+                "none",
+            ]
+        ),
+        "cancel": st.booleans(),
+    }
+)
+
+
+def _kwargs(req: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Tell me a long story."}]}
+    where, cap = req["where"], req["cap"]
+    extra: dict[str, Any] = {}
+    if where in ("max_tokens", "max_completion_tokens"):
+        kw[where] = cap
+    elif where.startswith("extra_body:"):
+        kw["max_tokens"] = 5  # what a careless reader of the keywords would reserve for
+        extra["max_tokens" if "max_tokens" in where else "max_completion_tokens"] = cap
+        if "n+" in where:
+            extra["n"] = req["n"] or 8
+    if req["n"] is not None and "n" not in extra:
+        kw["n"] = req["n"]
+    if extra:
+        kw["extra_body"] = extra
+    return kw
+
+
+@settings(max_examples=40, deadline=None)
+@given(requests=st.lists(_REQUEST, min_size=1, max_size=12), guard=st.booleans())
+def test_requests_with_n_extra_body_caps_and_cancellations_never_overspend(
+    requests: list[dict[str, Any]], guard: bool
+) -> None:
+    """Through the real SDK and the fake provider: whatever the request asks for (n answers, output
+    caps under any name in the keywords or in extra_body, or no cap), and whether the caller
+    cancels it mid-flight, what was spent never passes the limit."""
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeAsyncOpenAI, FakeProvider
+
+    limit_usd = 0.004
+    sink = MemorySink()
+    fake = FakeProvider(default="word " * 5000)
+    slow = FakeProvider(default="word " * 5000, latency_s=5.0)
+    limit = BudgetLimit(usd=limit_usd)
+    policies: list[Any] = [costkit.Guardrails(max_output_tokens=3000)] if guard else []
+    budget_policy = costkit.Budget([limit])
+    fast = costkit.wrap(FakeAsyncOpenAI(fake), [*policies, budget_policy], sink=sink)
+    cancelled = costkit.wrap(FakeAsyncOpenAI(slow), [*policies, budget_policy], sink=sink)
+
+    async def scenario() -> None:
+        for req in requests:
+            client = cancelled if req["cancel"] else fast
+            try:
+                await asyncio.wait_for(client.chat.completions.create(**_kwargs(req)), 0.05 if req["cancel"] else 30)
+            except (BudgetExceeded, TimeoutError):
+                pass
+
+    asyncio.run(scenario())
+    spent = sum(r.cost_usd or 0.0 for r in sink.records)
+    assert spent <= limit_usd + 1e-12
+    assert budget_policy.spent(limit) == pytest.approx(spent, abs=1e-9)
