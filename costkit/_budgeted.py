@@ -47,7 +47,7 @@ from ._ledger import (
     usd_to_nano,
     window_of,
 )
-from ._pipeline import ANext, Next
+from ._pipeline import ANext, Flow, FlowPolicy, Next, adrive, drive
 from ._warn import warn_once
 from .errors import BudgetExceeded, ConfigError, GuardrailViolation
 from .records import CostRecord
@@ -275,7 +275,7 @@ class _Held:
             inv.saw_result(self.call, final)
 
 
-class ScopeCheck:
+class ScopeCheck(FlowPolicy):
     """Enforces the active ``budgeted`` scopes on each call.
 
     Outermost (where ``costkit.wrap`` puts it) it holds one worst case per request; last in the
@@ -339,37 +339,30 @@ class ScopeCheck:
             raise
         return _Held(call, items, RequestSpend(call))
 
-    def handle(self, call: Call, next: Next) -> Result:
+    def flow(self, call: Call) -> Flow:
         scopes = _SCOPES.get()
-        if not scopes:
-            return next(call)
         deferred = _DEFERRED.get()
         if deferred is not None:  # costkit/batch/deferred.py: the answer comes from a batch job
             return deferred(call)
         held = self.enter(scopes, call)
         try:
-            result = next(call)
-        except BaseException:
+            result: Result = yield call
+        except BaseException:  # in process: settled at once, even while the flow is being closed
             held.failed()
             raise
         result.when_complete(held.done)
         return result
 
+    # with no budgeted scope active (most calls) the check costs one contextvar read, no flow
+    def handle(self, call: Call, next: Next) -> Result:
+        if not _SCOPES.get():
+            return next(call)
+        return drive(self.flow(call), next)
+
     async def ahandle(self, call: Call, anext: ANext) -> Result:
-        scopes = _SCOPES.get()
-        if not scopes:
+        if not _SCOPES.get():
             return await anext(call)
-        deferred = _DEFERRED.get()
-        if deferred is not None:
-            return deferred(call)
-        held = self.enter(scopes, call)
-        try:
-            result = await anext(call)
-        except BaseException:
-            held.failed()
-            raise
-        result.when_complete(held.done)
-        return result
+        return await adrive(self.flow(call), anext)
 
 
 def _refusal(inv: Invocation, labelled: list[tuple[str, Hold]], res: Reservation, call: Call) -> BudgetExceeded:

@@ -32,7 +32,7 @@ from .._call import Call, Result, Tags
 from .._env import Env
 from .._estimate import PricingLike, WorstCase, WorstCaseEstimator
 from .._ledger import RequestSpend
-from .._pipeline import ANext, Next
+from .._pipeline import Flow, FlowPolicy, Io
 from .._warn import warn_once
 from ..errors import BudgetExceeded, ConfigError
 from .budget_backends import (
@@ -175,7 +175,7 @@ _RESTORED_CALL = Call(provider="", api="", requested_model="", model="", message
 _NO_WORST = WorstCase(model="", input_tokens=0, max_output_tokens=None, output_cap_from=None, usd=None)
 
 
-class Budget:
+class Budget(FlowPolicy):
     """Reserve-then-settle budgets; see the module docstring.
 
     ``limits``: :class:`BudgetLimit` s (all that apply to a call are reserved at once).
@@ -465,76 +465,54 @@ class Budget:
             return None
         return _Plan(_RESTORED_CALL, _NO_WORST, targets, holds), res
 
-    # ------------------------------------------------------------------ sync
-    def _reserve(self, call: Call) -> tuple[_Plan, Reservation] | None:
+    # ------------------------------------------------------------------ the flow
+    def _reserve_io(self, holds: Sequence[Hold]) -> Io:
+        return Io(
+            lambda: self.backend.reserve(holds, self.reservation_ttl_s),
+            lambda: self.backend.areserve(holds, self.reservation_ttl_s),
+        )
+
+    def _settle_io(self, plan: _Plan, res: Reservation, usd: float, tokens: int) -> Io:
+        amounts = self._amounts(plan, usd, tokens)
+
+        async def asettle() -> None:
+            self._alerts(plan, await self.backend.asettle(res, amounts))
+
+        return Io(lambda: self._alerts(plan, self.backend.settle(res, amounts)), asettle)
+
+    def _release_io(self, res: Reservation) -> Io:
+        return Io(lambda: self.backend.release(res), lambda: self.backend.arelease(res))
+
+    def flow(self, call: Call) -> Flow:
         plan = self.plan(call)
         if plan is None:
-            return None
-        res = self.backend.reserve(plan.holds, self.reservation_ttl_s)
-        if res.ok:
-            return plan, res
-        for alt in self._alternatives(call, res):
-            alt_res = self.backend.reserve(alt.holds, self.reservation_ttl_s)
-            if alt_res.ok:
-                return self._degraded(call, alt), alt_res
-        raise self.refusal(plan, res)
-
-    def handle(self, call: Call, next: Next) -> Result:
-        reserved = self._reserve(call)
-        if reserved is None:
-            return next(call)
-        plan, res = reserved
+            return (yield call)
+        res: Reservation = yield self._reserve_io(plan.holds)
+        if not res.ok:
+            for alt in self._alternatives(call, res):
+                alt_res: Reservation = yield self._reserve_io(alt.holds)
+                if alt_res.ok:
+                    plan, res = self._degraded(call, alt), alt_res
+                    break
+            else:
+                raise self.refusal(plan, res)
         spend = RequestSpend(plan.call)
         try:
-            result = next(plan.call)
-        except BaseException:
-            usd, tokens = spend.failed()
-            if usd or tokens:
-                self._settle(plan, res, usd, tokens)
-            elif res.enforced:
-                self.backend.release(res)
-            raise
-        return self._after(plan, res, spend, result)
-
-    # ------------------------------------------------------------------ async
-    async def _areserve(self, call: Call) -> tuple[_Plan, Reservation] | None:
-        plan = self.plan(call)
-        if plan is None:
-            return None
-        res = await self.backend.areserve(plan.holds, self.reservation_ttl_s)
-        if res.ok:
-            return plan, res
-        for alt in self._alternatives(call, res):
-            alt_res = await self.backend.areserve(alt.holds, self.reservation_ttl_s)
-            if alt_res.ok:
-                return self._degraded(call, alt), alt_res
-        raise self.refusal(plan, res)
-
-    async def ahandle(self, call: Call, anext: ANext) -> Result:
-        reserved = await self._areserve(call)
-        if reserved is None:
-            return await anext(call)
-        plan, res = reserved
-        spend = RequestSpend(plan.call)
-        try:
-            result = await anext(plan.call)
-        except BaseException:
-            usd, tokens = spend.failed()
-            if usd or tokens:
-                await self._asettle(plan, res, usd, tokens)
-            elif res.enforced:
-                await self.backend.arelease(res)
+            result: Result = yield plan.call
+        except BaseException as exc:  # a provider error, a cancellation: settle what was spent, or release
+            if res.enforced:
+                usd, tokens = spend.failed()
+                undo = self._settle_io(plan, res, usd, tokens) if usd or tokens else self._release_io(res)
+                if isinstance(exc, GeneratorExit):  # the driver is closing the flow: no more steps
+                    undo.run()
+                else:
+                    yield undo
             raise
         if result.stream is None:
-            await self._asettle(plan, res, *spend.total(result))
+            if res.enforced:
+                yield self._settle_io(plan, res, *spend.total(result))
             return result
         return self._after(plan, res, spend, result)
-
-    async def _asettle(self, plan: _Plan, res: Reservation, usd: float, tokens: int) -> None:
-        if not res.enforced:
-            return
-        changes = await self.backend.asettle(res, self._amounts(plan, usd, tokens))
-        self._alerts(plan, changes)
 
 
 __all__ = [

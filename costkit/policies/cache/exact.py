@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._call import SOURCE_EXACT_CACHE, SOURCE_PROVIDER, Call, Result
-from ..._pipeline import ANext, Next
+from ..._pipeline import Flow, FlowPolicy, Io
 from ..._serialize import SerializationError, result_from_json, result_to_json
 from ..._warn import warn_once
 from ...errors import ConfigError
@@ -137,7 +137,7 @@ class CacheRules:
         return [self.label(n, v) for n, v in tags.items()]
 
 
-class ExactCache:
+class ExactCache(FlowPolicy):
     """A policy answering repeated identical questions from a store. See the module docstring.
 
     ``store``: a :class:`~costkit.policies.cache.stores.CacheStore`, ``"memory"``, a directory
@@ -234,30 +234,22 @@ class ExactCache:
             self.stats["stored"] += 1
 
     # -- the policy -----------------------------------------------------------------------
-    def handle(self, call: Call, next: Next) -> Result:
-        plan = self._plan(call)
-        if plan is None:
-            return next(call)
-        key, ttl = plan
-        hit = self._hit(call, key, self.store.get(key))
-        if hit is not None:
-            return hit
-        result = next(call)
-        result.when_complete(lambda final: self._store_sync(call, key, ttl, final))
-        return result
+    def _store_io(self, call: Call, key: str, ttl: float | None, result: Result) -> Io:
+        return Io(lambda: self._store_sync(call, key, ttl, result), lambda: self._store_async(call, key, ttl, result))
 
-    async def ahandle(self, call: Call, anext: ANext) -> Result:
+    def flow(self, call: Call) -> Flow:
         plan = self._plan(call)
         if plan is None:
-            return await anext(call)
+            return (yield call)
         key, ttl = plan
-        hit = self._hit(call, key, await self.store.aget(key))
+        doc = yield Io(lambda: self.store.get(key), lambda: self.store.aget(key))
+        hit = self._hit(call, key, doc)
         if hit is not None:
             return hit
-        result = await anext(call)
+        result: Result = yield call
         if result.stream is None:
-            await self._store_async(call, key, ttl, result)
-        else:
+            yield self._store_io(call, key, ttl, result)
+        else:  # stored once the caller has read the stream to its end
             result.when_complete(lambda final: self._schedule_store(call, key, ttl, final))
         return result
 
