@@ -244,7 +244,7 @@ def test_service_tiers_change_the_price():
 @pytest.mark.parametrize("model", ["deepseek/deepseek-v4-pro", "tencent/deepseek-v4-pro-0813"])
 def test_off_peak_now_agrees_with_an_explicit_time(monkeypatch, model):
     """The per-call path reads the clock without datetime; it must agree with ``at=`` for every hour of a week."""
-    import costkit.pricing as module
+    import costkit.pricing.rates as module
 
     off_peak = pricing.get(model).off_peak
     start = int(datetime(2026, 11, 16, tzinfo=timezone.utc).timestamp())  # a Monday
