@@ -14,13 +14,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._call import Call, Result, Tags, Usage
-from ._pipeline import FlowPolicy, Policy, Sleep
+from ._env import Env
+from ._pipeline import Flow, FlowPolicy, Io, Policy, Sleep, Wait
 from .errors import (
     BudgetExceeded,
     CircuitOpen,
     ConfigError,
     CostkitError,
+    CostkitWarning,
     GuardrailViolation,
+    RedisUnavailable,
     RetryBudgetExhausted,
     StateUnavailable,
 )
@@ -39,8 +42,6 @@ _LAZY = {
     "Budget": "costkit.policies.budget",
     "BudgetLimit": "costkit.policies.budget",
     "BudgetAlert": "costkit.policies.budget",
-    "InProcessBudgetBackend": "costkit.policies.budget",
-    "RedisBudgetBackend": "costkit.policies.budget",
     "Dedup": "costkit.policies.dedup",
     "ExactCache": "costkit.policies.cache.exact",
     "SemanticCache": "costkit.policies.cache.semantic",
@@ -57,7 +58,7 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "backends", "classify", "report", "batch"}
 
 __all__ = [
     "Arm",
@@ -72,18 +73,21 @@ __all__ = [
     "ContextBudget",
     "CostRecord",
     "CostkitError",
+    "CostkitWarning",
     "Dedup",
+    "Env",
     "ExactCache",
     "Experiment",
+    "Flow",
     "FlowPolicy",
     "GuardrailViolation",
     "Guardrails",
-    "InProcessBudgetBackend",
+    "Io",
     "Outcome",
     "Policy",
     "PromptCache",
     "PromptCompressor",
-    "RedisBudgetBackend",
+    "RedisUnavailable",
     "Result",
     "RetryBudget",
     "RetryBudgetExhausted",
@@ -95,13 +99,17 @@ __all__ = [
     "Tags",
     "TextCompressor",
     "Usage",
+    "Wait",
+    "backends",
     "batch",
     "budgeted",
+    "classify",
     "current_tags",
     "gates",
     "outcome",
     "pricing",
     "propagate",
+    "report",
     "sinks",
     "tags",
     "testing",
@@ -114,7 +122,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module("costkit.policies.gates" if name == "gates" else f"costkit.{name}")
+        value = importlib.import_module(f"costkit.{name}")
     else:
         raise AttributeError(f"module 'costkit' has no attribute {name!r}")
     globals()[name] = value
@@ -126,13 +134,12 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import batch, pricing, sinks, testing, tokens
+    from . import backends, batch, classify, gates, pricing, report, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, propagate, tags
     from ._wrap import wrap
     from .outcomes import Outcome, outcome
-    from .policies import gates
-    from .policies.budget import Budget, BudgetAlert, BudgetLimit, InProcessBudgetBackend, RedisBudgetBackend
+    from .policies.budget import Budget, BudgetAlert, BudgetLimit
     from .policies.cache.exact import ExactCache
     from .policies.cache.semantic import SemanticCache
     from .policies.circuit import CircuitBreaker

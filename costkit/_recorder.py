@@ -16,13 +16,21 @@ from typing import Any
 import attrs
 
 from ._call import Call, Result, Usage, content_text
-from ._classify import reached_provider
 from ._scope import RequestScope
 from ._warn import warn_once
+from .classify import reached_provider
 from .outcomes import register_sink as register_outcome_sink
 from .records import CostRecord, now
 
 Listener = Callable[[CostRecord], None]
+
+
+@attrs.frozen(slots=True)
+class RecorderStats:
+    """A snapshot of a recorder's counters: records emitted to the sink, and those the sink refused."""
+
+    emitted: int = 0
+    dropped: int = 0
 
 
 class Recorder:
@@ -34,8 +42,14 @@ class Recorder:
         self.pricing = pricing
         self.record_text = record_text
         self.listeners: list[Listener] = []
-        self.dropped = 0
+        self._emitted = 0
+        self._dropped = 0
         self._lock = threading.Lock()
+
+    @property
+    def stats(self) -> RecorderStats:
+        with self._lock:
+            return RecorderStats(self._emitted, self._dropped)
 
     # ------------------------------------------------------------------ pricing
     def price(
@@ -211,15 +225,17 @@ class Recorder:
                 warn_once(f"listener:{type(exc).__name__}", f"costkit: a record listener failed: {exc!r}")
         if self.sink is None:
             return
+        with self._lock:
+            self._emitted += 1
         try:
             self.sink.emit(record)
         except Exception as exc:
             with self._lock:
-                self.dropped += 1
+                self._dropped += 1
             warn_once(
                 f"sink:{type(self.sink).__name__}",
                 f"costkit: sink {type(self.sink).__name__} failed ({exc!r}); records are being dropped "
-                "(the completion is unaffected; see Recorder.dropped)",
+                "(the completion is unaffected; see the recorder's stats.dropped)",
             )
 
 

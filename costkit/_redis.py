@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ._warn import warn_once
-from .errors import ConfigError, StateUnavailable
+from .errors import ConfigError, RedisUnavailable
 
 T = TypeVar("T")
 
@@ -220,15 +220,6 @@ def health_of(client: Any) -> RedisHealth:
         if found is None:
             found = _HEALTH[endpoint] = RedisHealth(endpoint)
         return found
-
-
-class RedisUnavailable(StateUnavailable):
-    """Redis failed, or is being left alone after a recent failure; ``reason`` says which."""
-
-    def __init__(self, what: str, reason: str) -> None:
-        self.what = what
-        self.reason = reason
-        super().__init__(f"Redis for {what} is unavailable ({reason})")
 
 
 class RedisGuard:

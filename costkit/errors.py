@@ -9,7 +9,13 @@ raises itself derives from :class:`CostkitError`::
     ├── BudgetExceeded         a USD or token budget would be or was exceeded
     ├── GuardrailViolation     a request breaks a guardrail whose on_over is "reject"
     ├── CircuitOpen            the circuit for (provider, model) is open; the call failed fast
-    └── RetryBudgetExhausted   the fleet-wide retry budget refused another attempt (carries the last error)
+    ├── RetryBudgetExhausted   the fleet-wide retry budget refused another attempt (carries the last error)
+    └── StateUnavailable       shared state is unreachable and the policy fails closed
+        └── RedisUnavailable   ... that state is in Redis (``reason`` says what failed)
+
+What degrades instead of failing (a sink dropping records, a cache store unreachable, an unknown
+price) is said once per cause as a :class:`CostkitWarning` (a ``UserWarning``), and logged on the
+``costkit`` logger.
 """
 
 from __future__ import annotations
@@ -85,12 +91,27 @@ class StateUnavailable(CostkitError):
     """Shared state (Redis) is unreachable and the policy was built to fail closed."""
 
 
+class RedisUnavailable(StateUnavailable):
+    """Redis failed, or is being left alone after a recent failure; ``reason`` says which."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"Redis for {what} is unavailable ({reason})")
+
+
+class CostkitWarning(UserWarning):
+    """A layer degraded (sink dropped records, cache store unreachable, unknown price ...)."""
+
+
 __all__ = [
     "BudgetExceeded",
     "CircuitOpen",
     "ConfigError",
     "CostkitError",
+    "CostkitWarning",
     "GuardrailViolation",
+    "RedisUnavailable",
     "RetryBudgetExhausted",
     "StateUnavailable",
 ]

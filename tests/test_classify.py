@@ -17,7 +17,7 @@ import httpx2
 import openai
 import pytest
 
-from costkit._classify import CATEGORIES, RETRYABLE, classify, is_retryable, retry_after_s
+from costkit.classify import CATEGORIES, RETRYABLE, classify, is_retryable, retry_after_s
 from costkit.errors import CircuitOpen
 
 _REQ = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
@@ -140,7 +140,7 @@ def test_retry_after_headers() -> None:
 def test_classify_does_not_import_sdks() -> None:
     code = (
         "import sys\n"
-        "from costkit._classify import classify, is_retryable, retry_after_s\n"
+        "from costkit.classify import classify, is_retryable, retry_after_s\n"
         "assert classify(TimeoutError()) == 'timeout'\n"
         "assert is_retryable(ConnectionError()) and retry_after_s(ValueError()) is None\n"
         "bad = sorted(m for m in ('openai', 'anthropic', 'litellm') if m in sys.modules)\n"

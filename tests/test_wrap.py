@@ -11,6 +11,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import costkit
 from costkit import FlowPolicy
+from costkit._recorder import RecorderStats
 from costkit.sinks import MemorySink
 from costkit.testing import FakeAnthropic, FakeAsyncAnthropic, FakeAsyncOpenAI, FakeOpenAI, FakeProvider
 
@@ -194,7 +195,7 @@ def test_a_failing_sink_never_fails_the_call(fake):
         assert sink.flush(5)
     assert reply.choices[0].message.content == "Paris."
     assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (2, 0, 2, 2)
-    assert client.costkit_recorder.dropped == 0  # the recorder handed both over
+    assert client.costkit_recorder.stats == RecorderStats(emitted=2, dropped=0)  # the recorder handed both over
 
 
 def test_record_text_is_opt_in(fake, sink):

@@ -33,9 +33,9 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 from .._pipeline import Flow, FlowPolicy, blocking
 from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
+from ..classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 from ..errors import CircuitOpen, ConfigError
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
 
@@ -64,7 +64,7 @@ class Settings:
 
 
 @attrs.frozen(slots=True)
-class CircuitCounters:
+class CircuitStats:
     """What this instance saw since it was built."""
 
     admitted: int  # calls let through while closed
@@ -385,9 +385,9 @@ class CircuitBreaker(FlowPolicy):
             self._n[name] += 1
 
     @property
-    def counters(self) -> CircuitCounters:
+    def stats(self) -> CircuitStats:
         with self._lock:
-            return CircuitCounters(**self._n)
+            return CircuitStats(**self._n)
 
     def state(self, provider: str, model: str) -> str:
         """``closed``, ``open`` or ``half_open`` (open past ``open_s``: the next call is a probe)."""
@@ -431,4 +431,4 @@ class CircuitBreaker(FlowPolicy):
         )
 
 
-__all__ = ["CLOSED", "DEFAULT_FAILURES", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitCounters", "Settings"]
+__all__ = ["CLOSED", "DEFAULT_FAILURES", "HALF_OPEN", "OPEN", "CircuitBreaker", "CircuitStats", "Settings"]

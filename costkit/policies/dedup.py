@@ -183,7 +183,7 @@ return 1
 
 
 @attrs.frozen(slots=True)
-class DedupCounters:
+class DedupStats:
     """What this instance did since it was built."""
 
     leaders: int  # calls that went down the chain for their key
@@ -239,7 +239,7 @@ class Dedup(FlowPolicy):
             self._claim_script = client.register_script(_LUA_CLAIM)
             self._complete_script = client.register_script(_LUA_COMPLETE)
         self._lock = threading.Lock()
-        self._n = dict.fromkeys((a.name for a in attrs.fields(DedupCounters)), 0)
+        self._n = dict.fromkeys((a.name for a in attrs.fields(DedupStats)), 0)
 
     # -- counters ---------------------------------------------------------------------------
     def _count(self, name: str) -> None:
@@ -247,9 +247,9 @@ class Dedup(FlowPolicy):
             self._n[name] += 1
 
     @property
-    def counters(self) -> DedupCounters:
+    def stats(self) -> DedupStats:
         with self._lock:
-            return DedupCounters(**self._n)
+            return DedupStats(**self._n)
 
     def key_for(self, call: Call) -> str | None:
         return dedup_key(call, derive=self.derive, scope_user=self.scope_user)
@@ -421,4 +421,4 @@ class Dedup(FlowPolicy):
         return f"Dedup(ttl_s={self.ttl_s}, derive={self.derive!r}, backend={where})"
 
 
-__all__ = ["ABANDONED", "DERIVE_MODES", "Dedup", "DedupCounters", "dedup_key", "is_deterministic"]
+__all__ = ["ABANDONED", "DERIVE_MODES", "Dedup", "DedupStats", "dedup_key", "is_deterministic"]

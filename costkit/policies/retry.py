@@ -36,10 +36,10 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._classify import is_retryable, retry_after_s
 from .._env import Env
 from .._pipeline import Flow, FlowPolicy, Sleep, blocking
 from .._redis import FAIL_OPEN, RedisGuard, check_fail_mode, check_name, check_positive, connect
+from ..classify import is_retryable, retry_after_s
 from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
 
@@ -65,7 +65,7 @@ class FullJitterBackoff:
 
 
 @attrs.frozen(slots=True)
-class RetryCounters:
+class RetryStats:
     """What this instance did since it was built (``window_*``: the shared sliding window now)."""
 
     calls: int
@@ -271,10 +271,10 @@ class RetryBudget(FlowPolicy):
             self._n[name] += 1
 
     @property
-    def counters(self) -> RetryCounters:
+    def stats(self) -> RetryStats:
         window_calls, window_retries = self._budget.window()
         with self._lock:
-            return RetryCounters(**self._n, window_calls=window_calls, window_retries=window_retries)
+            return RetryStats(**self._n, window_calls=window_calls, window_retries=window_retries)
 
     # -- I/O-free decisions ---------------------------------------------------------------
     def delay_for(self, exc: BaseException, retry_number: int) -> float | None:
@@ -332,4 +332,4 @@ class RetryBudget(FlowPolicy):
         )
 
 
-__all__ = ["FullJitterBackoff", "RetryBudget", "RetryCounters"]
+__all__ = ["FullJitterBackoff", "RetryBudget", "RetryStats"]

@@ -39,7 +39,7 @@ from .routing.eligibility import DEFAULT_OUTPUT_TOKENS, CallSize, Catalog, needs
 from .routing.fallback import fallback_reason
 
 if TYPE_CHECKING:
-    from .gates import Gate
+    from ..gates import Gate
     from .routing.cascade import Cascade
     from .routing.heuristic import ComplexityScorer
 

@@ -59,7 +59,7 @@ def test_opens_after_consecutive_failures_and_fails_fast(backend: dict[str, Any]
     assert info.value.retry_after_s == pytest.approx(30.0)
     assert [run(pipe) for _ in range(10)] == ["open"] * 10
     assert len(term.calls) == 3  # nothing reached the provider once open
-    c = breaker.counters
+    c = breaker.stats
     assert c.rejected == 11 and c.opened == 1 and c.failures == 3
 
 
@@ -123,7 +123,7 @@ def test_half_open_probe_success_closes(backend: dict[str, Any]) -> None:
     assert run(pipe) == "ok"  # the probe
     assert breaker.state("openai", "gpt-4o-mini") == CLOSED
     assert [run(pipe) for _ in range(3)] == ["ok"] * 3
-    assert breaker.counters.probes == 1
+    assert breaker.stats.probes == 1
 
 
 def test_half_open_probe_failure_reopens(backend: dict[str, Any]) -> None:
@@ -136,7 +136,7 @@ def test_half_open_probe_failure_reopens(backend: dict[str, Any]) -> None:
     assert run(pipe) == "InternalServerError"  # the probe failed
     assert breaker.state("openai", "gpt-4o-mini") == OPEN
     assert run(pipe) == "open"
-    assert len(term.calls) == 3 and breaker.counters.opened == 2
+    assert len(term.calls) == 3 and breaker.stats.opened == 2
 
 
 def test_half_open_admits_only_the_probe_budget(backend: dict[str, Any]) -> None:
@@ -220,7 +220,7 @@ def test_with_retry_budget_100_percent_failures_fail_fast(backend: dict[str, Any
     # (CircuitOpen is not retried); calls 3-50 fail fast. Five provider calls in all.
     assert len(term.calls) == 5
     assert outcomes == ["InternalServerError"] + ["open"] * 49
-    assert breaker.counters.rejected == 49
+    assert breaker.stats.rejected == 49
 
 
 async def test_asyncio_opens_and_fails_fast(backend: dict[str, Any]) -> None:
@@ -256,7 +256,7 @@ def test_threads_30_percent_failures_do_not_open_a_rate_breaker() -> None:
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda _: run(pipe), range(400)))
     assert "open" not in outcomes and len(term.calls) == 400
-    assert breaker.counters.failures == outcomes.count("InternalServerError")
+    assert breaker.stats.failures == outcomes.count("InternalServerError")
 
 
 @pytest.mark.parametrize(
@@ -381,4 +381,4 @@ def test_memory_and_redis_circuits_decide_alike(
         outcome[0] = what
         assert run(Pipeline([memory], term)) == run(Pipeline([shared], term))
         assert memory.state("openai", "gpt-4o-mini") == shared.state("openai", "gpt-4o-mini")
-    assert memory.counters == shared.counters
+    assert memory.stats == shared.stats

@@ -160,7 +160,7 @@ def test_100_threads_one_provider_call() -> None:
     assert [r.source for r in results].count("provider") == 1
     assert [r.source for r in results].count("dedup") == 99
     assert all(r.cost_usd == 0.0042 and r.raw is not None for r in results)
-    c = dedup.counters
+    c = dedup.stats
     assert c.leaders == 1 and c.coalesced + c.replayed == 99
 
 
@@ -171,7 +171,7 @@ async def test_100_asyncio_tasks_one_provider_call() -> None:
     results = await asyncio.gather(*(pipe.arun(make_call()) for _ in range(100)))
     assert len(provider.calls) == 1
     assert {r.text for r in results} == {"answer 1"}
-    assert dedup.counters.coalesced == 99
+    assert dedup.stats.coalesced == 99
 
 
 async def test_threads_and_tasks_share_one_flight() -> None:
@@ -207,7 +207,7 @@ def test_client_retry_after_timeout_gets_the_first_answer() -> None:
     assert again.text == first.text and again.source == "dedup" and len(provider.calls) == 1
     clock[0] = 61.0
     assert pipe.run(make_call(temperature=1.0, tags=tags)).text == "answer 2"  # past the TTL
-    assert dedup.counters.replayed == 1
+    assert dedup.stats.replayed == 1
 
 
 def test_ttl_zero_coalesces_in_flight_only() -> None:
@@ -263,7 +263,7 @@ def test_waiter_gives_up_after_wait_timeout() -> None:
         time.sleep(0.1)
         second = pool.submit(pipe.run, make_call())
         assert {first.result().text, second.result().text} == {"answer 1", "answer 2"}
-    assert dedup.counters.wait_timeouts == 1
+    assert dedup.stats.wait_timeouts == 1
 
 
 class _TextAccumulator:
@@ -366,7 +366,7 @@ def test_a_planted_redis_answer_never_runs_code_and_is_dropped(redis_url: str, m
     with pytest.warns(costkit._warn.CostkitWarning, match="could not be read"):
         result = Pipeline([dedup], provider).run(make_call())
     assert result.source == "provider" and result.text == "answer 1" and sent == []
-    assert dedup.counters.corrupt == 1 and len(provider.calls) == 1
+    assert dedup.stats.corrupt == 1 and len(provider.calls) == 1
     assert client.get(done_key) is None or json.loads(client.get(done_key))["text"] == "answer 1"
 
 
@@ -427,7 +427,7 @@ def _process_worker(redis_url: str, start_at: float, n_threads: int) -> tuple[in
     time.sleep(max(0.0, start_at - time.time()))
     with ThreadPoolExecutor(n_threads) as pool:
         texts = list(pool.map(ask, range(n_threads)))
-    return len(fake.calls), texts, dedup.counters.shared
+    return len(fake.calls), texts, dedup.stats.shared
 
 
 @pytest.mark.redis

@@ -69,7 +69,7 @@ def test_never_retries_a_bad_request() -> None:
     with pytest.raises(openai.BadRequestError):
         Pipeline([policy], term).run(make_call())
     assert len(term.calls) == 1
-    assert policy.counters.not_retryable == 1 and policy.counters.retries == 0
+    assert policy.stats.not_retryable == 1 and policy.stats.retries == 0
 
 
 def test_stops_at_max_attempts_with_the_provider_error() -> None:
@@ -78,7 +78,7 @@ def test_stops_at_max_attempts_with_the_provider_error() -> None:
     with pytest.raises(openai.InternalServerError):
         Pipeline([policy], term).run(make_call())
     assert [c.attempt for c in term.calls] == [1, 2, 3, 4]
-    assert policy.counters.attempts_exhausted == 1 and policy.counters.retries == 3
+    assert policy.stats.attempts_exhausted == 1 and policy.stats.retries == 3
 
 
 def test_max_attempts_one_never_retries() -> None:
@@ -100,7 +100,7 @@ def test_retry_after_longer_than_allowed_is_raised_at_once() -> None:
     policy = RetryBudget(max_attempts=3, max_retry_after_s=60)
     with pytest.raises(openai.RateLimitError):
         drive(policy, make_call(), term)
-    assert len(term.calls) == 1 and policy.counters.retry_after_too_long == 1
+    assert len(term.calls) == 1 and policy.stats.retry_after_too_long == 1
 
 
 def test_backoff_is_exponential_with_full_jitter() -> None:
@@ -128,7 +128,7 @@ def test_fleet_ratio_caps_retries_in_an_outage() -> None:
     for _ in range(100):
         with pytest.raises(openai.InternalServerError):
             pipe.run(make_call())
-    c = policy.counters
+    c = policy.stats
     assert c.calls == 100 and c.retries == 10 and len(term.calls) == 110
     assert c.window_calls == 100 and c.window_retries == 10
     assert c.refused == 100  # every call ended on a refusal: 90 at their first retry, 10 at their second
@@ -141,7 +141,7 @@ def test_reserve_lets_a_quiet_service_retry() -> None:
     )
     term = Scripted([server_error()])
     assert Pipeline([policy], term).run(make_call()).text == "ok"
-    assert policy.counters.retries == 1  # 0.1 x 1 call alone would allow none; the reserve is 5 per window
+    assert policy.stats.retries == 1  # 0.1 x 1 call alone would allow none; the reserve is 5 per window
 
 
 def test_window_slides() -> None:
@@ -154,13 +154,13 @@ def test_window_slides() -> None:
     for _ in range(10):
         with pytest.raises(openai.InternalServerError):
             pipe.run(make_call())
-    assert policy.counters.retries == 5
+    assert policy.stats.retries == 5
     clock.now += 11  # the first ten calls and five retries left the window
-    assert policy.counters.window_calls == 0
+    assert policy.stats.window_calls == 0
     for _ in range(4):
         with pytest.raises(openai.InternalServerError):
             pipe.run(make_call())
-    assert policy.counters.retries == 7 and policy.counters.window_retries == 2
+    assert policy.stats.retries == 7 and policy.stats.window_retries == 2
 
 
 def test_on_exhausted_raise_gives_retry_budget_exhausted() -> None:
@@ -233,7 +233,7 @@ def test_threads_with_30_percent_failures_stay_within_budget() -> None:
 
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(one, range(400)))
-    c = policy.counters
+    c = policy.stats
     assert c.calls == 400 and len(outcomes) == 400
     assert c.retries <= 0.1 * c.calls + 0.1 * 60
     assert len(term.calls) == c.calls + c.retries
@@ -258,7 +258,7 @@ async def test_asyncio_tasks_share_the_budget() -> None:
 
     outcomes = await asyncio.gather(*(one() for _ in range(50)))
     assert outcomes == ["failed"] * 50
-    assert policy.counters.retries == 10 and len(term.calls) == 60
+    assert policy.stats.retries == 10 and len(term.calls) == 60
 
 
 async def test_async_retry_after_sleep_does_not_block_the_loop() -> None:
@@ -292,8 +292,8 @@ def test_redis_window_is_shared_between_instances(redis_url: str) -> None:
     with pytest.raises(openai.InternalServerError):
         Pipeline([b], failing).run(make_call())
     assert len(failing.calls) == 2
-    assert b.counters.window_calls == 11 and b.counters.window_retries == 1
-    assert b.counters.refused == 1
+    assert b.stats.window_calls == 11 and b.stats.window_retries == 1
+    assert b.stats.refused == 1
 
 
 @pytest.mark.redis
@@ -317,7 +317,7 @@ def test_redis_down_fail_closed_refuses_retries() -> None:
         warnings.simplefilter("ignore")
         with pytest.raises(openai.InternalServerError):
             Pipeline([policy], term).run(make_call())
-    assert len(term.calls) == 1 and policy.counters.refused == 1
+    assert len(term.calls) == 1 and policy.stats.refused == 1
 
 
 def _process_worker(redis_url: str, seed: int, n: int) -> tuple[int, int, int]:
@@ -339,7 +339,7 @@ def _process_worker(redis_url: str, seed: int, n: int) -> tuple[int, int, int]:
             ok += 1
         except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError):
             pass
-    c = policy.counters
+    c = policy.stats
     return c.calls, c.retries, ok
 
 
@@ -391,7 +391,7 @@ def test_wrapped_client_with_30_percent_injected_failures() -> None:
 
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(one, range(200)))
-    c = retry.counters
+    c = retry.stats
     assert c.calls == 200 and len(outcomes) == 200
     assert c.retries <= 0.1 * 200 + 0.1 * 60
     # the SDK's own retries are off (costkit owns them): one provider request per attempt
@@ -486,4 +486,4 @@ def test_memory_and_redis_budgets_decide_alike(
                 Pipeline([policy], term).run(make_call())
             except openai.InternalServerError:
                 pass
-        assert memory.counters == shared.counters
+        assert memory.stats == shared.stats

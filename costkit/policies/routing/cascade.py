@@ -20,7 +20,7 @@ from ..._call import Call, Result
 from ..._pipeline import relay
 from ..._warn import warn_once
 from ...errors import ConfigError
-from ..gates import Gate, Verdict, as_gate
+from ...gates import Gate, Verdict, as_gate
 from ..router import AttemptFlow, Router
 from .decision import Decision, as_tier
 from .fallback import fallback_reason

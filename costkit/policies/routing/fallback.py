@@ -20,7 +20,7 @@ def fallback_reason(exc: BaseException) -> str | None:
     if isinstance(exc, RetryBudgetExhausted):
         # The fleet refused more retries *of this model*; another model is another capacity pool.
         return fallback_reason(exc.last_error) if exc.last_error is not None else None
-    from ..._classify import classify
+    from ...classify import classify
 
     try:
         kind = classify(exc)

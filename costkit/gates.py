@@ -26,9 +26,9 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from .._call import Call, Result
-from .._pipeline import drive
-from ..errors import ConfigError
+from ._call import Call, Result
+from ._pipeline import drive
+from .errors import ConfigError
 
 
 @attrs.frozen(slots=True)
@@ -472,7 +472,7 @@ class Judge(Gate):
 
 
 def _content(message: Mapping[str, Any]) -> str:
-    from .._call import content_text
+    from ._call import content_text
 
     return content_text(message.get("content"))
 
