@@ -128,6 +128,7 @@ class Recorder:
             kind=kind or call.kind,
             timestamp=now(),
             provider=call.provider,
+            client=call.client,
             requested_model=call.requested_model,
             model=model,
             tenant=tags.tenant,
@@ -184,9 +185,7 @@ class Recorder:
         original = result.cost_usd
         if original is None:
             original = self.pricing.cost(call.requested_model, result.usage, provider=call.provider)
-        layer = {"exact": "exact_cache", "semantic": "semantic_cache", "dedup": "dedup"}.get(
-            result.source, result.source
-        )
+        layer = result.source  # one name per layer: the savings key is the source ("exact", "semantic", "dedup")
         savings = {layer: float(original)} if original is not None else {}
         record = self.build(
             call.evolve(model=call.requested_model, attempt=0),
@@ -276,6 +275,7 @@ def record_side_call(
             kind=kind,
             timestamp=now(),
             provider=provider,
+            client=call.client,
             requested_model=model,
             model=model,
             tenant=tags.tenant,

@@ -25,9 +25,10 @@ class CostRecord:
     attempt: int
     kind: str
     timestamp: float  # seconds since the epoch, UTC
-    provider: str
+    provider: str  # who served the model (anthropic for a Claude model called through litellm)
     requested_model: str
     model: str
+    client: str | None = None  # the SDK that made the call: openai, anthropic, litellm
     tenant: str | None = None
     user: str | None = None
     feature: str | None = None

@@ -116,7 +116,7 @@ def test_cache_hit_saves_the_original_cost_and_costs_nothing():
     rec.cache_hit(make_call(model="gpt-4o-mini"), Result(usage=usage(), source="semantic", cost_usd=0.0035), 0.0)
     [r] = rec.sink.records
     assert (r.kind, r.cache, r.cost_usd, r.model, r.attempt) == ("cache_hit", "semantic", 0.0, "gpt-4o", 0)
-    assert r.savings == {"semantic_cache": 0.0035}
+    assert r.savings == {"semantic": 0.0035}
 
 
 def test_served_service_tier_is_priced():

@@ -123,7 +123,7 @@ def test_answer_from_a_layer_is_replayed_as_a_stream_and_recorded_as_a_hit(fake,
     assert len(hits) == 2  # the plain repeat and the streamed one
     for hit in hits:
         assert (hit.kind, hit.cache, hit.cost_usd, hit.attempt) == ("cache_hit", "exact", 0.0, 0)
-        assert hit.saved_usd == pytest.approx(call.cost_usd) and hit.savings == {"exact_cache": call.cost_usd}
+        assert hit.saved_usd == pytest.approx(call.cost_usd) and hit.savings == {"exact": call.cost_usd}
 
 
 def test_responses_api_plain_and_streamed(fake, sink):
@@ -246,6 +246,19 @@ def test_wrapping_litellm_module(sink):
     plain, streamed = sink.records
     assert plain.output_tokens == r.usage.completion_tokens == streamed.output_tokens
     assert plain.cost_usd == pytest.approx(expected_gpt4o(plain), abs=1e-12)
+    assert (plain.client, plain.provider) == ("litellm", "openai")
+
+
+def test_litellm_records_the_provider_that_served_the_model(sink):
+    """The reported gap: every litellm record said provider 'litellm', even for a Claude model."""
+    from costkit.testing import FakeLiteLLM
+
+    llm = costkit.wrap(FakeLiteLLM(FakeProvider()), sink=sink)
+    for model in ("claude-haiku-4-5", "anthropic/claude-haiku-4-5", "gpt-4o-mini", "gemini/gemini-2.5-flash"):
+        llm.completion(model=model, messages=MSG, max_tokens=5)
+    assert [(r.client, r.provider) for r in sink.records] == [
+        ("litellm", "anthropic"), ("litellm", "anthropic"), ("litellm", "openai"), ("litellm", "gemini")]
+    assert all(r.priced and r.cost_usd > 0 for r in sink.records)
 
 
 def test_budgeted_scopes_are_enforced_by_every_wrapped_client(fake, sink):

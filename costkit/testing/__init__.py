@@ -23,6 +23,7 @@ from .clients import (
 )
 from .clock import SimClock
 from .handler import FakeCall, FakeProvider, FakeResponse
+from .policies import arun_policy, run_policy
 from .rules import Failure, FakeRequest, Reply, ToolCall, refusal, text, tool_call
 from .server import FakeServer, serve
 
@@ -43,7 +44,9 @@ __all__ = [
     "Reply",
     "SimClock",
     "ToolCall",
+    "arun_policy",
     "refusal",
+    "run_policy",
     "serve",
     "text",
     "tool_call",

@@ -30,13 +30,13 @@ def test_the_exact_cache_answers_before_submission_and_stores_what_comes_back(fa
     kinds = [r.kind for r in sink.records]
     assert kinds.count("cache_hit") == 1 and kinds.count("batch") == 3
     hit = next(r for r in sink.records if r.kind == "cache_hit")
-    assert hit.savings["exact_cache"] == pytest.approx(sink.records[0].cost_usd)  # the original call's cost
+    assert hit.savings["exact"] == pytest.approx(sink.records[0].cost_usd)  # the original call's cost
     calls_before = fake.count(api="chat")
     again = client.chat.completions.create(**chat(2, temperature=0))  # stored from the batch
     assert fake.count(api="chat") == calls_before and again.choices[0].message.content.endswith("number 2")
     assert cache.stats["stored"] == 3  # the call's answer and two batch answers (item 9 is sampled)
     batch_cost = next(r.cost_usd for r in sink.records if r.kind == "batch" and r.notes["batch_item"] == 2)
-    assert sink.records[-1].savings == {"exact_cache": pytest.approx(batch_cost)}
+    assert sink.records[-1].savings == {"exact": pytest.approx(batch_cost)}
 
 
 def test_guardrails_clamp_each_item_at_batch_prices(fake, sink, state):

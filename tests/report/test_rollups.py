@@ -72,7 +72,7 @@ def test_random_traffic_with_retries_escalations_and_hits(tmp_path: Path, make_r
         if rng.random() < 0.15:
             recs.append(make_record(rid, kind="cache_hit", cache=rng.choice(["exact", "semantic"]), attempt=0,
                                     tenant=tenant, feature=feature, cost_usd=0.0, saved_usd=0.25,
-                                    savings={"exact_cache": 0.25}, timestamp=t))
+                                    savings={"exact": 0.25}, timestamp=t))
             continue
         for attempt in range(1, rng.choice([2, 2, 3, 4])):
             kind = "call" if attempt == 1 else rng.choice(["retry", "escalation"])
