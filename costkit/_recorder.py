@@ -15,14 +15,15 @@ from typing import Any
 
 import attrs
 
-from ._call import Call, Result, Usage, content_text
+from ._call import ZERO_USAGE, Call, Result, Usage, content_text
 from ._scope import RequestScope
 from ._warn import warn_once
 from .classify import reached_provider
 from .outcomes import register_sink as register_outcome_sink
-from .records import CostRecord, now
+from .records import CostRecord, RecordDraft, as_record, now
 
 Listener = Callable[[CostRecord], None]
+_UNPRICED = object()  # build(): price the attempt from its usage
 
 
 @attrs.frozen(slots=True)
@@ -104,13 +105,15 @@ class Recorder:
         latency_s: float,
         kind: str | None = None,
         cache: str = "none",
-        cost: float | None = None,
+        cost: float | object | None = _UNPRICED,
         savings: dict[str, float] | None = None,
+        timestamp: float | None = None,
     ) -> CostRecord:
         usage = result.usage if result is not None else Usage()
         model = (result.model if result is not None and result.model else None) or call.model
-        if cost is None and kind != "cache_hit":
-            cost = self.price(call.model, usage, call.provider, _service_tier(call, result)) if result else 0.0
+        if cost is _UNPRICED:
+            cost = self.attempt_cost(call, result)
+        assert cost is None or isinstance(cost, float | int)
         if savings is None:
             savings = self._savings(call, usage, cost)
         notes = dict(call.notes)
@@ -126,7 +129,7 @@ class Recorder:
             request_id=call.request_id,
             attempt=call.attempt,
             kind=kind or call.kind,
-            timestamp=now(),
+            timestamp=now() if timestamp is None else timestamp,
             provider=call.provider,
             client=call.client,
             requested_model=call.requested_model,
@@ -168,24 +171,43 @@ class Recorder:
         while waiting) is billed for its input by the provider: it is recorded and charged at the
         counted input tokens (``usage_estimated=True``), not at $0.
         """
+        latency_s = time.perf_counter() - started
         billed = result
         if result is None and error is not None and reached_provider(error):
             billed = Result(usage=estimate_input_usage(call), model=call.model)
-        record = self.build(call, billed, error=error, latency_s=time.perf_counter() - started)
+        cost = self.attempt_cost(call, billed)
+        usage = billed.usage if billed is not None else ZERO_USAGE
+        stamp = now()
+        # priced now (budgets settle on it); the rest of the record is built where it is read
+        draft = RecordDraft(
+            lambda: self.build(call, billed, error=error, latency_s=latency_s, cost=cost, timestamp=stamp),
+            request_id=call.request_id,
+            attempt=call.attempt,
+            kind=call.kind,
+            cost_usd=cost,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
         if call.scope is not None and not call.stream:
-            call.scope.add(record)
+            call.scope.add(draft)  # type: ignore[arg-type]
         else:
-            self.emit(record)
+            self.emit(draft)
         if result is None:
             return None
-        return result.evolve(cost_usd=record.cost_usd)
+        return result.evolve(cost_usd=cost)
+
+    def attempt_cost(self, call: Call, result: Result | None) -> float | None:
+        """What the provider bills for an attempt with ``result`` (None: unpriced; no result: $0)."""
+        if result is None:
+            return 0.0
+        return self.price(call.model, result.usage, call.provider, _service_tier(call, result))
 
     def cache_hit(self, call: Call, result: Result, started: float) -> None:
         """A layer answered without the provider: the original answer's cost is this layer's saving."""
         original = result.cost_usd
         if original is None:
             original = self.pricing.cost(call.requested_model, result.usage, provider=call.provider)
-        layer = result.source  # one name per layer: the savings key is the source ("exact", "semantic", "dedup")
+        layer: str = result.source  # one name per layer: the savings key is the source (exact, semantic, dedup)
         savings = {layer: float(original)} if original is not None else {}
         record = self.build(
             call.evolve(model=call.requested_model, attempt=0),
@@ -206,28 +228,33 @@ class Recorder:
         return call if call.scope is not None else call.evolve(scope=RequestScope())
 
     def end(self, call: Call, result: Result | None) -> None:
-        pending = call.scope.records if call.scope is not None else []
+        pending: list[Any] = call.scope.records if call.scope is not None else []
         if not pending:
             return
-        if len(pending) > 1:
-            pending = _settle_router_saving(pending)
+        if len(pending) > 1:  # savings are settled across the attempts: built here (rare: retries, cascades)
+            pending = _settle_router_saving([as_record(r) for r in pending])
             # layers number their own attempts (retry, cascade, fallback); the request's are 1..n
             pending = [r if r.attempt == i else attrs.evolve(r, attempt=i) for i, r in enumerate(pending, 1)]
         for record in pending:
             self.emit(record)
 
-    def emit(self, record: CostRecord) -> None:
+    def emit(self, record: CostRecord | RecordDraft) -> None:
+        """To the listeners (which may get a draft: any CostRecord attribute reads) and the sink (a
+        draft only when the sink builds drafts off the caller's thread, ``accepts_drafts = True``)."""
         for listener in self.listeners:
             try:
-                listener(record)
+                listener(record)  # type: ignore[arg-type]
             except Exception as exc:
                 warn_once(f"listener:{type(exc).__name__}", f"costkit: a record listener failed: {exc!r}")
-        if self.sink is None:
+        sink = self.sink
+        if sink is None:
             return
         with self._lock:
             self._emitted += 1
+        if type(record) is RecordDraft and not getattr(sink, "accepts_drafts", False):
+            record = record.build()
         try:
-            self.sink.emit(record)
+            sink.emit(record)
         except Exception as exc:
             with self._lock:
                 self._dropped += 1

@@ -68,6 +68,60 @@ class CostRecord:
 
 FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(CostRecord))
 
+
+class RecordDraft:
+    """A CostRecord priced now and built later: what the recorder hands on, so that building the
+    full record (tags, notes, savings) happens where it is read, not on the caller's thread.
+
+    The fields the hot path reads (``request_id``, ``attempt``, ``kind``, ``cost_usd`` and the token
+    counts) are set at once; any other attribute builds the record (once) and reads it there, so a
+    draft can be used wherever a CostRecord is read. Sinks that know drafts (the background queue,
+    the memory sink) build them off the caller's path; every other sink gets the built record.
+    """
+
+    __slots__ = ("_build", "_record", "attempt", "cost_usd", "input_tokens", "kind", "output_tokens", "request_id")
+
+    def __init__(
+        self,
+        build: Callable[[], CostRecord],
+        *,
+        request_id: str,
+        attempt: int,
+        kind: str,
+        cost_usd: float | None,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        self._build: Callable[[], CostRecord] | None = build
+        self._record: CostRecord | None = None
+        self.request_id = request_id
+        self.attempt = attempt
+        self.kind = kind
+        self.cost_usd = cost_usd
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+    def build(self) -> CostRecord:
+        record = self._record
+        if record is None:
+            build = self._build
+            if build is None:  # another thread built it meanwhile
+                return self._record  # type: ignore[return-value]
+            record = self._record = build()
+            self._build = None  # let go of the call and the SDK object
+        return record
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.build(), name)
+
+    def __repr__(self) -> str:
+        return f"RecordDraft({self.build()!r})"
+
+
+def as_record(record: CostRecord | RecordDraft) -> CostRecord:
+    """The built CostRecord of a draft (a CostRecord as it is)."""
+    return record.build() if type(record) is RecordDraft else record  # type: ignore[return-value]
+
 # -- the clock records and outcomes are stamped with ---------------------------------------------
 
 _clock: Callable[[], float] = time.time
@@ -90,4 +144,4 @@ def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
     return previous
 
 
-__all__ = ["CACHES", "FIELDS", "KINDS", "CostRecord", "now", "set_clock"]
+__all__ = ["CACHES", "FIELDS", "KINDS", "CostRecord", "RecordDraft", "as_record", "now", "set_clock"]

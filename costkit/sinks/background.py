@@ -32,7 +32,7 @@ from .._files import create_private_file, make_private_dirs
 from .._warn import warn_once
 from ..errors import ConfigError
 from ..outcomes import Outcome
-from ..records import CostRecord
+from ..records import CostRecord, RecordDraft, as_record
 from .base import _Counters, _name_of
 
 
@@ -68,6 +68,7 @@ class BackgroundSink(_Counters):
     """
 
     nonblocking = True  # emit only enqueues
+    accepts_drafts = True  # records are built on the writer's thread, not the caller's
 
     def __init__(
         self,
@@ -315,6 +316,7 @@ class BackgroundSink(_Counters):
             _close_writer(self.writer, self.name)
 
     def _write_one_batch(self, items: list[Any]) -> None:
+        items = [x.build() if type(x) is RecordDraft else x for x in items]
         batch: list[CostRecord] = items
         if any(type(x) is Outcome for x in items):
             batch = [x for x in items if type(x) is not Outcome]
@@ -463,6 +465,7 @@ class DeferredSink(abc.ABC, _Counters):
 
     _bg: BackgroundSink | None = None
     nonblocking = True  # queued (background=True), or CPU work the user asked to do inline
+    accepts_drafts = True  # built in _handle_item: on the worker's thread when queued
 
     def _init_deferred(self, *, background: bool, max_queue: int, name: str) -> None:
         super().__init__()
@@ -486,7 +489,7 @@ class DeferredSink(abc.ABC, _Counters):
         if type(item[0]) is Outcome:
             self._handle_outcome(item[0])
         else:
-            self._handle(*item)
+            self._handle(as_record(item[0]), item[1])
 
     def emit_outcome(self, outcome: Outcome) -> None:
         bg = self._bg

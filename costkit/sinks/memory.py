@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..outcomes import Outcome
-from ..records import CostRecord
+from ..records import CostRecord, RecordDraft
 from .base import _Counters
 
 
 class MemorySink(_Counters):
     """Appends every record to :attr:`records`; ``emit`` is one list append (atomic, so thread-safe).
+
+    The recorder may hand it a draft (priced, not yet built: see ``costkit.records.RecordDraft``);
+    reading :attr:`records` builds what is still a draft, so a call pays for a list append only.
 
     ``max_records`` bounds memory in long-running processes: the oldest records are dropped
     (and counted in ``dropped``) once it is reached; that mode takes a lock per emit.
@@ -18,6 +21,7 @@ class MemorySink(_Counters):
     """
 
     nonblocking = True  # a list append: delivered on the caller's thread, so records are there when it returns
+    accepts_drafts = True  # built when read
 
     def __init__(self, max_records: int | None = None) -> None:
         from ..errors import ConfigError
@@ -28,31 +32,40 @@ class MemorySink(_Counters):
             raise ConfigError("max_records", f"expected a positive int or None, got {max_records!r}")
         super().__init__()
         self.max_records = max_records
-        self.records: list[CostRecord] = []
+        self._items: list[CostRecord] = []  # records, or drafts until read
         self.outcomes: list[Outcome] = []  # what costkit.outcome(...) wrote here
         self._lock = self._counter_lock
         self._removed = 0  # records taken out by clear() or by the max_records bound
         if max_records is not None:
             self.emit = self._emit_bounded  # type: ignore[method-assign]
 
+    @property
+    def records(self) -> list[CostRecord]:
+        """The records emitted here, in order (the live list: it grows as calls finish)."""
+        items = self._items
+        for i, r in enumerate(items):
+            if type(r) is RecordDraft:
+                items[i] = r.build()
+        return items
+
     def emit(self, record: CostRecord) -> None:
-        self.records.append(record)
+        self._items.append(record)
 
     def emit_outcome(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
 
     def _emit_bounded(self, record: CostRecord) -> None:
         with self._lock:
-            self.records.append(record)
-            over = len(self.records) - self.max_records  # type: ignore[operator]
+            self._items.append(record)
+            over = len(self._items) - self.max_records  # type: ignore[operator]
             if over > 0:
-                del self.records[:over]
+                del self._items[:over]
                 self._removed += over
                 self._dropped += over
 
     @property
     def emitted(self) -> int:
-        return self._removed + len(self.records)
+        return self._removed + len(self._items)
 
     @property
     def written(self) -> int:
@@ -72,8 +85,8 @@ class MemorySink(_Counters):
     def clear(self) -> None:
         """Forget the records and outcomes (the counters keep counting the records)."""
         with self._lock:
-            n = len(self.records)
-            del self.records[:n]  # one atomic slice delete: records appended meanwhile stay
+            n = len(self._items)
+            del self._items[:n]  # one atomic slice delete: records appended meanwhile stay
             del self.outcomes[: len(self.outcomes)]
             self._removed += n
 
@@ -95,13 +108,13 @@ class MemorySink(_Counters):
         return sum(r.saved_usd for r in self.snapshot())
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._items)
 
     def __iter__(self) -> Iterator[CostRecord]:
         return iter(self.snapshot())
 
     def __repr__(self) -> str:
-        return f"MemorySink({len(self.records)} records)"
+        return f"MemorySink({len(self._items)} records)"
 
 
 __all__ = ["MemorySink"]
