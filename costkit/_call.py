@@ -92,11 +92,6 @@ class Tags:
 NO_TAGS = Tags()
 
 
-def _non_negative(_inst: Any, attr: attrs.Attribute[Any], value: int) -> None:
-    if value < 0:
-        raise ValueError(f"Usage.{attr.name} must be >= 0, got {value}")
-
-
 @attrs.frozen(kw_only=True, slots=True)
 class Usage:
     """Token counts of one provider attempt, normalized across providers.
@@ -106,11 +101,16 @@ class Usage:
     uncached remainder is :attr:`uncached_input_tokens`.
     """
 
-    input_tokens: int = attrs.field(default=0, validator=_non_negative)
-    output_tokens: int = attrs.field(default=0, validator=_non_negative)
-    cached_read_tokens: int = attrs.field(default=0, validator=_non_negative)
-    cache_write_tokens: int = attrs.field(default=0, validator=_non_negative)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_read_tokens: int = 0
+    cache_write_tokens: int = 0
     estimated: bool = False  # True when counted by costkit, not reported by the provider
+
+    def __attrs_post_init__(self) -> None:  # one check for the four counts (built once per attempt)
+        if min(self.input_tokens, self.output_tokens, self.cached_read_tokens, self.cache_write_tokens) < 0:
+            name = next(n for n in _COUNTS if getattr(self, n) < 0)
+            raise ValueError(f"Usage.{name} must be >= 0, got {getattr(self, name)}")
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -121,6 +121,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
 
+_COUNTS = ("input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens")
 ZERO_USAGE = Usage()
 
 

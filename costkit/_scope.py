@@ -15,7 +15,6 @@ Call's equality or repr.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,21 +36,19 @@ class RequestScope:
     output_cap_names: tuple[str, ...] = ()
     #: keywords the caller passed in ``extra_body`` (True: also directly), restored there when sent
     lifted: dict[str, bool] = attrs.field(factory=dict)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
+    # No lock: a request's records are appended one at a time (list.append is atomic) and read by
+    # slicing (atomic too); one built per call, on the hot path, a lock would only cost.
     def add(self, record: CostRecord) -> None:
-        with self._lock:
-            self.records.append(record)
+        self.records.append(record)
 
     def mark(self) -> int:
         """A position in the request's records: pass it to :meth:`since` later."""
-        with self._lock:
-            return len(self.records)
+        return len(self.records)
 
     def since(self, mark: int) -> list[CostRecord]:
         """The records added after ``mark`` (what the layers below spent since then)."""
-        with self._lock:
-            return self.records[mark:]
+        return self.records[mark:]
 
     def spent_since(self, mark: int) -> tuple[float, int]:
         """(USD, tokens) of the records added after ``mark``."""
