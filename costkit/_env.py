@@ -17,13 +17,15 @@ if TYPE_CHECKING:
 class Env:
     """The wrapped client's shared services, handed to ``policy.bind(env)`` when the client is wrapped."""
 
-    __slots__ = ("_sdk_retries_off", "pricing", "recorder")
+    __slots__ = ("_sdk_retries_off", "client", "pricing", "recorder")
 
-    def __init__(self, pricing: PriceBook | Any, recorder: Recorder) -> None:
+    def __init__(self, pricing: PriceBook | Any, recorder: Recorder, *, client: str | None = None) -> None:
         #: the price book the wrapped client records with (``costkit.wrap(pricing=...)`` or the default)
         self.pricing = pricing
         #: turns attempts and cache hits into cost records (``recorder.emit`` for a layer's own records)
         self.recorder = recorder
+        #: the SDK being wrapped (``openai``, ``anthropic``, ``litellm``; None outside a wrapper)
+        self.client = client
         self._sdk_retries_off = False
 
     def turn_off_sdk_retries(self) -> None:

@@ -15,7 +15,7 @@ Call's equality or repr.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,6 +36,12 @@ class RequestScope:
     output_cap_names: tuple[str, ...] = ()
     #: keywords the caller passed in ``extra_body`` (True: also directly), restored there when sent
     lifted: dict[str, bool] = attrs.field(factory=dict)
+    #: how the chain's terminal sends a call (the SDK method, or the SDK's request with this body)
+    send: Callable[[Any], Any] | None = None
+    #: the caller asked for the SDK's raw response object (``with_raw_response``): no layer may
+    #: answer it from elsewhere, and ``response`` holds that object once the provider answered
+    raw_response: bool = False
+    response: Any = None
 
     # No lock: a request's records are appended one at a time (list.append is atomic) and read by
     # slicing (atomic too); one built per call, on the hot path, a lock would only cost.

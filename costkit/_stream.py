@@ -180,10 +180,21 @@ class AsyncResultStream(_StreamCore):
 
 
 class ReplaySource:
-    """A finished list of chunks played back as a sync or async stream (cache hits)."""
+    """A finished list of chunks played back as a sync or async stream (cache hits), with the
+    ``response`` attribute the SDKs' stream helpers read."""
 
     def __init__(self, chunks: Iterable[Any]) -> None:
         self._chunks = list(chunks)
+        self._response: Any = None
+
+    @property
+    def response(self) -> Any:
+        if self._response is None:
+            import httpx
+
+            request = httpx.Request("POST", "http://costkit.cache")
+            self._response = httpx.Response(200, headers={"x-costkit-cache": "hit"}, request=request)
+        return self._response
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._chunks)

@@ -8,19 +8,22 @@ provider exceptions pass through unchanged.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import time
 import types
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ._call import SOURCE_PROVIDER, Call, Result
 from ._context import current_tags
 from ._env import Env, bind_all
+from ._intercept import TAGS_HEADER, AsyncInterceptor, Interceptor, Route, encode_tags
 from ._pipeline import Pipeline, check_policies
 from ._recorder import Recorder
-from ._stream import AsyncResultStream, ResultStream
+from ._stream import AsyncResultStream, ReplaySource, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
 from .providers.base import Adapter, NotACall, PassThrough, as_sent, pop_costkit_tags, restore_sent
@@ -85,47 +88,100 @@ class _Engine:
     """What one wrapped client shares between its methods: chain, recorder.
 
     The chain always enforces ``@costkit.budgeted`` scopes: a :class:`ScopeCheck` goes outermost
-    unless the user placed one (last in the chain, it holds each attempt's worst case).
+    unless the user placed one (last in the chain, it holds each attempt's worst case). Its
+    terminal sends each call the way the request's scope says (``scope.send``: the SDK's own
+    ``request`` with this body, or the litellm function with these keywords).
     """
 
-    def __init__(self, policies: Sequence[Any], recorder: Recorder) -> None:
+    def __init__(self, policies: Sequence[Any], recorder: Recorder, client: str) -> None:
         from ._budgeted import ScopeCheck, charge
 
         chain = list(check_policies(policies))
         if not any(isinstance(p, ScopeCheck) for p in chain):
             chain.insert(0, ScopeCheck())
-        env = Env(recorder.pricing, recorder)
+        env = Env(recorder.pricing, recorder, client=client)
         bind_all(chain, env)  # prices from the wrapper's book; a retrying policy turns the SDK's retries off
         self.policies = tuple(chain)
         self.recorder = recorder
         recorder.listeners.append(charge)
         self.owns_retries = env.sdk_retries_off
 
-    def sync_method(self, adapter: Adapter, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def runners(self, adapter: Adapter) -> tuple[Callable[[Call], Result], Callable[[Call], Any]]:
+        """The chain for ``adapter``'s calls, sync and async (built once per adapter and client)."""
         recorder = self.recorder
 
         def terminal(call: Call) -> Result:
-            kwargs = _sent_kwargs(adapter, call)
+            scope = call.scope
+            assert scope is not None and scope.send is not None
             started = time.perf_counter()
             try:
-                raw = fn(**kwargs)
+                raw = scope.send(call)
+                if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
+                    scope.response = raw
+                    raw = raw.parse()
             except BaseException as exc:  # KeyboardInterrupt mid-request: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                return Result(
-                    stream=ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started)),
-                    model=call.model,
-                )
+                stream = ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                _hand_over(scope.response, raw, stream)
+                return Result(stream=stream, model=call.model)
             return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
 
-        run = Pipeline(self.policies, terminal).run
-
-        def create(*args: Any, **kwargs: Any) -> Any:
+        async def aterminal(call: Call) -> Result:
+            scope = call.scope
+            assert scope is not None and scope.send is not None
+            started = time.perf_counter()
             try:
-                call, started = _start(adapter, recorder, args, kwargs)
+                raw = await scope.send(call)
+                if scope.raw_response:
+                    scope.response = raw
+                    raw = raw.parse()
+                    if inspect.isawaitable(raw):  # with_streaming_response on an async client
+                        raw = await raw
+            except BaseException as exc:  # a cancelled task too: the prompt was sent
+                recorder.attempt(call, None, exc, started)
+                raise
+            if call.stream:
+                stream = AsyncResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                _hand_over(scope.response, raw, stream)
+                return Result(stream=stream, model=call.model)
+            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
+
+        pipeline = Pipeline(self.policies, terminal, aterminal)
+        return pipeline.run, pipeline.arun
+
+    def function(self, adapter: Adapter, fn: Callable[..., Any], *, is_async: bool) -> Callable[..., Any]:
+        """A keyword-call function (litellm's) that runs through the chain; the result is the SDK's own."""
+        recorder = self.recorder
+        run, arun = self.runners(adapter)
+
+        def send(call: Call) -> Any:
+            return fn(**_sent_kwargs(adapter, call))
+
+        if is_async:
+
+            @functools.wraps(fn)
+            async def acall(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    call, started = _start(adapter, recorder, args, kwargs, send)
+                except NotACall:
+                    return await fn(*args, **kwargs)  # the library raises its own error
+                try:
+                    result = await arun(call)
+                except BaseException:
+                    recorder.end(call, None)
+                    raise
+                return _finish(adapter, recorder, call, result, started, AsyncResultStream)
+
+            return acall
+
+        @functools.wraps(fn)
+        def call_(*args: Any, **kwargs: Any) -> Any:
+            try:
+                call, started = _start(adapter, recorder, args, kwargs, send)
             except NotACall:
-                return fn(*args, **kwargs)  # the SDK raises its own error
+                return fn(*args, **kwargs)
             try:
                 result = run(call)
             except BaseException:
@@ -133,42 +189,27 @@ class _Engine:
                 raise
             return _finish(adapter, recorder, call, result, started, ResultStream)
 
-        return create
+        return call_
 
-    def async_method(self, adapter: Adapter, fn: Callable[..., Any]) -> Callable[..., Any]:
-        recorder = self.recorder
 
-        async def aterminal(call: Call) -> Result:
-            kwargs = _sent_kwargs(adapter, call)
-            started = time.perf_counter()
-            try:
-                raw = await fn(**kwargs)
-            except BaseException as exc:  # a cancelled task too: the prompt was sent
-                recorder.attempt(call, None, exc, started)
-                raise
-            if call.stream:
-                stream = AsyncResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
-                return Result(stream=stream, model=call.model)
-            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
-
-        def no_sync(call: Call) -> Result:  # pragma: no cover - the async chain never calls it
-            raise RuntimeError("sync terminal used from an async client")
-
-        arun = Pipeline(self.policies, no_sync, aterminal).arun
-
-        async def acreate(*args: Any, **kwargs: Any) -> Any:
-            try:
-                call, started = _start(adapter, recorder, args, kwargs)
-            except NotACall:
-                return await fn(*args, **kwargs)  # the SDK raises its own error
-            try:
-                result = await arun(call)
-            except BaseException:
-                recorder.end(call, None)
-                raise
-            return _finish(adapter, recorder, call, result, started, AsyncResultStream)
-
-        return acreate
+def _hand_over(response: Any, parsed: Any, stream: Any) -> None:
+    """A raw response's streamed body is ours to listen in on: the SDK wrapper's ``parse()`` (which
+    caches what it parsed) must hand the caller our stream, not the one we read from."""
+    if response is None:
+        return
+    cache = getattr(response, "_parsed_by_type", None)
+    replaced = False
+    if isinstance(cache, dict):
+        for key, value in list(cache.items()):
+            if value is parsed:
+                cache[key] = stream
+                replaced = True
+    if not replaced:
+        warn_once(
+            "raw-response-stream",
+            "costkit: a streamed with_raw_response call is recorded from what the stream would say; "
+            "this SDK version keeps its parsed stream elsewhere, so the record's usage is estimated",
+        )
 
 
 def _finalizer(recorder: Recorder, call: Call, started: float) -> Callable[[Result], Result]:
@@ -179,7 +220,9 @@ def _finalizer(recorder: Recorder, call: Call, started: float) -> Callable[[Resu
     return finalize
 
 
-def _start(adapter: Adapter, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, float]:
+def _start(
+    adapter: Adapter, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any], send: Callable[[Call], Any]
+) -> tuple[Call, float]:
     if args:
         raise NotACall("positional arguments")
     tags = current_tags()
@@ -188,8 +231,9 @@ def _start(adapter: Adapter, recorder: Recorder, args: tuple[Any, ...], kwargs: 
         tags = tags.merged(per_call)
     sent, lifted = as_sent(kwargs)
     call = recorder.begin(adapter.to_call(sent, tags))
-    if lifted and call.scope is not None:
-        call.scope.lifted = lifted
+    assert call.scope is not None
+    call.scope.lifted = lifted
+    call.scope.send = send
     return call, time.perf_counter()
 
 
@@ -209,46 +253,150 @@ def _finish(
         return result.raw
     if result.stream is not None:
         return result.stream
-    return stream_cls(adapter.replay(call, result), PassThrough(result))
+    return stream_cls(ReplaySource(adapter.replay(call, result)), PassThrough(result))
+
+
+# --------------------------------------------------------------------------------------- clients
+
+# The SDK methods that take costkit's per-call ``costkit={...}`` keyword (they all end in ``request``).
+TAGGED_METHODS = {
+    "openai": (
+        "chat.completions.create",
+        "chat.completions.parse",
+        "chat.completions.stream",
+        "beta.chat.completions.parse",
+        "beta.chat.completions.stream",
+        "responses.create",
+        "responses.parse",
+        "responses.stream",
+        "embeddings.create",
+    ),
+    "anthropic": (
+        "messages.create",
+        "messages.stream",
+        "messages.count_tokens",
+        "beta.messages.create",
+        "beta.messages.stream",
+    ),
+}
+
+
+def _routes(kind: str, engine: _Engine) -> list[Route]:
+    """The APIs the wrapped client's requests are routed through the chain for, by path."""
+    routes: list[Route] = []
+    if kind == "openai":
+        from .providers.embeddings import EmbeddingsAdapter
+        from .providers.openai import ChatAdapter, ResponsesAdapter
+
+        routes += [
+            Route("chat.completions", ChatAdapter(), lambda p: p.endswith("/chat/completions")),
+            Route("responses", ResponsesAdapter(), lambda p: p.endswith("/responses")),
+            Route("embeddings", EmbeddingsAdapter(), lambda p: p.endswith("/embeddings")),
+        ]
+    else:
+        from .providers.anthropic import MessagesAdapter
+
+        routes.append(Route("messages", MessagesAdapter(), lambda p: p.endswith("/v1/messages")))
+    for route in routes:
+        route.run, route.arun = engine.runners(route.adapter)
+    return routes
+
+
+def _resolve(obj: Any, dotted: str) -> tuple[Any, str] | None:
+    """The object holding the last name of ``dotted`` (None when this SDK version has no such path)."""
+    *parents, name = dotted.split(".")
+    for part in parents:
+        try:
+            obj = getattr(obj, part)
+        except Exception:  # an SDK version without it (old ones have no responses, no beta.chat)
+            return None
+    return (obj, name) if hasattr(obj, name) else None
+
+
+def _tagging(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` that also takes ``costkit={...}`` (per-call tags), with the SDK's own signature."""
+
+    def headers_with_tags(kwargs: dict[str, Any], costkit: Any) -> None:
+        headers = dict(kwargs.get("extra_headers") or {})
+        headers[TAGS_HEADER] = encode_tags(costkit)
+        kwargs["extra_headers"] = headers
+
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def atagged(*args: Any, costkit: Any = None, **kwargs: Any) -> Any:
+            if costkit is not None:
+                headers_with_tags(kwargs, costkit)
+            return await method(*args, **kwargs)
+
+        return atagged
+
+    @functools.wraps(method)
+    def tagged(*args: Any, costkit: Any = None, **kwargs: Any) -> Any:
+        if costkit is not None:
+            headers_with_tags(kwargs, costkit)
+        return method(*args, **kwargs)
+
+    return tagged
+
+
+def _install(client: Any, original: Any, kind: str, engine: _Engine) -> Any:
+    """Make ``client`` (a fresh copy of the user's) a wrapped one; returns it."""
+    intercept = AsyncInterceptor if _is_async_client(client) else Interceptor
+    client.request = intercept(client.request, _routes(kind, engine), engine.recorder, kind)
+    for dotted in TAGGED_METHODS[kind]:
+        found = _resolve(client, dotted)
+        if found is not None:
+            holder, name = found
+            setattr(holder, name, _tagging(getattr(holder, name)))
+    from .batch.direct import overrides as batch_overrides
+
+    for dotted, fn in batch_overrides(client, kind, engine.recorder).items():  # direct batch use: warned, recorded
+        found = _resolve(client, dotted)
+        if found is not None:
+            setattr(found[0], found[1], fn)
+    copy = client.copy
+
+    @functools.wraps(copy)
+    def rewrapped(*args: Any, **kwargs: Any) -> Any:  # client.with_options(...) / copy(...) stay wrapped
+        return _install(copy(*args, **kwargs), original, kind, engine)
+
+    client.copy = client.with_options = rewrapped
+    client.costkit_policies = engine.policies
+    client.costkit_recorder = engine.recorder
+    client.unwrapped = original
+    return client
 
 
 class _Proxy:
-    """Forwards everything to ``target`` except the dotted paths in ``overrides``."""
+    """Forwards everything to ``target`` except the names in ``overrides`` (the litellm module)."""
 
-    __slots__ = ("_children", "_overrides", "_prefix", "_target")
+    __slots__ = ("_overrides", "_target")
 
-    def __init__(self, target: Any, overrides: Mapping[str, Any], prefix: str = "") -> None:
+    def __init__(self, target: Any, overrides: Mapping[str, Any]) -> None:
         object.__setattr__(self, "_target", target)
         object.__setattr__(self, "_overrides", overrides)
-        object.__setattr__(self, "_prefix", prefix)
-        object.__setattr__(self, "_children", {})
 
     def __getattr__(self, name: str) -> Any:
-        path = self._prefix + name
-        if path in self._overrides:
-            return self._overrides[path]
-        child = self._children.get(name)
-        if child is not None:
-            return child
-        value = getattr(self._target, name)
-        if any(key.startswith(path + ".") for key in self._overrides):
-            child = _Proxy(value, self._overrides, path + ".")
-            self._children[name] = child
-            return child
-        return value
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._target, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._target, name, value)
 
+    def __delattr__(self, name: str) -> None:
+        delattr(self._target, name)
+
     def __dir__(self) -> list[str]:
-        return sorted(set(dir(self._target)))
+        return sorted(set(dir(self._target)) | set(self._overrides))
 
     def __repr__(self) -> str:
         return f"<costkit wrapped {self._target!r}>"
 
 
-class WrappedClient(_Proxy):
-    """A client whose completion methods go through costkit (see :func:`wrap`)."""
+class WrappedLiteLLM(_Proxy):
+    """The litellm module with ``completion`` / ``acompletion`` / ``embedding`` / ``aembedding`` through costkit."""
 
     __slots__ = ()
 
@@ -266,20 +414,57 @@ class WrappedClient(_Proxy):
         return self._target
 
 
+def _wrap_litellm(module: Any, engine: _Engine) -> WrappedLiteLLM:
+    from .providers.embeddings import LiteLLMEmbeddingAdapter
+    from .providers.litellm import CompletionAdapter
+
+    overrides: dict[str, Any] = {"__engine__": engine}
+    for adapter, name, aname in (
+        (CompletionAdapter(), "completion", "acompletion"),
+        (LiteLLMEmbeddingAdapter(), "embedding", "aembedding"),
+    ):
+        sync_fn, async_fn = getattr(module, name), getattr(module, aname)
+        if engine.owns_retries:  # costkit's RetryBudget owns retries: litellm's own are turned off
+            sync_fn, async_fn = _without_retries(sync_fn), _without_retries(async_fn)
+        overrides[name] = engine.function(adapter, sync_fn, is_async=False)
+        overrides[aname] = engine.function(adapter, async_fn, is_async=True)
+    return WrappedLiteLLM(module, overrides)
+
+
+def _without_retries(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def call(**kwargs: Any) -> Any:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("num_retries", 0)
+        return fn(**kwargs)
+
+    return call
+
+
+def is_wrapped(obj: Any) -> bool:
+    """Whether ``obj`` came out of :func:`wrap`."""
+    return isinstance(obj, WrappedLiteLLM) or isinstance(getattr(obj, "request", None), Interceptor)
+
+
+T = TypeVar("T")
+
+
 def wrap(
-    client: Any,
+    client: T,
     policies: Sequence[Any] = (),
     sink: Any = _DEFAULT,
     pricing: Any = None,
     *,
     record_text: bool = False,
-) -> Any:
+) -> T:
     """Wrap an ``openai``/``anthropic`` client (sync or async) or the ``litellm`` module.
 
-    ``policies`` is the chain, outermost first. ``sink`` receives one CostRecord per provider
-    attempt and cache hit: default a SQLite file (``$COSTKIT_DB`` or the user data directory),
-    ``None`` to keep none, any object with ``emit`` or any callable. ``pricing`` overrides the
-    price book. ``record_text=True`` keeps prompt and completion text in records (off by default).
+    Returns an object of the client's own type (a copy of it: ``isinstance`` checks, ``with``
+    blocks, ``copy()`` and every method work as before) whose requests run through ``policies``,
+    the chain, outermost first. ``sink`` receives one CostRecord per provider attempt and cache
+    hit: default a SQLite file (``$COSTKIT_DB`` or the user data directory), ``None`` to keep none,
+    any object with ``emit`` or any callable. ``pricing`` overrides the price book.
+    ``record_text=True`` keeps prompt and completion text in records (off by default).
     """
     if isinstance(policies, (str, bytes)) or not isinstance(policies, Sequence):
         raise ConfigError("policies", f"must be a list of policies, got {type(policies).__name__}")
@@ -290,60 +475,15 @@ def wrap(
         raise ConfigError(
             "client", f"costkit.wrap supports openai and anthropic clients and the litellm module, got {client!r}"
         )
+    if isinstance(client, types.ModuleType) and kind != "litellm":
+        example = "openai.OpenAI()" if kind == "openai" else "anthropic.Anthropic()"
+        raise ConfigError("client", f"pass a client, e.g. costkit.wrap({example}), not the {kind} module")
     recorder = Recorder(_resolve_sink(sink), _resolve_pricing(pricing), record_text=record_text)
-    return _wrap_with(client, kind, _Engine(policies, recorder))
+    engine = _Engine(policies, recorder, kind)
+    if kind == "litellm":
+        return _wrap_litellm(client, engine)  # type: ignore[return-value]
+    copy = client.copy(max_retries=0) if engine.owns_retries else client.copy()  # type: ignore[attr-defined]
+    return _install(copy, client, kind, engine)
 
 
-def _wrap_with(client: Any, kind: str, engine: _Engine) -> WrappedClient:
-    target = client
-    if engine.owns_retries and kind in ("openai", "anthropic"):
-        target = client.with_options(max_retries=0)  # costkit's RetryBudget owns retries
-
-    overrides: dict[str, Any] = {"__engine__": engine}
-    if kind == "openai":
-        from .providers.openai import ChatAdapter, ResponsesAdapter
-
-        make = engine.async_method if _is_async_client(client) else engine.sync_method
-        overrides["chat.completions.create"] = make(ChatAdapter(), target.chat.completions.create)
-        overrides["responses.create"] = make(ResponsesAdapter(), target.responses.create)
-    elif kind == "anthropic":
-        from .providers.anthropic import MessagesAdapter
-
-        make = engine.async_method if _is_async_client(client) else engine.sync_method
-        overrides["messages.create"] = make(MessagesAdapter(), target.messages.create)
-    else:
-        from .providers.litellm import CompletionAdapter
-
-        adapter = CompletionAdapter()
-        completion, acompletion = client.completion, client.acompletion
-        if engine.owns_retries:  # costkit's RetryBudget owns retries: litellm's own are turned off
-            completion, acompletion = _without_retries(completion), _without_retries(acompletion)
-        overrides["completion"] = engine.sync_method(adapter, completion)
-        overrides["acompletion"] = engine.async_method(adapter, acompletion)
-    if kind in ("openai", "anthropic"):
-        from .batch.direct import overrides as batch_overrides
-
-        overrides.update(batch_overrides(client, kind, engine.recorder))  # direct batch use: warned and recorded
-        # client.with_options(...) / copy(...) stay wrapped, sharing the chain, sink and prices.
-        for name in ("with_options", "copy"):
-            overrides[name] = _rewrapping(getattr(client, name), kind, engine)
-    return WrappedClient(client, overrides)
-
-
-def _without_retries(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def call(**kwargs: Any) -> Any:
-        kwargs.setdefault("max_retries", 0)
-        kwargs.setdefault("num_retries", 0)
-        return fn(**kwargs)
-
-    return call
-
-
-def _rewrapping(method: Callable[..., Any], kind: str, engine: _Engine) -> Callable[..., Any]:
-    def rewrapped(*args: Any, **kwargs: Any) -> WrappedClient:
-        return _wrap_with(method(*args, **kwargs), kind, engine)
-
-    return rewrapped
-
-
-__all__ = ["WrappedClient", "default_db_path", "wrap"]
+__all__ = ["WrappedLiteLLM", "default_db_path", "is_wrapped", "wrap"]

@@ -122,6 +122,7 @@ def as_record(record: CostRecord | RecordDraft) -> CostRecord:
     """The built CostRecord of a draft (a CostRecord as it is)."""
     return record.build() if type(record) is RecordDraft else record  # type: ignore[return-value]
 
+
 # -- the clock records and outcomes are stamped with ---------------------------------------------
 
 _clock: Callable[[], float] = time.time

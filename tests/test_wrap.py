@@ -83,17 +83,23 @@ def test_provider_exceptions_pass_through_and_are_recorded(fake, sink):
     assert (rec.success, rec.error_type, rec.cost_usd, rec.input_tokens) == (False, "RateLimitError", 0.0, 0)
 
 
-def test_everything_else_passes_through(fake, sink):
+def test_the_wrapped_client_is_the_sdks_own_type_and_everything_else_passes_through(fake, sink):
+    import openai
+
     raw = FakeOpenAI(fake)
     client = costkit.wrap(raw, sink=sink)
-    assert client.models is raw.models
-    assert client.api_key == raw.api_key
+    assert isinstance(client, openai.OpenAI) and type(client) is type(raw) and client is not raw
+    assert client.api_key == raw.api_key and client.base_url == raw.base_url
     assert client.unwrapped is raw
-    emb = client.embeddings.create(model="text-embedding-3-small", input=["a"])
-    assert len(emb.data) == 1 and sink.records == []  # not a completion: not wrapped
     clone = client.with_options(timeout=5)
+    assert isinstance(clone, openai.OpenAI) and clone.timeout == 5
     clone.chat.completions.create(model="gpt-4o", messages=MSG)
     assert len(sink.records) == 1  # with_options stays wrapped and shares the sink
+    client.some_attribute = 1
+    del client.some_attribute  # monkeypatch / mock.patch.object undo works
+    assert not hasattr(client, "some_attribute")
+    with client as same:  # special methods are the SDK's own (leaving closes the shared connection pool)
+        assert same is client
 
 
 class AnswerFromMemory(FlowPolicy):
@@ -330,6 +336,9 @@ def test_a_full_bounded_queue_never_blocks_the_caller():
     assert q.qsize() == 1  # the calls returned; the records wait behind the stuck put (or are dropped and counted)
     sink = client.costkit_recorder.sink
     assert sink.emitted == 3
+    for _ in range(4):  # let the writer finish, so nothing waits at exit
+        q.get(timeout=5)
+    assert sink.flush(5)
 
 
 def test_inline_delivery_is_an_explicit_opt_in():

@@ -93,9 +93,9 @@ class JobStatus:
 
 
 def _wrapped(client: Any) -> Any:
-    from .._wrap import WrappedClient, _is_async_client, _module_of
+    from .._wrap import _is_async_client, _module_of, is_wrapped
 
-    if not isinstance(client, WrappedClient):
+    if not is_wrapped(client):
         raise ConfigError("client", "costkit.batch needs a wrapped client: costkit.wrap(client, policies=[...])")
     sdk = client.unwrapped
     if _module_of(sdk) not in ("openai", "anthropic"):

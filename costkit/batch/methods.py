@@ -76,7 +76,7 @@ def _adapter(name: str) -> Any:
 
         return ResponsesAdapter()
     if name == "embeddings.create":
-        from .embeddings import EmbeddingsAdapter
+        from ..providers.embeddings import EmbeddingsAdapter
 
         return EmbeddingsAdapter()
     from ..providers.anthropic import MessagesAdapter

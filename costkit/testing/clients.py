@@ -188,9 +188,23 @@ def _sdk_client(
         http_client = http.AsyncClient(transport=async_transport(fake))
     else:
         http_client = http.Client(transport=sync_transport(fake))
-    client = cls(http_client=http_client, **client_kwargs)
-    client.fake = fake
-    return client
+    return _with_fake(cls)(http_client=http_client, **client_kwargs)
+
+
+_FAKE_CLASSES: dict[type, type] = {}
+
+
+def _with_fake(cls: type) -> type:
+    """``cls`` with a ``fake`` attribute read from its HTTP transport, so every copy of a fake client
+    (``with_options``, ``copy``, ``costkit.wrap``: they share the connection pool) has it too."""
+    found = _FAKE_CLASSES.get(cls)
+    if found is None:
+
+        def fake(self: Any) -> FakeProvider:
+            return self._client._transport.fake
+
+        found = _FAKE_CLASSES[cls] = type(cls.__name__, (cls,), {"fake": property(fake), "__module__": cls.__module__})
+    return found
 
 
 def FakeOpenAI(

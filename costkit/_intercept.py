@@ -1,0 +1,214 @@
+"""Where a wrapped openai / anthropic client's requests pass: the SDK's own ``request`` method.
+
+Every method of these SDKs that talks to the API (``create``, ``parse``, the ``stream`` helpers,
+``with_raw_response`` and ``with_streaming_response``, ``embeddings.create``, batches and files)
+ends in ``client.request(cast_to, options, stream=..., stream_cls=...)``, with the JSON body the
+SDK is about to send. A wrapped client is a copy of the user's client whose ``request`` is an
+:class:`Interceptor`: a request to an API costkit understands becomes a Call (read from the body as
+it will be sent, ``extra_body`` included) and runs through the policy chain; the chain's terminal
+sends the (possibly changed) body through the SDK's original ``request``, so what comes back, and
+what is raised, is the SDK's own. Every other request passes through untouched; a request that
+spends money on an API costkit cannot record yet is said once, naming it.
+
+Per-call tags (``create(..., costkit={"tenant": ...})``) travel from the method to here in a
+request header costkit adds and removes (so they survive the stream helpers, which send later).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._call import SOURCE_PROVIDER, Call, Tags
+from ._context import current_tags
+from ._warn import warn_once
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._recorder import Recorder
+    from .providers.base import Adapter
+
+TAGS_HEADER = "X-Costkit-Tags"
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"  # the SDKs' with_raw_response / with_streaming_response
+
+
+class Route:
+    """One API costkit understands: which requests (by path), which adapter, and the chain's runners."""
+
+    def __init__(self, name: str, adapter: Adapter, matches: Callable[[str], bool]) -> None:
+        self.name = name
+        self.adapter = adapter
+        self.matches = matches
+        self.run: Callable[[Call], Any] | None = None  # set by the engine
+        self.arun: Callable[[Call], Any] | None = None
+
+
+def _suffix(*suffixes: str) -> Callable[[str], bool]:
+    return lambda path: path.endswith(suffixes)
+
+
+# POST paths that spend money but have no adapter yet: said once, by the method users know them as.
+_UNRECORDED = {
+    "openai": {
+        "/completions": "completions.create (legacy completions)",
+        "/images/generations": "images.generate",
+        "/images/edits": "images.edit",
+        "/images/variations": "images.create_variation",
+        "/audio/speech": "audio.speech.create",
+        "/audio/transcriptions": "audio.transcriptions.create",
+        "/audio/translations": "audio.translations.create",
+        "/videos": "videos.create",
+    },
+    "anthropic": {"/v1/complete": "completions.create (legacy completions)"},
+}
+
+
+def _path(options: Any) -> str:
+    url = str(getattr(options, "url", "") or "")
+    return url.split("?", 1)[0].rstrip("/")
+
+
+def encode_tags(tags: Mapping[str, Any] | Tags) -> str:
+    """Per-call tags as the header value (validated here, so a bad tag fails at the call site)."""
+    if not isinstance(tags, Tags):
+        if not isinstance(tags, Mapping):
+            raise ConfigError("costkit", f"must be a dict of tags, got {type(tags).__name__}")
+        tags = Tags.from_mapping(tags, where="costkit")
+    return json.dumps(tags.as_dict(), separators=(",", ":"))
+
+
+class Interceptor:
+    """The wrapped client's ``request``: routes spending requests through the chain (see the module docstring).
+
+    ``sent`` is the SDK's original bound ``request``. Sync and async clients share everything but
+    :meth:`__call__` (the async client's interceptor is :class:`AsyncInterceptor`).
+    """
+
+    def __init__(self, sent: Callable[..., Any], routes: list[Route], recorder: Recorder, kind: str) -> None:
+        self.sent = sent
+        self.routes = routes
+        self.recorder = recorder
+        self.unrecorded = _UNRECORDED.get(kind, {})
+        self.__wrapped__ = sent  # inspect.signature and IDEs see the SDK's own
+
+    # -- what every request goes through, without I/O
+    def route(self, options: Any) -> Route | None:
+        if str(getattr(options, "method", "")).lower() != "post":
+            return None
+        path = _path(options)
+        for route in self.routes:
+            if route.matches(path):
+                body = getattr(options, "json_data", None)
+                return route if isinstance(body, Mapping) else None
+        for suffix, method in self.unrecorded.items():
+            if path.endswith(suffix):
+                warn_once(
+                    f"unrecorded:{method}",
+                    f"costkit: client.{method}(...) spends money that costkit does not record yet; "
+                    "its calls go to the provider unchanged, with no policy and no cost record",
+                )
+        return None
+
+    def start(self, route: Route, options: Any) -> tuple[Call, Any, bool]:
+        """The Call of this request, the options to send it with (costkit's header removed), and
+        whether the caller asked for the SDK's raw response object."""
+        headers = getattr(options, "headers", None)
+        tags = current_tags()
+        raw_response = False
+        if isinstance(headers, Mapping):
+            raw_response = headers.get(RAW_RESPONSE_HEADER) in ("true", "stream")
+            if TAGS_HEADER in headers:
+                options = options.model_copy()
+                clean = dict(headers)
+                tags = tags.merged(Tags.from_mapping(json.loads(clean.pop(TAGS_HEADER)), where="costkit"))
+                options.headers = clean
+        body = dict(options.json_data)
+        extra = getattr(options, "extra_json", None)
+        if isinstance(extra, Mapping) and extra:  # the SDK merges it over the body: so do we
+            body.update(extra)
+        call = self.recorder.begin(route.adapter.to_call(body, tags))
+        assert call.scope is not None
+        call.scope.raw_response = raw_response
+        return call, options, raw_response
+
+    def sender(self, route: Route, cast_to: Any, options: Any, stream_cls: Any) -> Callable[[Call], Any]:
+        """How the chain's terminal sends a call: its body in a copy of the options, through the SDK."""
+        adapter = route.adapter
+
+        def send(call: Call) -> Any:
+            opts = options.model_copy()
+            opts.json_data = adapter.to_kwargs(call)
+            if getattr(opts, "extra_json", None):
+                opts.extra_json = None  # merged into the body already
+            if call.stream:
+                return self.sent(cast_to, opts, stream=True, stream_cls=stream_cls)
+            return self.sent(cast_to, opts, stream=False)
+
+        return send
+
+    def finish(self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type) -> Any:
+        """What the caller gets: the SDK's own object (a raw response, a stream, a parsed completion)."""
+        from ._stream import ReplaySource
+        from .providers.base import PassThrough
+
+        recorder = self.recorder
+        recorder.end(call, result)
+        scope = call.scope
+        assert scope is not None
+        from_provider = result.source == SOURCE_PROVIDER
+        if not from_provider:
+            recorder.cache_hit(call, result, started)
+        elif scope.response is not None:  # with_raw_response / with_streaming_response: the SDK's wrapper
+            return scope.response
+        if call.stream:
+            if result.stream is not None:
+                return result.stream
+            # answered whole (a cache hit, a cascade step that had to be checked first): replayed as chunks
+            return stream_type(ReplaySource(route.adapter.replay(call, result)), PassThrough(result))
+        parser = getattr(options, "post_parser", None)
+        if not from_provider and callable(parser):  # parse(): the SDK's own parser over the stored answer
+            return parser(result.raw)
+        return result.raw
+
+    def __call__(self, cast_to: Any, options: Any, *args: Any, stream: bool = False, **kwargs: Any) -> Any:
+        route = self.route(options) if not args else None
+        if route is None or route.run is None:
+            return self.sent(cast_to, options, *args, stream=stream, **kwargs)
+        from ._stream import ResultStream
+
+        call, options, _ = self.start(route, options)
+        started = time.perf_counter()
+        assert call.scope is not None
+        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        try:
+            result = route.run(call)
+        except BaseException:
+            self.recorder.end(call, None)
+            raise
+        return self.finish(route, call, result, started, options, ResultStream)
+
+
+class AsyncInterceptor(Interceptor):
+    """:class:`Interceptor` for an async client: the same routing, the chain run with ``await``."""
+
+    async def __call__(self, cast_to: Any, options: Any, *args: Any, stream: bool = False, **kwargs: Any) -> Any:
+        route = self.route(options) if not args else None
+        if route is None or route.arun is None:
+            return await self.sent(cast_to, options, *args, stream=stream, **kwargs)
+        from ._stream import AsyncResultStream
+
+        call, options, _ = self.start(route, options)
+        started = time.perf_counter()
+        assert call.scope is not None
+        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        try:
+            result = await route.arun(call)
+        except BaseException:
+            self.recorder.end(call, None)
+            raise
+        return self.finish(route, call, result, started, options, AsyncResultStream)
+
+
+__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "Route", "encode_tags"]
