@@ -118,7 +118,7 @@ class Interceptor:
         tags = current_tags()
         raw_response = False
         if isinstance(headers, Mapping):
-            raw_response = headers.get(RAW_RESPONSE_HEADER) in ("true", "stream")
+            raw_response = isinstance(headers.get(RAW_RESPONSE_HEADER), str)  # "true", "raw", "stream"
             if TAGS_HEADER in headers:
                 options = options.model_copy()
                 clean = dict(headers)

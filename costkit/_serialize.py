@@ -86,13 +86,24 @@ def response_class(client: str, api: str) -> type[Any]:
     return factory()
 
 
+def _stored_type(cls: type[Any]) -> str:
+    """The allow-listed class ``cls`` is (or derives from): a ``ParsedChatCompletion`` is stored as the
+    ``ChatCompletion`` it is, and a hit is parsed again by the SDK's own parser."""
+    package = cls.__module__.split(".")[0]
+    allowed = {type_name(factory()) for (client, _), factory in RESPONSE_CLASSES.items() if client == package}
+    for base in cls.__mro__:
+        if type_name(base) in allowed:
+            return type_name(base)
+    raise SerializationError(f"cannot store {type_name(cls)}: not a response class costkit reads back")
+
+
 def raw_to_json(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return None
     dump = getattr(raw, "model_dump", None)
     if dump is None:
         raise SerializationError(f"cannot serialize {type(raw).__name__}: not a pydantic SDK object")
-    return {"type": type_name(type(raw)), "data": dump(mode="json")}
+    return {"type": _stored_type(type(raw)), "data": dump(mode="json")}
 
 
 def raw_from_json(doc: Mapping[str, Any] | None, *, client: str, api: str) -> Any:

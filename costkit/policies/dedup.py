@@ -252,6 +252,8 @@ class Dedup(FlowPolicy):
             return DedupStats(**self._n)
 
     def key_for(self, call: Call) -> str | None:
+        if call.scope is not None and call.scope.raw_response:  # the caller wants this request's own HTTP response
+            return None
         return dedup_key(call, derive=self.derive, scope_user=self.scope_user)
 
     # -- Redis steps (run through Io: inline when sync, in a worker thread from asyncio) -----

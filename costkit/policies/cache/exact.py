@@ -28,12 +28,15 @@ from .keys import exact_key
 from .stores import CacheStore, as_store
 
 NOT_CACHED_FINISH = frozenset({"length", "content_filter", "refusal"})
+DETERMINISTIC_APIS = ("embeddings", "embedding")  # the same input always gives the same vectors
 LABEL_TAGS = ("tenant", "user", "feature", "route", "prompt_version", "corpus_version", "namespace")
 
 
 def request_skip_reason(call: Call, *, cache_sampled: bool) -> str | None:
     """Why this call must not be answered from (or stored in) a cache, or None."""
-    if cache_sampled:
+    if call.scope is not None and call.scope.raw_response:  # with_raw_response: only the provider's own will do
+        return "raw_response"
+    if cache_sampled or call.api in DETERMINISTIC_APIS:
         return None
     temperature = call.params.get("temperature")
     if temperature is None or not isinstance(temperature, int | float) or temperature > 0:
@@ -44,7 +47,7 @@ def request_skip_reason(call: Call, *, cache_sampled: bool) -> str | None:
     return None
 
 
-def result_skip_reason(result: Result, *, cache_tool_calls: bool) -> str | None:
+def result_skip_reason(result: Result, *, cache_tool_calls: bool, api: str | None = None) -> str | None:
     """Why this finished result must not be stored, or None."""
     notes = result.notes
     if notes.get("stream_error") or notes.get("stream_incomplete"):
@@ -55,7 +58,7 @@ def result_skip_reason(result: Result, *, cache_tool_calls: bool) -> str | None:
         return result.finish_reason or "finish"
     if result.tool_calls and not cache_tool_calls:
         return "tool_calls"
-    if not result.text and not result.tool_calls:
+    if not result.text and not result.tool_calls and api not in DETERMINISTIC_APIS:  # vectors have no text
         return "empty"
     if result.raw is None:
         return "no_raw"
@@ -211,8 +214,8 @@ class ExactCache(FlowPolicy):
         self.stats["hits"] += 1
         return result.with_notes(cache_key=key, cached_at=doc.get("at"))
 
-    def _entry(self, result: Result) -> dict[str, Any] | None:
-        reason = result_skip_reason(result, cache_tool_calls=self.rules.cache_tool_calls)
+    def _entry(self, result: Result, api: str | None = None) -> dict[str, Any] | None:
+        reason = result_skip_reason(result, cache_tool_calls=self.rules.cache_tool_calls, api=api)
         if reason is not None:
             self.stats[f"not_stored:{reason}"] += 1
             return None
@@ -224,12 +227,12 @@ class ExactCache(FlowPolicy):
             return None
 
     def _store_sync(self, call: Call, key: str, ttl: float | None, result: Result) -> None:
-        entry = self._entry(result)
+        entry = self._entry(result, call.api)
         if entry is not None and self.store.set(key, entry, ttl_s=ttl, labels=self.rules.labels(call)):
             self.stats["stored"] += 1
 
     async def _store_async(self, call: Call, key: str, ttl: float | None, result: Result) -> None:
-        entry = self._entry(result)
+        entry = self._entry(result, call.api)
         if entry is not None and await self.store.aset(key, entry, ttl_s=ttl, labels=self.rules.labels(call)):
             self.stats["stored"] += 1
 

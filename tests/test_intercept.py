@@ -1,0 +1,222 @@
+"""Every SDK method that spends money goes through the chain and leaves one record per attempt
+(the real SDKs over HTTP against costkit.testing.serve())."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import warnings
+
+import pydantic
+import pytest
+
+import costkit
+from costkit.sinks import MemorySink
+from costkit.testing import FakeProvider, serve
+
+Q = [{"role": "user", "content": "Where is Paris?"}]
+PLACE = '{"city": "Paris", "country": "France"}'
+
+
+class Place(pydantic.BaseModel):
+    city: str
+    country: str
+
+
+@pytest.fixture(scope="module")
+def server():
+    with serve(FakeProvider()) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fake(server):
+    server.fake.reset()
+    server.fake.clear_rules()
+    server.fake.on("Paris", PLACE)
+    return server.fake
+
+
+@pytest.fixture
+def sink():
+    return MemorySink()
+
+
+def wrapped_openai(server, sink, policies=()):
+    return costkit.wrap(server.openai_client(), list(policies), sink=sink)
+
+
+def wrapped_anthropic(server, sink, policies=()):
+    return costkit.wrap(server.anthropic_client(), list(policies), sink=sink)
+
+
+def price(model, usage):
+    return costkit.pricing.cost(model, usage)
+
+
+# ------------------------------------------------------------------ openai
+
+
+def test_chat_parse_runs_through_the_chain_and_a_hit_is_parsed_again(server, fake, sink):
+    client = wrapped_openai(server, sink, [costkit.ExactCache(store="memory")])
+    first = client.chat.completions.parse(model="gpt-4o-mini", messages=Q, response_format=Place, temperature=0)
+    second = client.chat.completions.parse(model="gpt-4o-mini", messages=Q, response_format=Place, temperature=0)
+    assert type(first).__name__.startswith("ParsedChatCompletion") and type(second) is type(first)
+    assert first.choices[0].message.parsed == second.choices[0].message.parsed == Place(city="Paris", country="France")
+    assert len(fake.calls) == 1  # the second came from the cache, parsed by the SDK's own parser
+    call, hit = sink.records
+    assert (call.kind, call.success, hit.kind, hit.cache) == ("call", True, "cache_hit", "exact")
+    assert call.cost_usd == pytest.approx(price("gpt-4o-mini", first.usage and costkit.Usage(
+        input_tokens=first.usage.prompt_tokens, output_tokens=first.usage.completion_tokens)))
+    assert fake.calls[0].body["response_format"]["type"] == "json_schema"  # what the SDK sent, schema and all
+
+
+def test_chat_stream_helper_is_recorded_with_exact_usage_and_per_call_tags(server, fake, sink):
+    client = wrapped_openai(server, sink)
+    with client.chat.completions.stream(model="gpt-4o", messages=Q, costkit={"feature": "helper"}) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == PLACE
+    (record,) = sink.records
+    assert final.usage is None  # the helper did not ask for usage: costkit's own usage chunk stayed hidden
+    assert (record.feature, record.usage_estimated) == ("helper", False) and record.output_tokens > 0
+    assert "X-Costkit-Tags" not in fake.calls[0].headers and "x-costkit-tags" not in fake.calls[0].headers
+
+
+def test_responses_parse_and_stream_helpers_are_recorded(server, fake, sink):
+    client = wrapped_openai(server, sink)
+    parsed = client.responses.parse(model="gpt-4o", input="Where is Paris?", text_format=Place)
+    assert parsed.output_parsed == Place(city="Paris", country="France")
+    with client.responses.stream(model="gpt-4o", input="Where is Paris?") as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    assert final.output_text == PLACE
+    assert [r.kind for r in sink.records] == ["call", "call"] and all(r.cost_usd > 0 for r in sink.records)
+    assert sink.records[1].output_tokens == final.usage.output_tokens
+
+
+def test_with_raw_response_and_with_streaming_response_are_recorded(server, fake, sink):
+    client = wrapped_openai(server, sink, [costkit.ExactCache(store="memory")])
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=Q, temperature=0)
+    assert raw.http_request is not None and raw.parse().choices[0].message.content == PLACE
+    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=Q, temperature=0) as resp:
+        assert resp.parse().choices[0].message.content == PLACE
+    streamed = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=Q, stream=True)
+    text = "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
+    assert text == PLACE
+    assert len(fake.calls) == 3  # a raw response is never answered from the cache
+    assert [r.kind for r in sink.records] == ["call", "call", "call"]
+    assert sink.records[2].usage_estimated is False and sink.records[2].output_tokens > 0
+
+
+def test_embeddings_are_recorded_budgeted_and_cached(server, fake, sink):
+    limit = costkit.BudgetLimit(usd=1.0)
+    budget = costkit.Budget([limit])
+    client = wrapped_openai(server, sink, [costkit.ExactCache(store="memory"), budget])
+    first = client.embeddings.create(model="text-embedding-3-small", input=["cheap", "vectors"])
+    second = client.embeddings.create(model="text-embedding-3-small", input=["cheap", "vectors"])
+    assert first.data[0].embedding == second.data[0].embedding and len(fake.calls) == 1
+    call, hit = sink.records
+    assert (call.kind, call.input_tokens, call.output_tokens) == ("call", first.usage.prompt_tokens, 0)
+    assert call.cost_usd == pytest.approx(price("text-embedding-3-small", costkit.Usage(
+        input_tokens=first.usage.prompt_tokens)))
+    assert (hit.cache, hit.savings) == ("exact", {"exact": pytest.approx(call.cost_usd)})
+    assert budget.spent(limit) == pytest.approx(call.cost_usd)
+
+
+def test_a_spending_path_costkit_cannot_record_says_so_once(server, fake, sink):
+    client = wrapped_openai(server, sink)
+
+    def generate():
+        try:
+            client.images.generate(prompt="a cat", model="gpt-image-1")
+        except Exception:  # the fake answers no images: the SDK's own error; the warning came first
+            pass
+
+    with pytest.warns(costkit.CostkitWarning, match=r"client\.images\.generate"):
+        generate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generate()  # said once
+    assert sink.records == []
+
+
+def test_the_sdks_own_signatures_are_kept():
+    import openai
+
+    raw = openai.OpenAI(api_key="k")
+    client = costkit.wrap(raw, sink=None)
+    for path in ("chat.completions.create", "chat.completions.parse", "chat.completions.stream", "responses.create",
+                 "embeddings.create", "copy", "with_options"):
+        a, b = raw, client
+        for part in path.split("."):
+            a, b = getattr(a, part), getattr(b, part)
+        assert inspect.signature(a) == inspect.signature(b), path
+
+
+def test_not_given_values_are_the_sdks_not_given(server, fake, sink):
+    import openai
+
+    client = wrapped_openai(server, sink, [costkit.Guardrails(max_output_tokens=7)])
+    client.chat.completions.create(model="gpt-4o", messages=Q, max_tokens=openai.NOT_GIVEN, temperature=openai.omit)
+    assert fake.calls[0].body["max_completion_tokens"] == 7 and "temperature" not in fake.calls[0].body
+
+
+def test_extra_body_is_read_as_the_body_the_sdk_sends(server, fake, sink):
+    client = wrapped_openai(server, sink, [costkit.Guardrails(max_output_tokens=5)])
+    client.chat.completions.create(model="gpt-4o", messages=Q, extra_body={"max_tokens": 4000, "n": 2})
+    body = fake.calls[0].body
+    assert (body["max_tokens"], body["n"]) == (5, 2)
+    assert sink.records[0].output_tokens <= 10
+
+
+async def test_async_parse_stream_and_embeddings(server, fake, sink):
+    client = costkit.wrap(server.async_openai_client(), sink=sink)
+    parsed = await client.chat.completions.parse(model="gpt-4o-mini", messages=Q, response_format=Place)
+    assert parsed.choices[0].message.parsed.city == "Paris"
+    async with client.chat.completions.stream(model="gpt-4o-mini", messages=Q) as stream:
+        async for _ in stream:
+            pass
+    await client.embeddings.create(model="text-embedding-3-small", input="x")
+    assert [r.kind for r in sink.records] == ["call", "call", "call"] and all(r.priced for r in sink.records)
+
+
+# ------------------------------------------------------------------ anthropic
+
+
+def test_anthropic_stream_helper_count_tokens_and_raw_response(server, fake, sink):
+    client = wrapped_anthropic(server, sink)
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=Q) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == PLACE and final.usage.output_tokens > 0
+    counted = client.messages.count_tokens(model="claude-haiku-4-5", messages=Q)
+    assert counted.input_tokens > 0  # free: passes through, no record
+    raw = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=50, messages=Q)
+    assert raw.parse().content[0].text == PLACE
+    assert [r.kind for r in sink.records] == ["call", "call"]
+    assert sink.records[0].output_tokens == final.usage.output_tokens
+    assert len(fake.calls) == 3
+
+
+async def test_async_anthropic_stream_helper(server, fake, sink):
+    client = costkit.wrap(server.async_anthropic_client(), sink=sink)
+    async with client.messages.stream(model="claude-haiku-4-5", max_tokens=50, messages=Q) as stream:
+        final = await stream.get_final_message()
+    assert final.content[0].text == PLACE and sink.records[0].output_tokens == final.usage.output_tokens
+
+
+# ------------------------------------------------------------------ litellm
+
+
+def test_litellm_embedding_and_aembedding(sink):
+    from costkit.testing import FakeLiteLLM
+
+    llm = costkit.wrap(FakeLiteLLM(FakeProvider()), sink=sink)
+    out = llm.embedding(model="text-embedding-3-small", input=["a", "b"])
+    assert len(out.data) == 2
+    asyncio.run(llm.aembedding(model="text-embedding-3-small", input=["c"]))
+    assert [(r.client, r.provider, r.kind) for r in sink.records] == [("litellm", "openai", "call")] * 2
+    assert all(r.cost_usd > 0 and r.output_tokens == 0 for r in sink.records)
