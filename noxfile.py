@@ -123,16 +123,18 @@ def sdk_suites(session: nox.Session, sdks: str) -> None:
     """The openai and anthropic SDKs' own tests, raw and with their client fixtures wrapped by costkit.
 
     Writes .nox/compat-out/sdk_suites-<sdks>/<sdk>-<version>/diff.json: the tests that fail only
-    when wrapped, grouped by cause. ``-- openai`` runs one SDK.
+    when wrapped, grouped by cause. ``-- openai`` runs one SDK; ``-- --no-alone`` skips rerunning
+    each wrapped-only failure in a process of its own (the slowest step).
     """
     _install(session, ".", "openai[aiohttp,realtime]", "anthropic[aiohttp]", *SUITE_DEPS, *_sdk_requirements(sdks))
     out = Path(".nox", "compat-out", f"sdk_suites-{sdks}")
-    for sdk in session.posargs or ("openai", "anthropic"):
+    options = [arg for arg in session.posargs if arg.startswith("-")]
+    for sdk in [arg for arg in session.posargs if not arg.startswith("-")] or ["openai", "anthropic"]:
         version = session.run("python", "-c", f"import importlib.metadata as m; print(m.version('{sdk}'))", silent=True)
         assert isinstance(version, str)
         session.run(
             "python", str(COMPAT / "sdk_suite.py"), sdk, "--out", str(out / f"{sdk}-{version.strip()}"),
-            "--sdists", str(Path(".nox", "compat-out", "sdists")),
+            "--sdists", str(Path(".nox", "compat-out", "sdists")), *options,
         )  # fmt: skip
     # what the suites do not reach: `with client`, "not given" sentinels, signatures, del, isinstance
     session.run("python", str(COMPAT / "probe.py"), "--json", str(out / "probe.json"))

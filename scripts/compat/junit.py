@@ -46,17 +46,25 @@ _EXCEPTION = re.compile(r"^[\w.]+(Error|Exception|Warning|Exit|Failed)\b")
 
 def key_line(element: ET.Element) -> str:
     """The line that says why a test failed: the raised exception's line, or an assert's first line."""
-    lines = _E_LINE.findall(element.text or "")
+    lines: list[str] = _E_LINE.findall(element.text or "")
     if not lines:
         return (element.get("message") or "").strip().split("\n")[0][:300]
     if lines[0].startswith("assert ") or lines[0].startswith("AssertionError"):
         return lines[0][:300]  # pytest's explanation of an assert follows; its first line names it
+    # the first exception raised: in a chain ("During handling of the above exception...") the cause
     raised = [line for line in lines if _EXCEPTION.match(line)]
-    return (raised[-1] if raised else lines[-1])[:300]
+    return (raised[0] if raised else lines[0])[:300]
+
+
+_RANK = {"failed": 3, "error": 2, "skipped": 1, "passed": 0}
 
 
 def read(*paths: Path) -> dict[str, Outcome]:
-    """Every test case in the given JUnit files (a later file's result for the same id wins)."""
+    """Every test case in the given JUnit files, by id.
+
+    pytest writes a second ``<testcase>`` for a teardown error after a failed call; the worse
+    outcome is kept, and of two equally bad the first (the call's failure names the cause).
+    """
     results: dict[str, Outcome] = {}
     for path in paths:
         if not Path(path).exists():
@@ -64,18 +72,18 @@ def read(*paths: Path) -> dict[str, Outcome]:
         root = ET.parse(path).getroot()
         for case in root.iter("testcase"):
             tid = test_id(case)
-            failure = case.find("failure")
-            error = case.find("error")
-            skipped = case.find("skipped")
+            failure, error, skipped = case.find("failure"), case.find("error"), case.find("skipped")
             if failure is not None:
-                results[tid] = Outcome("failed", key_line(failure))
+                outcome = Outcome("failed", key_line(failure))
             elif error is not None:
-                # an error in teardown after a pass or failure keeps the worse of the two
-                results[tid] = Outcome("error", key_line(error))
+                outcome = Outcome("error", key_line(error))
             elif skipped is not None:
-                results[tid] = Outcome("skipped", skipped.get("message", "")[:300])
+                outcome = Outcome("skipped", (skipped.get("message") or "")[:300])
             else:
-                results[tid] = Outcome("passed")
+                outcome = Outcome("passed")
+            seen = results.get(tid)
+            if seen is None or _RANK[outcome.outcome] > _RANK[seen.outcome]:
+                results[tid] = outcome
     return results
 
 
@@ -109,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     results = read(args.xml)
     failures = {tid: o.key for tid, o in sorted(results.items()) if o.outcome in FAILED}
-    summary = {"versions": installed(), "counts": counts(results), "failures": failures}
-    print("versions:", " ".join(f"{k}=={v}" for k, v in summary["versions"].items()))
+    versions = installed()
+    summary = {"versions": versions, "counts": counts(results), "failures": failures}
+    print("versions:", " ".join(f"{k}=={v}" for k, v in versions.items()))
     print("counts:", summary["counts"])
     for tid, key in failures.items():
         print(f"  FAILED {tid}\n         {key}")

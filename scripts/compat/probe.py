@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib.metadata
 import inspect
 import json
@@ -59,17 +60,19 @@ def openai_probes(base_url: str) -> dict[str, Callable[[Callable[[Any], Any]], A
         "mock.patch.object(client, '_prepare_options') is undone": lambda w: _patch_undone(w(sync_client())),
         "chat stream: the caller sees the raw SDK's chunks": lambda w: _chunks(w(sync_client())),
     }
+
+    def chat(w: Callable[[Any], Any], **kwargs: Any) -> Any:
+        return w(sync_client()).chat.completions.create(model="gpt-4o-mini", messages=Q, **kwargs)
+
+    def responses(w: Callable[[Any], Any], **kwargs: Any) -> Any:
+        return w(sync_client()).responses.create(model="gpt-4o-mini", input="hi", **kwargs)
+
     for name, value in _sentinels(openai).items():
-        for kw in ("max_tokens", "max_completion_tokens"):
-            probes[f"chat.completions.create({kw}=openai.{name})"] = lambda w, kw=kw, value=value: w(
-                sync_client()
-            ).chat.completions.create(model="gpt-4o-mini", messages=Q, **{kw: value})
-        probes[f"responses.create(max_output_tokens=openai.{name})"] = lambda w, value=value: w(
-            sync_client()
-        ).responses.create(model="gpt-4o-mini", input="hi", max_output_tokens=value)
-        probes[f"chat.completions.create(temperature=openai.{name})"] = lambda w, value=value: w(
-            sync_client()
-        ).chat.completions.create(model="gpt-4o-mini", messages=Q, temperature=value)
+        for kw in ("max_tokens", "max_completion_tokens", "temperature"):
+            probes[f"chat.completions.create({kw}=openai.{name})"] = functools.partial(chat, **{kw: value})
+        probes[f"responses.create(max_output_tokens=openai.{name})"] = functools.partial(
+            responses, max_output_tokens=value
+        )
     return probes
 
 
@@ -86,6 +89,9 @@ def anthropic_probes(base_url: str) -> dict[str, Callable[[Callable[[Any], Any]]
         kwargs.setdefault("max_tokens", 20)
         return client.messages.create(model="claude-haiku-4-5", messages=Q, **kwargs)
 
+    def create_with(w: Callable[[Any], Any], **kwargs: Any) -> Any:
+        return create(w(sync_client()), **kwargs)
+
     probes: dict[str, Callable[[Callable[[Any], Any]], Any]] = {
         "isinstance(client, anthropic.Anthropic)": lambda w: _true(isinstance(w(sync_client()), anthropic.Anthropic)),
         "isinstance(client, anthropic.AsyncAnthropic)": lambda w: _true(
@@ -100,9 +106,7 @@ def anthropic_probes(base_url: str) -> dict[str, Callable[[Callable[[Any], Any]]
     }
     for name, value in _sentinels(anthropic).items():
         for kw in ("max_tokens", "temperature", "system", "stop_sequences"):
-            probes[f"messages.create({kw}=anthropic.{name})"] = lambda w, kw=kw, value=value: create(
-                w(sync_client()), **{kw: value}
-            )
+            probes[f"messages.create({kw}=anthropic.{name})"] = functools.partial(create_with, **{kw: value})
     return probes
 
 

@@ -219,33 +219,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the client (a patch that was not undone) reaches the tests after it; with xdist workers which
     # tests those are depends on scheduling, and the list would change from run to run
     ap.add_argument("-n", "--workers", default="0", help="pytest-xdist workers for each run (default 0: in order)")
+    ap.add_argument("--no-alone", action="store_true", help="skip rerunning each wrapped-only failure alone")
+    ap.add_argument("--rediff", action="store_true", help="run nothing: diff the XML an earlier run left in OUT")
     args = ap.parse_args(argv)
 
     version = importlib.metadata.version(args.sdk)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    src = unpack(sdist(args.sdk, version, (args.sdists or out.parent).resolve()), out / "src")
     suite = SUITES[args.sdk]
-    timings = {}
-    with stand_in_server() as base_url:
-        for mode in ("raw", "wrapped"):
-            timings[mode] = round(run_pytest(src, suite, mode, out, base_url, args.workers), 1)
-        first = diff(junit.read(out / "raw.xml"), junit.read(out / "wrapped.xml"))
-        started = time.monotonic()
-        alone = rerun_alone(src, suite, out, base_url, list(first["wrapped_only"]))  # type: ignore[call-overload]
-        timings["alone"] = round(time.monotonic() - started, 1)
+    timings: dict[str, float] = {}
+    if args.rediff:
+        previous = json.loads((out / "diff.json").read_text()) if (out / "diff.json").exists() else {}
+        timings = previous.get("seconds", {})
+        alone = {tid: o.outcome for tid, o in junit.read(*sorted((out / "alone").glob("*.xml"))).items()}
+    else:
+        src = unpack(sdist(args.sdk, version, (args.sdists or out.parent).resolve()), out / "src")
+        with stand_in_server() as base_url:
+            for mode in ("raw", "wrapped"):
+                timings[mode] = round(run_pytest(src, suite, mode, out, base_url, args.workers), 1)
+            first = diff(junit.read(out / "raw.xml"), junit.read(out / "wrapped.xml"))
+            started = time.monotonic()
+            failing = [] if args.no_alone else list(first["wrapped_only"])  # type: ignore[call-overload]
+            alone = rerun_alone(src, suite, out, base_url, failing)
+            timings["alone"] = round(time.monotonic() - started, 1)
+    src_root = out / "src" / f"{args.sdk}-{version}"
     result = {
         "sdk": args.sdk,
         "version": version,
-        "paths": [p for p in suite.paths if (src / p).exists()],
+        "paths": [p for p in suite.paths if (src_root / p).exists()],
         "fixtures": list(suite.fixtures),
         "seconds": timings,
-        **diff(junit.read(out / "raw.xml"), junit.read(out / "wrapped.xml"), alone),
+        **diff(junit.read(out / "raw.xml"), junit.read(out / "wrapped.xml"), alone or None),
     }
     (out / "diff.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.sdk} {version}: raw {result['raw']}, wrapped {result['wrapped']} ({timings} s)")
-    print(f"{len(result['wrapped_only'])} fail only when wrapped:")  # type: ignore[arg-type]
-    for key, tests in result["wrapped_only_by_cause"].items():  # type: ignore[attr-defined]
+    print(f"{len(result['wrapped_only'])} fail only when wrapped:")
+    for key, tests in result["wrapped_only_by_cause"].items():
         print(f"  {len(tests):4d}  {key}")
     print(f"details: {out / 'diff.json'}")
     return 0
