@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -210,6 +211,37 @@ def diff(
     }
 
 
+_RAW_CAUSES = (
+    (re.compile(r"no such endpoint"), "the stand-in server does not serve this endpoint (404)"),
+    (re.compile(r"model is required"), "a create overload without `model`: the stand-in answers 400"),
+    (re.compile(r"StorageLookupError|<class 'ellipsis'>"), "its inline-snapshot external file is not in the sdist"),
+)
+
+
+def raw_causes(raw: dict[str, junit.Outcome]) -> dict[str, int]:
+    """Why tests fail without costkit: the stand-in server, files the sdist lacks, the rest by key line."""
+    out: dict[str, int] = {}
+    for outcome in raw.values():
+        if outcome.outcome not in junit.FAILED:
+            continue
+        name = next((why for pattern, why in _RAW_CAUSES if pattern.search(outcome.key)), cause(outcome.key)[:120])
+        out[name] = out.get(name, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The wrapped-only failures as the README lists them: by cause, each test id under it."""
+    lines = [
+        f"{result['sdk']} {result['version']}: raw {result['raw']}, wrapped {result['wrapped']}; "
+        f"{len(result['wrapped_only'])} fail only when wrapped",
+        "",
+    ]
+    for key, tests in result["wrapped_only_by_cause"].items():
+        lines.append(f"- {len(tests)} x `{key}`")
+        lines.extend(f"  - `{tid}`" for tid in tests)
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sdk", choices=sorted(SUITES))
@@ -221,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("-n", "--workers", default="0", help="pytest-xdist workers for each run (default 0: in order)")
     ap.add_argument("--no-alone", action="store_true", help="skip rerunning each wrapped-only failure alone")
     ap.add_argument("--rediff", action="store_true", help="run nothing: diff the XML an earlier run left in OUT")
+    ap.add_argument("--markdown", action="store_true", help="also print the wrapped-only list as markdown")
     args = ap.parse_args(argv)
 
     version = importlib.metadata.version(args.sdk)
@@ -250,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fixtures": list(suite.fixtures),
         "seconds": timings,
         **diff(junit.read(out / "raw.xml"), junit.read(out / "wrapped.xml"), alone or None),
+        "raw_failures_by_cause": raw_causes(junit.read(out / "raw.xml")),
     }
     (out / "diff.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{args.sdk} {version}: raw {result['raw']}, wrapped {result['wrapped']} ({timings} s)")
@@ -257,6 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, tests in result["wrapped_only_by_cause"].items():
         print(f"  {len(tests):4d}  {key}")
     print(f"details: {out / 'diff.json'}")
+    if args.markdown:
+        print(markdown(result))
     return 0
 
 
