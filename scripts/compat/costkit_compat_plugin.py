@@ -35,9 +35,9 @@ def _fixtures(config: pytest.Config) -> frozenset[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--costkit-mode") == "wrapped":
-        # Most SDK suites turn every warning into an error. costkit's own warnings (an unpriced
-        # test model such as "gpt-6-astra", a tokenizer fallback) are what it should say there;
-        # they start with "costkit" and are listed, not failed, by the compat report.
+        # The SDK suites turn every warning into an error. costkit's own warnings (an unpriced test
+        # model such as "gpt-6-astra") are what it should say there, not a break of the SDK's
+        # behaviour; they all start with "costkit", so they are ignored in the wrapped run.
         config.addinivalue_line("filterwarnings", "ignore:costkit:UserWarning")
 
 
