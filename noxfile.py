@@ -200,7 +200,7 @@ def mutate(session: nox.Session) -> None:
     """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants."""
     session.install(".[test]", MUTMUT)
     root = Path.cwd()
-    workdir = Path(session.create_tmp()) / "mutate"
+    workdir = Path(session.create_tmp()).resolve() / "mutate"
     if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

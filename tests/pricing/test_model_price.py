@@ -258,11 +258,45 @@ def test_off_peak_on_a_long_context_tier() -> None:
 
 
 def test_off_peak_on_a_range_table_keeps_the_rows_cache_rates() -> None:
-    entry = {**RANGED, "off_peak_pricing": {"input_cost_per_token": 0.5e-6, "hours_utc": "04:00-06:00"}}
+    entry = {**RANGED, "off_peak_pricing": {"input_cost_per_token": 0.4e-6, "hours_utc": "04:00-06:00"}}
     night = datetime(2026, 11, 18, 5, tzinfo=timezone.utc)
     usage = Usage(input_tokens=100_000, cached_read_tokens=20_000, cache_write_tokens=10_000)
-    # the row's read rate ($0.5/M) and write rate (its input, $3/M) stay; uncached tokens at $0.5/M
-    assert price(entry).cost(usage, at=night) == pytest.approx(0.035 + 0.01 + 0.03, abs=1e-15)
+    # the row's read rate ($0.5/M) and write rate (its input, $3/M) stay; uncached tokens at $0.4/M
+    assert price(entry).cost(usage, at=night) == pytest.approx(0.028 + 0.01 + 0.03, abs=1e-15)
+
+
+def test_off_peak_above_a_tier_without_any_cache_rates_bills_cached_tokens_at_off_peak_input() -> None:
+    entry = {k: v for k, v in TIERED.items() if not k.startswith("cache_")}
+    entry["off_peak_pricing"] = OFF_PEAK["off_peak_pricing"]
+    night = datetime(2026, 11, 18, 5, tzinfo=timezone.utc)
+    # every prompt token at the off-peak $0.5/M, output at $1.5/M
+    assert price(entry).cost(LONG, at=night) == pytest.approx(0.125 + 0.0015, abs=1e-15)
+
+
+def test_off_peak_above_a_tier_keeps_the_base_cache_write_rate_the_tier_does_not_replace() -> None:
+    entry = {k: v for k, v in TIERED.items() if k != "cache_creation_input_token_cost_above_200k_tokens"}
+    entry["off_peak_pricing"] = OFF_PEAK["off_peak_pricing"]
+    night = datetime(2026, 11, 18, 5, tzinfo=timezone.utc)
+    # 235,000 x $0.5/M + 10,000 x the tier's $0.2/M read + 5,000 x the sheet's $1.25/M write + 1,000 x $1.5/M
+    assert price(entry).cost(LONG, at=night) == pytest.approx(0.1175 + 0.002 + 0.00625 + 0.0015, abs=1e-15)
+
+
+def test_rates_default_to_an_empty_standard_request() -> None:
+    assert price(RANGED).rates() == price(RANGED).rates(0) == type(price(RANGED).rates())(0.0, 9e-6, 0.0, 0.0)
+    p = price(BATCH)
+    assert p.rates() == type(p.rates())(1e-6, 2e-6, 0.1e-6, 1.25e-6)  # not the batch rates
+
+
+def test_a_one_token_prompt_is_priced_by_the_tables_first_row() -> None:
+    p = price({**RANGED, "input_cost_per_token": 4e-6})
+    assert p.cost(Usage(input_tokens=1, output_tokens=100)) == pytest.approx(1e-6 + 0.0002, abs=1e-15)
+
+
+def test_a_tier_that_changes_only_the_output_rate_keeps_the_input_rate() -> None:
+    entry = {**TIERED, "output_cost_per_token_above_500k_tokens": 6e-6}
+    usage = Usage(input_tokens=600_000, output_tokens=1_000)
+    # input at the 200k tier's $2/M, output at the 500k tier's $6/M
+    assert price(entry).cost(usage) == pytest.approx(1.2 + 0.006, abs=1e-15)
 
 
 # ------------------------------------------------------------------ worst case

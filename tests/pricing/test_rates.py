@@ -141,7 +141,10 @@ def _off_peak(hours: object) -> OffPeak | None:
     [
         ("04:00-06:30", ((240, 390),)),
         (["00:00-01:00", " 22:15 - 23:59 "], ((0, 60), (1335, 1439))),
-        (["04:00-06:00", "25:00-26:00", "04:60-05:00", "bad", "1-2-3", 7, "04-05"], ((240, 360),)),
+        (
+            ["bad", "04:00-06:00", "25:00-26:00", "04:60-05:00", "1-2-3", 7, "04-05", "07:00-08:00"],
+            ((240, 360), (420, 480)),
+        ),
         ("23:59-00:00", ((1439, 0),)),
     ],
 )
@@ -155,3 +158,21 @@ def test_a_block_without_valid_hours_never_opens() -> None:
         off = _off_peak(hours)
         assert off is not None and off.rules == ()
         assert not off.is_open(at(0, "04:00"))
+
+
+def test_times_are_utc_whatever_the_local_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        off = OffPeak(
+            input_per_token=1e-6, rules=((frozenset({3}), ((w("04:00"), w("06:00")),)),), weekday_timezone="UTC"
+        )
+        assert off.is_open(datetime(2026, 11, 18, 4, 30))  # naive: UTC, a Wednesday
+        assert not off.is_open(datetime(2026, 11, 18, 13, 30))
+        assert off.is_open(datetime(2026, 11, 18, 4, 30, tzinfo=timezone.utc))
+        assert not off.is_open(datetime(2026, 11, 18, 23, 30))  # 08:30 Thursday in Tokyo, still Wednesday in UTC
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
