@@ -1,11 +1,17 @@
-"""Developer sessions: tests, lint (ruff), typecheck (mypy), bench, and the SDK compatibility runs.
+"""Developer sessions: tests, lint (ruff), typecheck (mypy), bench, mutate (mutation testing of the money
+paths), and the SDK compatibility runs.
 
-``compat`` and ``sdk_suites`` are not in the default list and CI does not run them (CI runs the
-README's ``bash scripts/test``); scripts/compat/README.md says what they check and how long they take.
+``compat``, ``sdk_suites`` and ``mutate`` are not in the default list and CI does not run them (CI runs
+the README's ``bash scripts/test``); scripts/compat/README.md and docs/testing.md say what they check and
+how long they take.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import nox
@@ -138,3 +144,187 @@ def sdk_suites(session: nox.Session, sdks: str) -> None:
         )  # fmt: skip
     # what the suites do not reach: `with client`, "not given" sentinels, signatures, del, isinstance
     session.run("python", str(COMPAT / "probe.py"), "--json", str(out / "probe.json"))
+
+
+# ------------------------------------------------------------------------------------------ mutate
+# Mutation testing of the money paths (docs/testing.md, "Mutation testing"). Not in CI's time budget.
+# Each module's functions that decide a dollar (or a token) are mutated; mutmut runs, for each
+# mutant, only the tests that called the mutated function. Globs are mutmut's mutant names:
+# ``x_<function>`` for a module function, ``xǁ<Class>ǁ<method>`` for a method.
+MUTMUT = "mutmut==3.8.1"
+MONEY_PATHS: dict[str, tuple[str, ...]] = {
+    "costkit/pricing/rates.py": (
+        "xǁRatesǁcost",
+        "x__minutes",
+        "x__parse_windows",
+        "x__in_windows",
+        "x__calendar",
+        "xǁOffPeakǁis_open",
+        "xǁOffPeakǁapply",
+    ),
+    "costkit/pricing/model_price.py": ("xǁModelPriceǁ*",),
+    "costkit/pricing/book.py": ("xǁPriceBookǁcost", "xǁPriceBookǁworst_case_cost"),
+    "costkit/_ledger.py": (
+        "x_usd_to_nano",
+        "x_nano_to_usd",
+        "x_window_of",
+        "x__window_of",
+        "xǁ_Counterǁ*",
+        "xǁInProcessBudgetBackendǁ_counter",
+        "xǁInProcessBudgetBackendǁ_sweep",
+        "xǁInProcessBudgetBackendǁforget",
+        "xǁInProcessBudgetBackendǁreserve",
+        "xǁInProcessBudgetBackendǁsettle",
+        "xǁInProcessBudgetBackendǁrelease",
+        "xǁInProcessBudgetBackendǁusage",
+        "x_thresholds_crossed",
+        "xǁRequestSpendǁ*",
+    ),
+    "costkit/_estimate.py": ("xǁWorstCaseǁtokens", "xǁWorstCaseEstimatorǁestimate"),
+    "costkit/policies/budget.py": (
+        "xǁBudgetLimitǁbucket",
+        "x_bucket_part",
+        "xǁBudgetǁ_targets",
+        "xǁBudgetǁplan",
+        "xǁBudgetǁrefusal",
+        "xǁBudgetǁ_amounts",
+        "xǁBudgetǁ_alerts",
+        "xǁBudgetǁ_settle",
+        "xǁBudgetǁ_after",
+        "xǁBudgetǁ_reserve_io",
+        "xǁBudgetǁ_settle_io",
+        "xǁBudgetǁ_release_io",
+        "xǁBudgetǁflow",
+    ),
+    "costkit/_budgeted.py": (
+        "xǁBudgetedScopeǁholds",
+        "xǁInvocationǁadd_spent",
+        "x_charge",
+        "xǁ_Heldǁ*",
+        "xǁScopeCheckǁenter",
+        "xǁScopeCheckǁflow",
+        "x__refusal",
+    ),
+    # the arguments the Redis backend sends its scripts and reads back; the Lua is tested against a real Redis
+    "costkit/policies/budget_backends.py": (
+        "xǁRedisBudgetBackendǁ_expire_at",
+        "xǁRedisBudgetBackendǁ_reserve",
+        "xǁRedisBudgetBackendǁsettle",
+        "xǁRedisBudgetBackendǁrelease",
+    ),
+}
+# the tests that exercise those functions (mutmut picks, per mutant, the ones that called it)
+MONEY_TESTS = (
+    "tests/test_pricing.py",
+    "tests/pricing",
+    "tests/test_ledger.py",
+    "tests/test_estimate.py",
+    "tests/test_budgeted.py",
+    "tests/policies/test_budget.py",
+    "tests/policies/test_budget_backends.py",
+)
+# mutmut's exit codes: 1 and 3 = a test failed (killed), timeouts count as killed (as its own score does)
+_KILLED = {1, 3, 36, -24, 24, 152, 255}
+_SKIPPED = {34}
+
+
+def _mutmut_config() -> str:
+    def toml_list(items: Iterable[str]) -> str:
+        return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+    tests = [t for t in MONEY_TESTS if Path(t).exists()]
+    return (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["costkit"]\n'
+        f"only_mutate = {toml_list(MONEY_PATHS)}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
+        # the slow-marked tests (every model of the cost map against litellm, four processes against one
+        # Redis) take 10-30 s a mutant; the fast tests check the same money paths exactly
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore", "-m", "not slow"]\n'
+    )
+
+
+def _equivalent_mutants(listing: Path) -> dict[str, str]:
+    """Mutant name -> why it is equivalent, from the table in docs/mutation.md (name first, reason last)."""
+    found: dict[str, str] = {}
+    if not listing.exists():
+        return found
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`costkit.") and "__mutmut_" in cells[0]:
+            found[cells[0].strip("`")] = cells[-1]
+    return found
+
+
+def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[list[str], list[str]]:
+    """Print the score per module; return (survivors not listed as equivalent, listed ones not surviving)."""
+    equivalent = _equivalent_mutants(listing)
+    unlisted: list[str] = []
+    seen_equivalent: set[str] = set()
+    rows = []
+    for path, patterns in MONEY_PATHS.items():
+        meta = json.loads((workdir / "mutants" / (path + ".meta")).read_text())
+        module = path[: -len(".py")].replace("/", ".")
+        killed = survived = equiv = 0
+        for name, code in sorted(meta["exit_code_by_key"].items()):
+            func = name[len(module) + 1 :].partition("__mutmut_")[0]
+            if code in _SKIPPED or not any(fnmatch.fnmatchcase(func, p) for p in patterns):
+                continue
+            if not any(fnmatch.fnmatchcase(name, s) for s in selected):
+                continue
+            if code in _KILLED:
+                killed += 1
+            elif name in equivalent:
+                equiv += 1
+                seen_equivalent.add(name)
+            else:
+                survived += 1
+                unlisted.append(f"{name} ({_STATUS.get(code, code)})")
+        total = killed + survived + equiv
+        rows.append((module, total, killed, equiv, survived))
+    print(f"\n{'module':<36} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'left':>5} {'score':>7} {'+equiv.':>8}")
+    sums = [0, 0, 0, 0]
+    for module, total, killed, equiv, survived in rows:
+        sums = [a + b for a, b in zip(sums, (total, killed, equiv, survived), strict=True)]
+        print(
+            f"{module:<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
+            f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
+        )
+    total, killed, equiv, survived = sums
+    print(
+        f"{'all money paths':<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
+        f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
+    )
+    stale = sorted(set(equivalent) - seen_equivalent)
+    return unlisted, stale
+
+
+_STATUS = {0: "survived", 33: "no tests", 5: "no tests", None: "not checked", -11: "segfault", -9: "segfault"}
+
+
+@nox.session
+def mutate(session: nox.Session) -> None:
+    """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants."""
+    session.install(".[test]", MUTMUT)
+    root = Path.cwd()
+    workdir = Path(session.create_tmp()).resolve() / "mutate"
+    if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    shutil.copytree(root / "costkit", workdir / "costkit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    (workdir / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + _mutmut_config())
+    selected = session.posargs or [
+        f"{path[: -len('.py')].replace('/', '.')}.{pattern}__mutmut_*"
+        for path, patterns in MONEY_PATHS.items()
+        for pattern in patterns
+    ]
+    with session.chdir(workdir):
+        session.run("mutmut", "run", *selected)
+        unlisted, stale = _score_report(workdir, selected, root / "docs" / "mutation.md")
+    if unlisted:
+        print("\nsurvivors not listed as equivalent in docs/mutation.md (see one: cd", workdir, "&& mutmut show NAME):")
+        print("\n".join(f"  {name}" for name in unlisted))
+    if stale:
+        print("\nlisted as equivalent in docs/mutation.md but not surviving (killed now, or renumbered):")
+        print("\n".join(f"  {name}" for name in stale))

@@ -14,6 +14,7 @@ from costkit._budgeted import ScopeCheck, active_scopes, budgeted, charge
 from costkit._call import Call, Result, Usage
 from costkit._context import current_tags
 from costkit._pipeline import Pipeline
+from costkit._scope import RequestScope
 from costkit._stream import ResultStream
 from costkit.errors import BudgetExceeded, ConfigError, GuardrailViolation
 from costkit.policies.guardrails import WorstCaseEstimator
@@ -500,3 +501,196 @@ def test_a_request_refused_with_an_http_status_is_not_billed() -> None:
         )
     (r,) = sink.records
     assert (r.success, r.cost_usd, r.input_tokens, r.usage_estimated) == (False, 0.0, 0, False)
+
+
+# ------------------------------------------------------------------ exact amounts on every reserve and settle path
+class FixedWorst(WorstCaseEstimator):
+    """A worst case of exactly ``usd`` (None: an unpriced model)."""
+
+    def __init__(self, usd: float | None) -> None:
+        super().__init__(book())
+        self.usd = usd
+
+    def __call__(self, call: Call) -> Any:
+        from costkit._estimate import WorstCase
+
+        return WorstCase(model=call.model, input_tokens=0, max_output_tokens=0, output_cap_from="call", usd=self.usd)
+
+
+def _held() -> tuple[int, int]:
+    """(reserved, spent) of the innermost invocation's per-call ledger, in nano-dollars."""
+    inv = active_scopes()[-1]
+    state = inv.scope.backend.usage(inv.call_key)
+    return state.reserved, state.spent
+
+
+def _attempt(call: Call, cost: float, input_tokens: int) -> CostRecord:
+    return CostRecord(
+        request_id=call.request_id,
+        attempt=call.attempt,
+        kind=call.kind,
+        timestamp=0.0,
+        provider="openai",
+        requested_model=call.requested_model,
+        model=call.model,
+        input_tokens=input_tokens,
+        cost_usd=cost,
+    )
+
+
+def test_a_hold_is_rounded_up_to_the_next_nano_dollar() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def provider(call: Call) -> Result:
+        seen.append(_held())
+        return Result(text="x", cost_usd=1e-9)
+
+    run = Pipeline([ScopeCheck(estimator=FixedWorst(1.2e-9))], provider).run
+
+    @budgeted(max_usd_per_call=1e-9)
+    def tight() -> None:
+        run(make_call())
+
+    with pytest.raises(BudgetExceeded) as e:
+        tight()  # 1.2 nano-dollars hold 2: more than the 1 allowed
+    assert e.value.requested_usd == 2e-9 and e.value.limit_usd == 1e-9
+
+    @budgeted(max_usd_per_call=2e-9)
+    def room() -> tuple[int, int]:
+        run(make_call())
+        return _held()
+
+    assert room() == (0, 1)
+    assert seen == [(2, 0)]
+
+
+def test_an_unpriced_model_holds_nothing_and_settles_what_its_records_say() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def provider(call: Call) -> Result:
+        seen.append(_held())
+        return Result(text="x", cost_usd=0.002)
+
+    run = Pipeline([ScopeCheck(estimator=FixedWorst(None))], provider).run
+
+    @budgeted(max_usd_per_call=0.005)
+    def f() -> tuple[int, int]:
+        run(make_call())
+        return _held()
+
+    with pytest.warns(UserWarning, match="cannot price 'strong'"):
+        assert f() == (0, 2_000_000)
+    assert seen == [(0, 0)]
+
+
+def test_a_request_that_failed_after_paid_attempts_is_charged_what_they_cost() -> None:
+    def paid_then_fails(call: Call) -> Result:
+        assert call.scope is not None
+        call.scope.add(_attempt(call, 0.004, 400))
+        call.scope.add(_attempt(call, 0.0025, 250))
+        raise ConnectionError
+
+    run = Pipeline([ScopeCheck(estimator=FixedInput())], paid_then_fails).run
+
+    @budgeted(max_usd_per_call=1.0)
+    def f() -> tuple[int, int]:
+        with pytest.raises(ConnectionError):
+            run(make_call().evolve(scope=RequestScope()))
+        return _held()
+
+    assert f() == (0, 6_500_000)
+
+
+async def test_an_async_request_that_failed_after_a_paid_attempt_is_charged_for_it() -> None:
+    async def paid_then_fails(call: Call) -> Result:
+        await asyncio.sleep(0)
+        assert call.scope is not None
+        call.scope.add(_attempt(call, 0.004, 400))
+        raise ConnectionError
+
+    arun = Pipeline([ScopeCheck(estimator=FixedInput())], lambda c: Result(), paid_then_fails).arun
+
+    @budgeted(max_usd_per_call=1.0)
+    async def f() -> tuple[int, int]:
+        with pytest.raises(ConnectionError):
+            await arun(make_call().evolve(scope=RequestScope()))
+        return _held()
+
+    assert await f() == (0, 4_000_000)
+
+
+@pytest.mark.parametrize(("paid", "spent"), [(False, 0), (True, 2_000_000)])
+def test_an_interrupted_call_still_settles_or_releases_its_hold(paid: bool, spent: int) -> None:
+    def interrupted(call: Call) -> Result:
+        if paid:
+            assert call.scope is not None
+            call.scope.add(_attempt(call, 0.002, 200))
+        raise KeyboardInterrupt
+
+    run = Pipeline([ScopeCheck(estimator=FixedInput())], interrupted).run
+
+    @budgeted(max_usd_per_call=1.0)
+    def f() -> tuple[int, int]:
+        with pytest.raises(KeyboardInterrupt):
+            run(make_call().evolve(scope=RequestScope()))
+        return _held()
+
+    assert f() == (0, spent)
+
+
+def test_a_streamed_answer_after_a_failed_attempt_is_charged_for_both() -> None:
+    prices = book()
+
+    def failed_once_then_streams(call: Call) -> Result:
+        assert call.scope is not None
+        call.scope.add(_attempt(call, 0.004, 400))
+        finalize = lambda r: r.evolve(cost_usd=prices.cost("strong", r.usage))  # noqa: E731
+        return Result(stream=ResultStream(iter(range(10)), _Acc(), finalize), model=call.model)
+
+    run = Pipeline([ScopeCheck(estimator=FixedInput())], failed_once_then_streams).run
+
+    @budgeted(max_usd_per_call=1.0)
+    def f() -> tuple[tuple[int, int], tuple[int, int]]:
+        result = run(make_call().evolve(stream=True, scope=RequestScope()))
+        during = _held()
+        list(result.stream)  # type: ignore[arg-type]
+        return during, _held()
+
+    # held: the worst case $0.013; then the failed attempt $0.004 + the stream (1000 in, 10 out) $0.0103
+    assert f() == ((13_000_000, 0), (0, 14_300_000))
+
+
+def test_a_refusal_in_an_inner_scope_gives_back_the_outer_hold_and_count() -> None:
+    provider = Provider()
+    run = chain(provider).run
+    outer_state: list[tuple[int, int, int]] = []
+
+    @budgeted(max_usd_per_call=0.001)
+    def inner() -> None:
+        run(make_call())
+
+    @budgeted(max_usd_per_call=1.0, max_calls=5)
+    def outer() -> None:
+        with pytest.raises(BudgetExceeded):
+            inner()
+        inv = active_scopes()[-1]
+        state = inv.scope.backend.usage(inv.call_key)
+        outer_state.append((state.reserved, state.spent, inv.calls))
+
+    outer()
+    assert outer_state == [(0, 0, 0)] and provider.calls == []
+
+
+def test_the_per_call_day_and_month_ledgers_are_each_charged() -> None:
+    run = chain(Provider()).run
+
+    @budgeted(max_usd_per_call=1.0, max_usd_per_day=2.0, max_usd_per_month=3.0)
+    def f() -> None:
+        run(make_call())
+        run(make_call())
+
+    f()
+    assert f.budget.spent_today() == pytest.approx(2 * ACTUAL, abs=1e-12)  # type: ignore[attr-defined]
+    assert f.budget.spent_this_month() == pytest.approx(2 * ACTUAL, abs=1e-12)  # type: ignore[attr-defined]
+    day = f.budget.backend.usage(f.budget._key("day")[0])  # type: ignore[attr-defined]
+    assert (day.spent, day.reserved) == (23_000_000, 0)

@@ -6,7 +6,7 @@ import pytest
 
 import costkit
 from costkit._call import Call
-from costkit._estimate import WorstCaseEstimator
+from costkit._estimate import WorstCase, WorstCaseEstimator
 from costkit.errors import BudgetExceeded
 from costkit.pricing import PriceBook
 from costkit.sinks import MemorySink
@@ -119,3 +119,101 @@ def test_not_given_sentinels_are_accepted_as_not_passed() -> None:
         20,
         20,
     ]
+
+
+# ------------------------------------------------------------------ every field of the estimate, exactly
+# A long-context model in LiteLLM's format: $1/$2 per million, $2/$4 above 200k prompt tokens;
+# batch $0.5/$1, and $1/$2 above 200k. Its output ceiling is 1,000 tokens.
+TIERED = {
+    "tiered": {
+        "input_cost_per_token": 1e-6,
+        "output_cost_per_token": 2e-6,
+        "input_cost_per_token_above_200k_tokens": 2e-6,
+        "output_cost_per_token_above_200k_tokens": 4e-6,
+        "input_cost_per_token_batches": 0.5e-6,
+        "output_cost_per_token_batches": 1e-6,
+        "input_cost_per_token_above_200k_tokens_batches": 1e-6,
+        "output_cost_per_token_above_200k_tokens_batches": 2e-6,
+        "max_output_tokens": 1000,
+        "litellm_provider": "openai",
+        "mode": "chat",
+    },
+    "no-ceiling": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6, "mode": "chat"},
+}
+
+
+def tiered_call(model: str = "tiered", cap: int | None = 100, kind: str = "call", **params: object) -> Call:
+    return Call(
+        provider="openai",
+        api="chat.completions",
+        requested_model=model,
+        model=model,
+        messages=({"role": "user", "content": "hi"},),
+        params=params,
+        max_output_tokens=cap,
+        kind=kind,  # type: ignore[arg-type]
+    )
+
+
+def test_the_estimate_of_a_call_with_its_own_cap() -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(n=2), 1_000)
+    assert worst == WorstCase(
+        model="tiered",
+        input_tokens=1_000,
+        max_output_tokens=100,
+        output_cap_from="call",
+        usd=pytest.approx(1_000 * 1e-6 + 2 * 100 * 2e-6, abs=1e-15),
+        input_usd=pytest.approx(1_000 * 1e-6, abs=1e-15),
+        output_per_token=2e-6,
+        choices=2,
+    )
+    # another cap (what Guardrails tries while fitting a limit) wins over the call's
+    other = est.estimate(tiered_call(), 1_000, max_output_tokens=10)
+    assert (other.max_output_tokens, other.output_cap_from) == (10, "call")
+    assert other.usd == pytest.approx(1_000 * 1e-6 + 10 * 2e-6, abs=1e-15)
+
+
+def test_without_a_cap_the_estimate_uses_the_models_ceiling() -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(cap=None), 1_000)
+    assert (worst.max_output_tokens, worst.output_cap_from) == (1_000, "model")
+    assert worst.usd == pytest.approx(1_000 * 1e-6 + 1_000 * 2e-6, abs=1e-15)
+    assert worst.tokens == 2_000
+
+
+def test_without_a_cap_or_a_ceiling_the_worst_case_is_unknown() -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(model="no-ceiling", cap=None, n=3), 500)
+    assert worst == WorstCase(
+        model="no-ceiling", input_tokens=500, max_output_tokens=None, output_cap_from=None, usd=None, choices=3
+    )
+    assert worst.tokens == 500
+
+
+def test_an_unpriced_model_has_no_worst_case_in_dollars() -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(model="mystery", n=2), 700)
+    assert worst == WorstCase(
+        model="mystery", input_tokens=700, max_output_tokens=100, output_cap_from="call", usd=None, choices=2
+    )
+    assert worst.tokens == 700 + 2 * 100
+
+
+def test_a_long_prompt_is_estimated_at_its_tier() -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(), 250_000)
+    assert worst.usd == pytest.approx(250_000 * 2e-6 + 100 * 4e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("input_tokens", "input_rate", "output_rate"),
+    [(1_000, 0.5e-6, 1e-6), (250_000, 1e-6, 2e-6)],  # the batch rates, and the batch rates of the long-context tier
+)
+def test_a_batch_item_is_estimated_at_batch_rates(input_tokens: int, input_rate: float, output_rate: float) -> None:
+    est = WorstCaseEstimator(PriceBook(base=None, cost_map=TIERED))
+    worst = est.estimate(tiered_call(kind="batch", n=3), input_tokens)
+    assert worst.usd == pytest.approx(input_tokens * input_rate + 3 * 100 * output_rate, abs=1e-12)
+    assert worst.input_usd == pytest.approx(input_tokens * input_rate, abs=1e-12)
+    assert worst.output_per_token == output_rate
+    assert (worst.model, worst.max_output_tokens, worst.output_cap_from, worst.choices) == ("tiered", 100, "call", 3)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -843,3 +844,317 @@ def test_requests_with_n_extra_body_caps_and_cancellations_never_overspend(
     spent = sum(r.cost_usd or 0.0 for r in sink.records)
     assert spent <= limit_usd + 1e-12
     assert budget_policy.spent(limit) == pytest.approx(spent, abs=1e-9)
+
+
+# ------------------------------------------------------------------ exact amounts on every reserve and settle path
+def _attempt_record(call: Call, cost: float, input_tokens: int, output_tokens: int = 0) -> CostRecord:
+    return CostRecord(
+        request_id=call.request_id,
+        attempt=call.attempt,
+        kind=call.kind,
+        timestamp=0.0,
+        provider="openai",
+        requested_model=call.requested_model,
+        model=call.model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+    )
+
+
+def test_a_hold_is_rounded_up_to_the_next_nano_dollar() -> None:
+    """A worst case of 1.2 nano-dollars holds 2: a 1-nano-dollar limit refuses it, a 2-nano-dollar one takes it."""
+    tight = BudgetLimit(usd=1e-9)
+    with pytest.raises(BudgetExceeded) as e:
+        Pipeline([Budget([tight], estimator=ParamWorst())], Provider()).run(
+            make_call().evolve(params={"worst": 1.2e-9})
+        )
+    assert (e.value.details["requested"], e.value.details["limit_value"]) == (2e-9, 1e-9)
+
+    room = BudgetLimit(usd=2e-9)
+    b = Budget([room], estimator=ParamWorst())
+    held: list[int] = []
+
+    def provider(call: Call) -> Result:
+        held.append(b.backend.usage(b.key_for(room)).reserved)
+        return Result(text="x", cost_usd=1e-9)
+
+    Pipeline([b], provider).run(make_call().evolve(params={"worst": 1.2e-9}))
+    assert held == [2]
+    assert (b.backend.usage(b.key_for(room)).spent, b.backend.usage(b.key_for(room)).reserved) == (1, 0)
+
+
+def test_the_worst_case_held_is_exact_in_nano_dollars_and_tokens() -> None:
+    usd, tokens = BudgetLimit(usd=1.0, name="usd"), BudgetLimit(tokens=10_000, name="tokens")
+    b = budget(usd, tokens)
+    held: list[tuple[int, int]] = []
+
+    def provider(call: Call) -> Result:
+        held.append(
+            (b.backend.usage(b.key_for(usd)).reserved, b.backend.usage(b.key_for(tokens, unit="tokens")).reserved)
+        )
+        return Provider()(call)
+
+    Pipeline([b], provider).run(make_call(max_tokens=100))
+    # strong: 1000 input tokens at $10/M + 100 output tokens at $30/M = $0.013; 1000 + 100 tokens
+    assert held == [(13_000_000, 1_100)]
+    assert b.backend.usage(b.key_for(usd)).spent == 11_500_000  # 50 output tokens: $0.0115
+    assert b.backend.usage(b.key_for(tokens, unit="tokens")).spent == 1_050
+
+
+@pytest.mark.parametrize("limit", [BudgetLimit(usd=1.0), BudgetLimit(usd=1.0, tokens=5000)])
+def test_a_request_that_failed_after_paid_attempts_settles_what_they_cost(limit: BudgetLimit) -> None:
+    """The attempts below recorded before the error (a failed attempt billed for its input, a retry that
+    also failed) are what the request spent: settled, not released."""
+    b = budget(limit)
+
+    def paid_then_fails(call: Call) -> Result:
+        call.scope.add(_attempt_record(call, 0.004, 400))
+        call.scope.add(_attempt_record(call, 0.0025, 250))
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):
+        Pipeline([b], paid_then_fails).run(make_call().evolve(scope=RequestScope()))
+    state = b.backend.usage(b.key_for(limit))
+    assert (state.spent, state.reserved) == (6_500_000, 0)
+    if limit.tokens:
+        assert b.spent(limit, unit="tokens") == 650
+
+
+async def test_an_async_request_that_failed_after_paid_attempts_settles_what_they_cost() -> None:
+    limit = BudgetLimit(usd=1.0, tokens=5000)
+    b = budget(limit)
+
+    async def paid_then_fails(call: Call) -> Result:
+        await asyncio.sleep(0)
+        call.scope.add(_attempt_record(call, 0.004, 400))
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):
+        await Pipeline([b], lambda c: Result(), paid_then_fails).arun(make_call().evolve(scope=RequestScope()))
+    assert b.backend.usage(b.key_for(limit)) == type(b.backend.usage(b.key_for(limit)))(4_000_000, 0)
+    assert b.spent(limit, unit="tokens") == 400
+
+
+async def test_a_cancelled_request_settles_its_paid_attempt_or_releases() -> None:
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+    started = asyncio.Event()
+
+    async def hangs(call: Call) -> Result:
+        if call.params.get("paid"):
+            call.scope.add(_attempt_record(call, 0.003, 300))
+        started.set()
+        await asyncio.sleep(30)
+        raise AssertionError("cancelled before")
+
+    arun = Pipeline([b], lambda c: Result(), hangs).arun
+    for paid, spent in ((False, 0), (True, 3_000_000)):
+        started.clear()
+        task = asyncio.create_task(arun(make_call().evolve(scope=RequestScope(), params={"paid": paid})))
+        await started.wait()
+        assert b.backend.usage(b.key_for(limit)).reserved == 13_000_000
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (b.backend.usage(b.key_for(limit)).spent, b.backend.usage(b.key_for(limit)).reserved) == (spent, 0)
+
+
+@pytest.mark.parametrize(("paid", "spent"), [(False, 0), (True, 2_000_000)])
+def test_an_interrupted_call_still_settles_or_releases_its_hold(paid: bool, spent: int) -> None:
+    """A KeyboardInterrupt is not thrown into the flow: the driver closes it, and the hold is undone then."""
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit)
+
+    def interrupted(call: Call) -> Result:
+        if paid:
+            call.scope.add(_attempt_record(call, 0.002, 200))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline([b], interrupted).run(make_call().evolve(scope=RequestScope()))
+    state = b.backend.usage(b.key_for(limit))
+    assert (state.spent, state.reserved) == (spent, 0)
+
+
+def test_a_streamed_answer_after_a_failed_attempt_settles_both() -> None:
+    """A stream's own record comes when it ends: its cost is added to the paid attempts before it."""
+    usd, tokens = BudgetLimit(usd=1.0, name="usd"), BudgetLimit(tokens=100_000, name="tokens")
+    b = budget(usd, tokens)
+    prices = book()
+
+    def finalize(r: Result) -> Result:
+        return r.evolve(cost_usd=prices.cost("strong", r.usage))
+
+    def failed_once_then_streams(call: Call) -> Result:
+        call.scope.add(_attempt_record(call, 0.004, 400))  # the first attempt failed, billed its input
+        return Result(stream=ResultStream(iter(["a"] * 20), _Acc(), finalize), model=call.model)
+
+    result = Pipeline([b], failed_once_then_streams).run(make_call().evolve(stream=True, scope=RequestScope()))
+    assert list(result.stream) == ["a"] * 20  # type: ignore[arg-type]
+    # the stream: 1000 input tokens at $10/M + 20 output tokens at $30/M = $0.0106
+    assert b.backend.usage(b.key_for(usd)) == type(b.backend.usage(b.key_for(usd)))(14_600_000, 0)
+    assert b.spent(tokens, unit="tokens") == 400 + 1000 + 20
+
+
+def test_a_fail_open_backend_is_neither_settled_nor_released() -> None:
+    backend = RedisBudgetBackend(client=_DownClient(), on_redis_error="open")
+    with pytest.warns(CostkitWarning):
+        Pipeline([budget(BudgetLimit(usd=1.0), backend=backend)], Provider()).run(make_call())
+    stream_budget = budget(BudgetLimit(usd=1.0), backend=backend)
+
+    def streams(call: Call) -> Result:
+        return Result(stream=ResultStream(iter(["a"]), _Acc(), lambda r: r.evolve(cost_usd=0.001)), model=call.model)
+
+    list(Pipeline([stream_budget], streams).run(make_call().evolve(stream=True)).stream)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        Pipeline([stream_budget], Provider(fail=ConnectionError())).run(make_call())
+    assert backend.unenforced == 3
+    assert backend.dropped == 0  # a settle with nothing held would have been attempted (and dropped)
+
+
+NOV_22 = datetime(2026, 11, 22, 12, tzinfo=timezone.utc).timestamp()
+
+
+def _nested_refusal(b: Budget, **tags: str) -> BudgetExceeded:
+    """Settle one call, then, while a second is in flight (its worst case held), refuse a third."""
+    run = Pipeline([b], Provider()).run
+    run(make_call(**tags))
+    refusals: list[BudgetExceeded] = []
+
+    def provider(call: Call) -> Result:
+        with pytest.raises(BudgetExceeded) as e:
+            run(make_call(**tags))
+        refusals.append(e.value)
+        return Provider()(call)
+
+    Pipeline([b], provider).run(make_call(**tags))
+    return refusals[0]
+
+
+def test_a_usd_refusal_says_exactly_what_did_not_fit() -> None:
+    limit = BudgetLimit(usd=0.03, tenant="*", name="support")
+    err = _nested_refusal(budget(limit, clock=lambda: NOV_22), tenant="acme")
+    # spent 0.0115 + held 0.013 + this call's 0.013 > 0.03
+    assert (err.spent_usd, err.limit_usd, err.requested_usd) == (0.0115, 0.03, 0.013)
+    assert err.scope == "support[tenant=acme]@2026-11-22"
+    assert err.details == {
+        "reason": "limit",
+        "limit": "support",
+        "bucket": "tenant=acme",
+        "window": "2026-11-22",
+        "unit": "usd",
+        "spent": 0.0115,
+        "reserved": 0.013,
+        "remaining": 0.0055,
+        "requested": 0.013,
+        "limit_value": 0.03,
+        "model": "strong",
+        "worst_case_tokens": 1100,
+    }
+    assert str(err) == (
+        "this call's worst case does not fit in the remaining budget (scope=support[tenant=acme]@2026-11-22, "
+        "spent=$0.011500, limit=$0.030000, this call up to $0.013000)"
+    )
+
+
+def test_a_token_refusal_says_exactly_what_did_not_fit() -> None:
+    usd, tokens = BudgetLimit(usd=1.0), BudgetLimit(tokens=2500, window="month", name="tok")
+    err = _nested_refusal(budget(usd, tokens, clock=lambda: NOV_22))
+    # spent 1050 + held 1100 + this call's 1100 > 2500
+    assert err.scope == "tok[global]@2026-11"
+    assert (err.spent_usd, err.limit_usd, err.requested_usd) == (0.0, 0.0, 0.0)
+    assert err.details == {
+        "reason": "limit",
+        "limit": "tok",
+        "bucket": "global",
+        "window": "2026-11",
+        "unit": "tokens",
+        "spent": 1050.0,
+        "reserved": 1100.0,
+        "remaining": 350.0,
+        "requested": 1100.0,
+        "limit_value": 2500.0,
+        "model": "strong",
+        "worst_case_tokens": 1100,
+    }
+    assert str(err).startswith(
+        "this call's worst case (1100 tokens) does not fit in the remaining token budget (350 of 2500 tokens left)"
+    )
+
+
+class _Unavailable:
+    """A backend that cannot enforce: it answers every reservation with ``error``."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def reserve(self, holds: Any, ttl_s: float) -> Any:
+        from costkit._ledger import Reservation
+
+        return Reservation(id="r", holds=tuple(holds), ok=False, enforced=False, error=self.error)
+
+    async def areserve(self, holds: Any, ttl_s: float) -> Any:
+        return self.reserve(holds, ttl_s)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "message"),
+    [
+        ("ConnectionError", "backend_unavailable", "the budget backend is unavailable and fails closed"),
+        (
+            "counters_lost",
+            "counters_lost",
+            "the budget counters were lost (Redis restarted without persistence or was flushed) and the backend "
+            "fails closed; call backend.acknowledge_reset() to start again",
+        ),
+    ],
+)
+def test_a_backend_that_cannot_enforce_refuses_with_its_reason(error: str, reason: str, message: str) -> None:
+    b = budget(BudgetLimit(usd=1.0, name="all"), backend=_Unavailable(error))  # type: ignore[arg-type]
+    provider = Provider()
+    with pytest.raises(BudgetExceeded) as e:
+        Pipeline([b], provider).run(make_call())
+    assert provider.models == []
+    assert e.value.details == {"reason": reason, "error": error, "model": "strong"}
+    assert (e.value.scope, e.value.requested_usd) == ("all", pytest.approx(0.013, abs=1e-15))
+    assert str(e.value).startswith(message + " (scope=all,")
+
+
+def test_degrade_is_not_tried_when_the_backend_cannot_enforce() -> None:
+    b = budget(BudgetLimit(usd=1.0), backend=_Unavailable("x"), on_exceed="degrade", degrade_to="cheap")  # type: ignore[arg-type]
+    provider = Provider()
+    with pytest.raises(BudgetExceeded) as e:
+        Pipeline([b], provider).run(make_call())
+    assert e.value.details["reason"] == "backend_unavailable" and provider.models == []
+
+
+def test_alerts_report_each_limit_and_unit_in_its_own_units() -> None:
+    alerts: list[BudgetAlert] = []
+    usd, tokens = BudgetLimit(usd=0.02, name="usd"), BudgetLimit(tokens=2000, name="tok")
+    b = budget(usd, tokens, alerts=(0.5,), on_alert=alerts.append, clock=lambda: NOV_22)
+    Pipeline([b], Provider()).run(make_call())  # $0.0115 of $0.02, 1050 of 2000 tokens: both cross 50%
+    assert alerts == [
+        BudgetAlert(
+            limit=usd, bucket="global", window="2026-11-22", unit="usd", threshold=0.5, spent=0.0115, limit_value=0.02
+        ),
+        BudgetAlert(
+            limit=tokens,
+            bucket="global",
+            window="2026-11-22",
+            unit="tokens",
+            threshold=0.5,
+            spent=1050.0,
+            limit_value=2000.0,
+        ),
+    ]
+
+
+async def test_async_alerts_and_stream_settlement_use_the_same_amounts() -> None:
+    alerts: list[BudgetAlert] = []
+    limit = BudgetLimit(usd=0.02)
+    b = budget(limit, alerts=(0.5,), on_alert=alerts.append)
+    provider = Provider()
+    await Pipeline([b], provider, provider.acall).arun(make_call())
+    assert [(a.threshold, a.spent) for a in alerts] == [(0.5, 0.0115)]
+    assert b.backend.usage(b.key_for(limit)).spent == 11_500_000

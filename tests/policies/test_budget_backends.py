@@ -491,3 +491,66 @@ def _held_once(b: RedisBudgetBackend) -> bool:
     """The slow reservation did reach Redis (so the release, not a no-op, is what freed it)."""
     client = b.client
     return client.get(b.key("epoch")) is not None
+
+
+# ------------------------------------------------------------------ the arguments the scripts get and what comes back
+@pytest.mark.redis
+def test_a_window_counter_is_kept_exactly_a_day_past_its_end_and_a_hold_for_its_ttl(redis_url: str) -> None:
+    b = RedisBudgetBackend(redis_url, prefix="args")
+    ends = float(int(time.time()) + 3600)
+    r = b.reserve([Hold(key="day|y", limit=100, amount=10, expires_at=ends)], ttl_s=100)
+    assert r.ok
+    client = redis.Redis.from_url(redis_url)
+    assert client.expiretime(b.key("day|y")) == int(ends) + 86400
+    score = client.zscore(b.key("day|y") + ":h", r.id)
+    now_ms = int(time.time() * 1000)
+    assert score is not None and 99_000 <= score - now_ms <= 100_000  # the hold's deadline: now + 100 s
+    b.settle(r, [4])
+    assert client.expiretime(b.key("day|y")) == int(ends) + 86400
+    client.close()
+
+
+@pytest.mark.redis
+def test_a_closed_backend_that_lost_its_counters_keeps_refusing_with_nothing_held(redis_url: str) -> None:
+    closed = RedisBudgetBackend(redis_url, prefix="lost3", on_redis_error="closed")
+    h = [Hold(key="day|z", limit=100, amount=10)]
+    assert closed.reserve(h, ttl_s=60).ok
+    redis.Redis.from_url(redis_url).flushall()
+    with pytest.warns(CostkitWarning, match="were lost"):
+        closed.reserve(h, ttl_s=60)
+    again = closed.reserve(h, ttl_s=60)
+    assert (again.ok, again.enforced, again.error, again.holds) == (False, False, "counters_lost", tuple(h))
+    assert isinstance(again.id, str) and again.id and again.id != closed.reserve(h, ttl_s=60).id
+
+
+class _EpochThief:
+    """A Redis whose reserve script always finds another process's epoch (the counters keep being lost)."""
+
+    def register_script(self, src: str) -> Any:
+        return lambda **_kw: [-1, 0, 0, 0, b"someone-else"]
+
+
+def test_counters_lost_again_while_retrying_fail_open_without_looping() -> None:
+    b = RedisBudgetBackend(client=_EpochThief(), on_redis_error="open")
+    b._epoch = "mine"
+    h = [Hold(key="day|z", limit=100, amount=10)]
+    with pytest.warns(CostkitWarning, match="were lost"):
+        r = b.reserve(h, ttl_s=60)
+    assert (r.ok, r.enforced, r.error, r.holds) == (True, False, "counters_lost", tuple(h))
+    assert isinstance(r.id, str) and r.id
+    assert (b.resets, b.unenforced) == (1, 1)
+
+
+def test_an_unreachable_redis_answers_with_the_reservation_id() -> None:
+    b = RedisBudgetBackend(client=_DownClient(), on_redis_error="open")
+    with pytest.warns(CostkitWarning):
+        r = b.reserve(holds({"global": 10}), ttl_s=60)
+    assert isinstance(r.id, str) and r.id and r.holds == tuple(holds({"global": 10}))
+
+
+def test_settle_needs_one_amount_per_hold() -> None:
+    b = RedisBudgetBackend(client=_DownClient(), on_redis_error="open")
+    with pytest.warns(CostkitWarning):
+        r = b.reserve([Hold(key="a", limit=100, amount=10), Hold(key="b", limit=100, amount=10)], ttl_s=60)
+    with pytest.raises(ValueError):
+        b.settle(r, [5])
