@@ -47,6 +47,34 @@ def request_skip_reason(call: Call, *, cache_sampled: bool) -> str | None:
     return None
 
 
+SAMPLED_WARN_AFTER = 100
+
+
+def count_bypass(cache: str, stats: Counter[str], reason: str, call: Call) -> None:
+    """Count a bypass; the ``SAMPLED_WARN_AFTER``-th call skipped as sampled says so once, with the fix.
+
+    A call is sampled unless it asks for ``temperature=0`` (embeddings always repeat). Some SDKs and
+    models take no temperature at all (anthropic's ``messages.create`` from 2.x, OpenAI's reasoning
+    models): their calls can never ask to be repeatable, so a cache that sees only those answers
+    nothing unless told that repeating a sampled answer is acceptable.
+    """
+    key = f"bypass:{reason}"
+    stats[key] += 1
+    if reason != "sampled" or stats[key] != SAMPLED_WARN_AFTER:
+        return
+    why = (
+        "anthropic's SDK takes no temperature, so its calls always sample"
+        if call.client == "anthropic" and "temperature" not in call.params
+        else "they set no temperature=0 (the providers' default is 1)"
+    )
+    warn_once(
+        f"cache-sampled:{cache}:{id(stats)}",
+        f"costkit: {cache} has let its first {SAMPLED_WARN_AFTER} calls through uncached as sampled: {why}. "
+        f"To cache them anyway (the same question gets the first answer again), pass {cache}(cache_sampled=True); "
+        "or send temperature=0 where the SDK takes it.",
+    )
+
+
 def result_skip_reason(result: Result, *, cache_tool_calls: bool, api: str | None = None) -> str | None:
     """Why this finished result must not be stored, or None."""
     notes = result.notes
@@ -194,7 +222,7 @@ class ExactCache(FlowPolicy):
             if ttl is None or ttl > 0:
                 return self.key(call), ttl
             reason = "ttl_zero"
-        self.stats[f"bypass:{reason}"] += 1
+        count_bypass("ExactCache", self.stats, reason, call)
         return None
 
     def _hit(self, call: Call, key: str, doc: Mapping[str, Any] | None) -> Result | None:

@@ -47,7 +47,7 @@ from ..._serialize import SerializationError, result_from_json, result_to_json
 from ..._warn import warn_once
 from ...errors import ConfigError
 from .calibration import Calibration, calibrate, check_rate, default_calibration
-from .exact import CacheRules, request_skip_reason, result_skip_reason
+from .exact import CacheRules, count_bypass, request_skip_reason, result_skip_reason
 from .keys import exact_key
 from .stores import DiskStore
 
@@ -482,7 +482,7 @@ class SemanticCache:
         if reason is None and ttl is not None and ttl <= 0:
             reason = "ttl_zero"
         if reason is not None or query is None:
-            self.stats[f"bypass:{reason}"] += 1
+            count_bypass("SemanticCache", self.stats, reason or "no_text_turn", call)
             return None
         feature = call.tags.feature
         cal = self.calibrations.get(feature, self.calibration) if feature is not None else self.calibration

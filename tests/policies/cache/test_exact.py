@@ -412,3 +412,30 @@ def test_a_planted_entry_never_runs_code_and_is_dropped_as_a_miss(
     assert store.get(cache.key(chat_call())) is not None  # replaced by the provider's answer, not the plant
     assert pipeline(cache, provider).run(chat_call()).text == "Paris."
     assert len(provider.calls) == 1
+
+
+def test_a_cache_that_only_sees_sampled_calls_says_so_once_naming_the_fix() -> None:
+    """anthropic 2.x's messages.create takes no temperature: every call counts as sampled and, before,
+    was never cached with nothing to tell the user."""
+    import warnings
+
+    from costkit.providers.anthropic import MessagesAdapter
+
+    adapter = MessagesAdapter()
+    call = adapter.to_call(
+        {"model": "claude-haiku-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}, Tags()
+    )
+    cache = ExactCache(MemoryStore())
+    p = pipeline(cache, Provider())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(150):
+            p.run(call)
+    said = [str(w.message) for w in seen if issubclass(w.category, CostkitWarning)]
+    assert len(said) == 1 and "cache_sampled=True" in said[0] and "anthropic's SDK takes no temperature" in said[0]
+    assert cache.stats["bypass:sampled"] == 150
+    opted_in = ExactCache(MemoryStore(), cache_sampled=True)
+    q = pipeline(opted_in, provider := Provider())
+    sampled = chat_call(temperature=None)
+    q.run(sampled)
+    assert q.run(sampled).source == "exact" and len(provider.calls) == 1
