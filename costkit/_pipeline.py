@@ -235,6 +235,8 @@ def check_policies(policies: Sequence[Any]) -> tuple[Policy, ...]:
     """Reject anything that is not a policy at construction, naming its position."""
     out = []
     for i, p in enumerate(policies):
+        if isinstance(p, type):
+            raise ConfigError(f"policies[{i}]", f"{p.__name__} is a class: pass an instance, e.g. {p.__name__}()")
         if not (callable(getattr(p, "handle", None)) and callable(getattr(p, "ahandle", None))):
             raise ConfigError(
                 f"policies[{i}]",

@@ -350,3 +350,46 @@ def test_inline_delivery_is_an_explicit_opt_in():
     assert len(got) == 1  # delivered before the call returned
     memory = MemorySink()
     assert costkit.wrap(FakeOpenAI(), sink=memory).costkit_recorder.sink is memory  # never blocks: inline
+
+
+# ------------------------------------------------------------------ misconfiguration fails at construction
+
+
+def test_a_policy_class_instead_of_an_instance_is_refused_naming_it():
+    with pytest.raises(costkit.ConfigError) as e:
+        costkit.wrap(FakeOpenAI(), policies=[costkit.ExactCache], sink=None)
+    assert e.value.field == "policies[0]" and "ExactCache()" in str(e.value)
+
+
+def test_the_sdk_module_instead_of_a_client_is_refused():
+    import anthropic
+    import openai
+
+    for module, fix in ((openai, "openai.OpenAI()"), (anthropic, "anthropic.Anthropic()")):
+        with pytest.raises(costkit.ConfigError) as e:
+            costkit.wrap(module)
+        assert e.value.field == "client" and fix in str(e.value)
+
+
+def test_a_misspelt_model_is_refused_at_construction_with_the_nearest_names():
+    with pytest.raises(costkit.ConfigError) as e:
+        costkit.Router.tiers({"cheap": "gpt-4o-mni", "strong": "gpt-4o"})
+    assert e.value.field == "mapping['cheap']" and "'gpt-4o-mini'" in str(e.value)
+    with pytest.raises(costkit.ConfigError) as e:
+        costkit.Router.cascade(["gpt-4o-mini", "gtp-4o"], gate=lambda c, r: True)
+    assert e.value.field == "models[1]" and "'gpt-4o'" in str(e.value)
+    router = costkit.Router.tiers({"own": "house-model"})  # no near name: may be priced in wrap()'s book
+    with pytest.raises(costkit.ConfigError) as e:
+        costkit.wrap(FakeOpenAI(), policies=[router], sink=None)
+    assert e.value.field == "mapping['own']" and "costkit.pricing.register('house-model'" in str(e.value)
+
+
+def test_a_tier_on_another_providers_model_is_refused_at_wrap():
+    """The reported misroute: a Claude tier behind an openai client was posted to OpenAI's endpoint."""
+    router = costkit.Router.tiers({"cheap": "claude-haiku-4-5", "strong": "gpt-4o"})
+    with pytest.raises(costkit.ConfigError) as e:
+        costkit.wrap(FakeOpenAI(), policies=[router], sink=None)
+    assert e.value.field == "mapping['cheap']" and "litellm" in str(e.value)
+    from costkit.testing import FakeLiteLLM
+
+    costkit.wrap(FakeLiteLLM(), policies=[router], sink=None)  # litellm sends each model to its provider

@@ -44,6 +44,32 @@ if TYPE_CHECKING:
     from .routing.heuristic import ComplexityScorer
 
 AttemptFlow = Generator[Step, Any, Result]
+#: the providers (as the cost map names them) each SDK client can send a model to
+CLIENT_PROVIDERS = {
+    "openai": frozenset({"openai", "azure", "text-completion-openai"}),
+    "anthropic": frozenset({"anthropic"}),
+}
+
+
+def unknown_model_message(model: str, pricing: Any) -> tuple[str, list[str]]:
+    """Why ``model`` is refused, and the closest names the price book knows."""
+    import difflib
+
+    names: list[str] = []
+    cost_map = getattr(pricing, "cost_map", None)
+    entries = getattr(cost_map, "entries", None)
+    if entries is not None:
+        names = list(entries)
+    overrides = getattr(pricing, "overrides", ())
+    names += [p.model for p in (overrides() if callable(overrides) else overrides)]
+    close = difflib.get_close_matches(model, names, n=3, cutoff=0.75)
+    hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+    message = (
+        f"unknown model {model!r}: {hint}(a model the cost map lacks needs a price first: "
+        f"costkit.pricing.register({model!r}, input_per_million=..., output_per_million=...), "
+        "or in the PriceBook given to costkit.wrap(pricing=...))"
+    )
+    return message, close
 
 
 class Router(FlowPolicy):
@@ -75,10 +101,53 @@ class Router(FlowPolicy):
         self.fallback = fallback
         self.shadow = shadow
         self.catalog = Catalog(pricing, default_output_tokens=default_output_tokens)
+        self._check_known(self.catalog.pricing, self.model_fields(learned=False), only_typos=pricing is None)
 
     def bind(self, env: Env) -> None:
-        """Route and check eligibility with the wrapper's price book unless this router was given its own."""
+        """Route and check eligibility with the wrapper's price book unless this router was given its own;
+        refuse (at ``costkit.wrap``) a model the wrapped client cannot send to."""
         self.catalog.adopt_pricing(env.pricing)
+        self._check_known(self.catalog.pricing, self.model_fields())
+        if env.client in CLIENT_PROVIDERS:
+            self._check_servable(env.client)
+
+    def model_fields(self, *, learned: bool = True) -> dict[str, tuple[str, ...]]:
+        """Every model this router may send a call to, by the constructor field that named it (a
+        learned router's models, named by its training labels, with ``learned``)."""
+        fields = getattr(self.strategy, "model_fields", None)
+        named: dict[str, tuple[str, ...]] = dict(fields()) if callable(fields) else {}
+        trained = getattr(getattr(self.strategy, "model", None), "models", None)
+        if learned and not named and trained:
+            named = {f"models[{i}]": (m,) for i, m in enumerate(trained)}
+        if self.fallbacks:
+            named["fallbacks"] = tuple(self.fallbacks)
+        return named
+
+    def _check_known(self, pricing: Any, fields: Mapping[str, Sequence[str]], *, only_typos: bool = False) -> None:
+        """A model the price book has never heard of is refused, with the nearest names it knows.
+
+        Checked when the router is built and again when it is wrapped (against the wrapper's price
+        book, where a private model may be registered): at build time without a price book of its
+        own, only a name close to a known one (a typo) is refused at once."""
+        for field, models in fields.items():
+            for model in models:
+                if pricing.get(model) is None:
+                    message, close = unknown_model_message(model, pricing)
+                    if close or not only_typos:
+                        raise ConfigError(field, message)
+
+    def _check_servable(self, client: str) -> None:
+        for field, models in self.model_fields().items():
+            for model in models:
+                price = self.catalog.pricing.get(model)
+                provider = getattr(price, "provider", None)
+                if provider and provider not in CLIENT_PROVIDERS[client]:
+                    raise ConfigError(
+                        field,
+                        f"{model!r} is served by {provider}, but this router runs in a wrapped {client} client, "
+                        f"which would send it to {client}'s API. Route across providers through litellm "
+                        f"(costkit.wrap(litellm, policies=[...])), or keep this tier to {client} models",
+                    )
 
     # ------------------------------------------------------------------------------ constructors
     @classmethod

@@ -37,6 +37,10 @@ class _Ladder:
     def decide(self, call: Call) -> Decision:
         return Decision(tiers=tuple((m,) for m in self.models), reason="cascade")
 
+    def model_fields(self) -> dict[str, tuple[str, ...]]:
+        """The models it may send to, by the constructor field that named them."""
+        return {f"models[{i}]": (m,) for i, m in enumerate(self.models)}
+
     def __repr__(self) -> str:
         return f"cascade{list(self.models)}"
 

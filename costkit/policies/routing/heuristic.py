@@ -175,6 +175,10 @@ class Heuristic:
         self.scorer = scorer if scorer is not None else ComplexityScorer()
         self.text = text
 
+    def model_fields(self) -> dict[str, tuple[str, ...]]:
+        """The models it may send to, by the constructor field that named them."""
+        return {f"models[{i}]": tier for i, tier in enumerate(self.ladder)}
+
     def tier_of(self, score: float) -> int:
         return sum(1 for t in self.thresholds if score >= t)
 

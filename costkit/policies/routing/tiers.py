@@ -45,6 +45,10 @@ class Tiers:
             raise ConfigError("default", f"{default!r} is not a route in mapping ({', '.join(self.mapping)})")
         self.default = default
 
+    def model_fields(self) -> dict[str, tuple[str, ...]]:
+        """The models it may send to, by the constructor field that named them."""
+        return {f"mapping[{key!r}]": tier for key, tier in self.mapping.items()}
+
     def route_of(self, call: Call) -> str | None:
         value = getattr(call.tags, self.by) if isinstance(self.by, str) else self.by(call)
         return value if isinstance(value, str) else None
