@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from costkit import Call, Result, Tags  # noqa: E402
 from costkit.policies.cache.calibration import calibrate  # noqa: E402
-from costkit.policies.cache.embedders import as_embedder, normalize_rows  # noqa: E402
+from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
 from costkit.policies.cache.semantic import SemanticCache  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from costkit.policies.cache.calibration import calibrate, feature_tensor, simulate  # noqa: E402
-from costkit.policies.cache.embedders import as_embedder  # noqa: E402
+from costkit.embedders import as_embedder  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
 OUT = ROOT / "costkit" / "policies" / "cache" / "data"

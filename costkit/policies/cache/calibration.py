@@ -100,7 +100,7 @@ class _Lexicon:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
         if missing:
             if self._model is None:
-                from .embedders import default_embedder
+                from ...embedders import default_embedder
 
                 self._model = default_embedder()
             computed = np.asarray(self._model(missing), dtype=np.float32)
@@ -480,7 +480,7 @@ def calibrate(
     ``embedder``: the cache's embedder (None: the default). ``scorer``: ``"learned"`` (default)
     or ``"cosine"``. See the module docstring for the procedure and what it guarantees.
     """
-    from .embedders import as_embedder
+    from ...embedders import as_embedder
 
     if scorer not in ("learned", "cosine"):
         raise ConfigError("scorer", f"must be 'learned' or 'cosine', got {scorer!r}")

@@ -390,7 +390,7 @@ class SemanticCache:
         cache_tool_calls: bool = False,
         top_k: int | None = None,
     ) -> None:
-        from .embedders import as_embedder
+        from ...embedders import as_embedder
 
         self.max_false_hit_rate = check_rate(max_false_hit_rate)
         self.verify_band = check_rate(verify_band, "verify_band")
@@ -594,7 +594,7 @@ class SemanticCache:
         if call is None:
             return contextlib.nullcontext()
         from ..._recorder import record_side_call
-        from .embedders import reporting_costs_to
+        from ...embedders import reporting_costs_to
 
         def report(cost: Any) -> None:
             record_side_call(

@@ -2,7 +2,7 @@
 
 Training data is what you already have or can label offline: for each past prompt, which models
 answered it acceptably (``{"prompt": str, "ok": {model: bool, ...}}``). Prompts are embedded with
-the cache layer's embedder (offline, numpy; :class:`~costkit.policies.routing.concat.ConcatEmbedder`
+the cache layer's embedder (offline, numpy; :class:`~costkit.embedders.ConcatEmbedder`
 puts two side by side); up to three predictors estimate, for a new prompt, the probability
 ``q[m]`` that each model answers it acceptably:
 
@@ -499,7 +499,7 @@ def train(
     ``l2_grid`` (ridge penalties) and ``linear_weights`` (the ridge model's share beside the kNN
     vote) are what cross-validation chooses from; see the module docstring.
     """
-    from ..cache.embedders import as_embedder
+    from ...embedders import as_embedder
 
     if isinstance(models, str) or not isinstance(models, Sequence) or len(models) < 2:
         raise ConfigError("models", "needs at least two models, cheapest first, strongest last")
@@ -610,7 +610,7 @@ class LearnedStrategy:
     """Embeds the request's text, predicts each model's quality, picks the cheapest within the threshold."""
 
     def __init__(self, model: LearnedModel, *, embedder: Any = None, text: Callable[[Call], str] | None = None) -> None:
-        from ..cache.embedders import as_embedder
+        from ...embedders import as_embedder
 
         emb = as_embedder(embedder)
         if emb.name != model.embedder_name or emb.dim != model.dim:

@@ -23,7 +23,7 @@ from costkit.policies.cache.calibration import (
     simulate,
     upper_bound,
 )
-from costkit.policies.cache.embedders import default_embedder
+from costkit.embedders import default_embedder
 
 QQP = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
 
@@ -127,7 +127,7 @@ def _circle(texts):
 
 
 def test_simulate_labels_own_duplicates_same_text_and_labeled_pairs() -> None:
-    from costkit.policies.cache.embedders import CallableEmbedder
+    from costkit.embedders import CallableEmbedder
 
     emb = CallableEmbedder(_circle, dim=2, name="circle")
     pairs = [

@@ -14,7 +14,7 @@ from costkit import Call, Tags
 from costkit._warn import CostkitWarning
 from costkit.errors import ConfigError
 from costkit.policies.cache.calibration import Calibration, Scorer, default_calibration
-from costkit.policies.cache.embedders import CallableEmbedder, default_embedder
+from costkit.embedders import CallableEmbedder, default_embedder
 from costkit.policies.cache.semantic import LocalSemanticStore, SemanticCache, partition_key, semantic_query
 
 # ------------------------------------------------------------------ a controlled embedder and calibration
@@ -583,7 +583,7 @@ def test_provider_embeddings_are_recorded_as_embedding_records_of_the_request() 
     import attrs as _attrs
 
     import costkit
-    from costkit.policies.cache.embedders import ProviderEmbedder
+    from costkit.embedders import ProviderEmbedder
     from costkit.sinks import MemorySink
     from costkit.testing import FakeOpenAI, FakeProvider
 

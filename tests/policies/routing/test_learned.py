@@ -13,7 +13,7 @@ import pytest
 
 from costkit import Call, ConfigError, Result, Router, Usage
 from costkit._pipeline import Pipeline
-from costkit.policies.cache.embedders import CallableEmbedder
+from costkit.embedders import CallableEmbedder
 from costkit.policies.routing.learned import (
     LearnedModel,
     LearnedStrategy,
