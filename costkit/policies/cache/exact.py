@@ -4,11 +4,8 @@ The key (:func:`~costkit.policies.cache.keys.exact_key`) is the requested questi
 scope; a hit returns the SDK's own object as stored, with ``source="exact"`` and the original
 ``cost_usd`` and usage, so the recorder books a cost of 0 and saves what the first call cost.
 
-What is *not* stored (the same rules serve the semantic cache): sampled calls (a temperature
-above 0, or none given: the providers' default is 1) unless ``cache_sampled=True``; errors;
-refusals and content-filtered answers; truncated answers (finish reason ``length``); tool calls
-unless ``cache_tool_calls=True``; streams that failed or were closed early; answers that did not
-come from the provider (a semantic hit is not promoted into an exact entry).
+What is *not* stored, TTLs and labels are the rules both caches share (:mod:`.rules`); when an
+entry may answer other users is :mod:`.sharing`.
 """
 
 from __future__ import annotations
@@ -19,122 +16,14 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from ..._call import SOURCE_EXACT_CACHE, SOURCE_PROVIDER, Call, Result
+from ..._call import SOURCE_EXACT_CACHE, Call, Result
 from ..._pipeline import ANext, Next
 from ..._serialize import SerializationError, result_from_json, result_to_json
 from ..._warn import warn_once
-from ...errors import ConfigError
 from .keys import exact_key
+from .rules import CacheRules, request_skip_reason, result_skip_reason
+from .sharing import USERS
 from .stores import CacheStore, as_store
-
-NOT_CACHED_FINISH = frozenset({"length", "content_filter", "refusal"})
-LABEL_TAGS = ("tenant", "user", "feature", "route", "prompt_version", "corpus_version", "namespace")
-
-
-def request_skip_reason(call: Call, *, cache_sampled: bool) -> str | None:
-    """Why this call must not be answered from (or stored in) a cache, or None."""
-    if cache_sampled:
-        return None
-    temperature = call.params.get("temperature")
-    if temperature is None or not isinstance(temperature, int | float) or temperature > 0:
-        return "sampled"
-    n = call.params.get("n")
-    if isinstance(n, int) and n > 1:
-        return "sampled"
-    return None
-
-
-def result_skip_reason(result: Result, *, cache_tool_calls: bool) -> str | None:
-    """Why this finished result must not be stored, or None."""
-    notes = result.notes
-    if notes.get("stream_error") or notes.get("stream_incomplete"):
-        return "stream_incomplete"
-    if result.source != SOURCE_PROVIDER:
-        return "not_from_provider"
-    if result.finish_reason in NOT_CACHED_FINISH:
-        return result.finish_reason or "finish"
-    if result.tool_calls and not cache_tool_calls:
-        return "tool_calls"
-    if not result.text and not result.tool_calls:
-        return "empty"
-    if result.raw is None:
-        return "no_raw"
-    return None
-
-
-def check_ttl_map(name: str, value: Mapping[str, float] | None) -> dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(name, f"must be a dict of name -> seconds, got {type(value).__name__}")
-    out = {}
-    for k, v in value.items():
-        if not isinstance(k, str):
-            raise ConfigError(f"{name}[{k!r}]", "keys are feature / route names (str)")
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-            raise ConfigError(f"{name}[{k!r}]", f"must be seconds >= 0 (0: do not cache), got {v!r}")
-        out[k] = float(v)
-    return out
-
-
-def check_ttl(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(name, f"must be a positive number of seconds or None (no expiry), got {value!r}")
-    return float(value)
-
-
-class CacheRules:
-    """Admission, TTL and labels shared by the exact and semantic caches (no I/O)."""
-
-    def __init__(
-        self,
-        *,
-        namespace: str,
-        ttl_s: float | None,
-        ttl_by_feature: Mapping[str, float] | None,
-        ttl_by_route: Mapping[str, float] | None,
-        cache_sampled: bool,
-        cache_tool_calls: bool,
-    ) -> None:
-        if not isinstance(namespace, str) or not namespace:
-            raise ConfigError("namespace", "must be a non-empty str")
-        self.namespace = namespace
-        self.ttl_s = check_ttl("ttl_s", ttl_s)
-        self.ttl_by_feature = check_ttl_map("ttl_by_feature", ttl_by_feature)
-        self.ttl_by_route = check_ttl_map("ttl_by_route", ttl_by_route)
-        self.cache_sampled = bool(cache_sampled)
-        self.cache_tool_calls = bool(cache_tool_calls)
-
-    def ttl_for(self, call: Call) -> float | None:
-        """Route beats feature beats the default; 0 means "do not cache" (returned as -1)."""
-        tags = call.tags
-        if tags.route is not None and tags.route in self.ttl_by_route:
-            ttl = self.ttl_by_route[tags.route]
-        elif tags.feature is not None and tags.feature in self.ttl_by_feature:
-            ttl = self.ttl_by_feature[tags.feature]
-        else:
-            return self.ttl_s
-        return ttl if ttl > 0 else -1.0
-
-    def label(self, name: str, value: str) -> str:
-        return f"{self.namespace}|{name}={value}"
-
-    def labels(self, call: Call) -> list[str]:
-        tags = call.tags
-        out = [f"{self.namespace}|*"]
-        for name in LABEL_TAGS:
-            value = getattr(tags, name)
-            if value is not None:
-                out.append(self.label(name, value))
-        return out
-
-    def invalidation_labels(self, tags: Mapping[str, str]) -> list[str]:
-        for name in tags:
-            if name not in LABEL_TAGS:
-                raise ConfigError(name, f"cannot invalidate by {name!r}; use one of {', '.join(LABEL_TAGS)}")
-        return [self.label(n, v) for n, v in tags.items()]
 
 
 class ExactCache:
@@ -146,6 +35,8 @@ class ExactCache:
     ``ttl_by_route`` override it per ``tags.feature`` / ``tags.route`` (0: never cache those).
     ``scope_user``: entries are private to ``tags.user`` too (tenants are always separate).
     ``normalize``: fold Unicode and whitespace differences in the messages.
+    ``min_distinct_users``: an entry answers other users only once that many distinct
+    ``tags.user`` asked it (the poisoning defence of :mod:`.sharing`; 1, the default, shares at once).
     """
 
     def __init__(
@@ -160,6 +51,7 @@ class ExactCache:
         normalize: bool = False,
         cache_sampled: bool = False,
         cache_tool_calls: bool = False,
+        min_distinct_users: int = 1,
     ) -> None:
         self.store: CacheStore = as_store(store, default_dir="exact")
         self.rules = CacheRules(
@@ -169,6 +61,7 @@ class ExactCache:
             ttl_by_route=ttl_by_route,
             cache_sampled=cache_sampled,
             cache_tool_calls=cache_tool_calls,
+            min_distinct_users=min_distinct_users,
         )
         self.scope_user = bool(scope_user)
         self.normalize = bool(normalize)
@@ -209,25 +102,25 @@ class ExactCache:
         self.stats["hits"] += 1
         return result.with_notes(cache_key=key, cached_at=doc.get("at"))
 
-    def _entry(self, result: Result) -> dict[str, Any] | None:
+    def _entry(self, call: Call, result: Result) -> dict[str, Any] | None:
         reason = result_skip_reason(result, cache_tool_calls=self.rules.cache_tool_calls)
         if reason is not None:
             self.stats[f"not_stored:{reason}"] += 1
             return None
         try:
-            return {"result": result_to_json(result), "at": time.time()}
+            return {"result": result_to_json(result), "at": time.time(), **self.rules.sharing.stamp(call)}
         except SerializationError as exc:
             self.stats["not_stored:unserializable"] += 1
             warn_once(f"exact-cache-serialize:{type(result.raw).__name__}", f"costkit: cannot cache answer: {exc}")
             return None
 
     def _store_sync(self, call: Call, key: str, ttl: float | None, result: Result) -> None:
-        entry = self._entry(result)
+        entry = self._entry(call, result)
         if entry is not None and self.store.set(key, entry, ttl_s=ttl, labels=self.rules.labels(call)):
             self.stats["stored"] += 1
 
     async def _store_async(self, call: Call, key: str, ttl: float | None, result: Result) -> None:
-        entry = self._entry(result)
+        entry = self._entry(call, result)
         if entry is not None and await self.store.aset(key, entry, ttl_s=ttl, labels=self.rules.labels(call)):
             self.stats["stored"] += 1
 
@@ -237,7 +130,14 @@ class ExactCache:
         if plan is None:
             return next(call)
         key, ttl = plan
-        hit = self._hit(key, self.store.get(key))
+        doc = self.store.get(key)
+        admission = self.rules.sharing.admit(doc, call) if doc is not None else None
+        if admission is not None and not admission.serve:  # not shared with this user yet: count the asker
+            if admission.users is not None:
+                self.store.set(key, {**doc, USERS: list(admission.users)}, ttl_s=ttl, labels=self.rules.labels(call))
+            self.stats["not_shared"] += 1
+            return next(call)
+        hit = self._hit(key, doc)
         if hit is not None:
             return hit
         result = next(call)
@@ -249,7 +149,15 @@ class ExactCache:
         if plan is None:
             return await anext(call)
         key, ttl = plan
-        hit = self._hit(key, await self.store.aget(key))
+        doc = await self.store.aget(key)
+        admission = self.rules.sharing.admit(doc, call) if doc is not None else None
+        if admission is not None and not admission.serve:  # not shared with this user yet: count the asker
+            if admission.users is not None:
+                entry = {**doc, USERS: list(admission.users)}
+                await self.store.aset(key, entry, ttl_s=ttl, labels=self.rules.labels(call))
+            self.stats["not_shared"] += 1
+            return await anext(call)
+        hit = self._hit(key, doc)
         if hit is not None:
             return hit
         result = await anext(call)
