@@ -132,7 +132,7 @@ class ExactCache:
         key, ttl = plan
         doc = self.store.get(key)
         admission = self.rules.sharing.admit(doc, call) if doc is not None else None
-        if admission is not None and not admission.serve:  # not shared with this user yet: count the asker
+        if doc is not None and admission is not None and not admission.serve:  # not shared yet
             if admission.users is not None:
                 self.store.set(key, {**doc, USERS: list(admission.users)}, ttl_s=ttl, labels=self.rules.labels(call))
             self.stats["not_shared"] += 1
@@ -151,7 +151,7 @@ class ExactCache:
         key, ttl = plan
         doc = await self.store.aget(key)
         admission = self.rules.sharing.admit(doc, call) if doc is not None else None
-        if admission is not None and not admission.serve:  # not shared with this user yet: count the asker
+        if doc is not None and admission is not None and not admission.serve:  # not shared yet
             if admission.users is not None:
                 entry = {**doc, USERS: list(admission.users)}
                 await self.store.aset(key, entry, ttl_s=ttl, labels=self.rules.labels(call))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from costkit.embedders import default_embedder
 from costkit.errors import ConfigError
 from costkit.policies.cache.calibration import (
     FEATURES,
@@ -23,7 +24,6 @@ from costkit.policies.cache.calibration import (
     simulate,
     upper_bound,
 )
-from costkit.embedders import default_embedder
 
 QQP = Path(__file__).resolve().parents[3] / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
 
