@@ -54,8 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from costkit import Call, Result, Router, Usage, gates, pricing, tokens
 from costkit._pipeline import Pipeline
-from costkit.embedders import default_embedder
-from costkit.embedders import ConcatEmbedder
+from costkit.embedders import ConcatEmbedder, default_embedder
 from costkit.policies.routing.heuristic import ComplexityScorer
 from costkit.policies.routing.learned import LearnedStrategy, choose, train
 

@@ -28,7 +28,7 @@ from costkit.policies.cache.calibration import calibrate, feature_tensor, simula
 from costkit.embedders import as_embedder  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
-OUT = ROOT / "costkit" / "policies" / "cache" / "data"
+OUT = ROOT / "costkit" / "data"
 
 
 def halves(seed: int) -> tuple[list[dict], list[dict]]:

@@ -188,9 +188,14 @@ def pair_features(query: str, entry: str, cosine: float) -> list[float]:
 
 @attrs.frozen(slots=True)
 class Scorer:
-    """Cosine (``weights`` None) or a logistic model's log-odds over :data:`FEATURES`."""
+    """Cosine (``weights`` None) or a logistic model's log-odds over :data:`FEATURES`.
+
+    ``veto``: a candidate whose wording flips the query's meaning (:func:`.contrast.contrast`)
+    scores -inf, whatever its similarity: it can never be served, at any threshold.
+    """
 
     weights: tuple[float, ...] | None = None
+    veto: bool = True
 
     @property
     def kind(self) -> str:
@@ -199,10 +204,16 @@ class Scorer:
     def score_candidates(self, query: str, entries: Sequence[str], cosines: Sequence[float]) -> list[float]:
         """Scores of a query's top-k candidates, given in decreasing cosine order."""
         if self.weights is None or not entries:
-            return [float(c) for c in cosines]
-        w = np.asarray(self.weights, dtype=np.float64)
-        rows = [pair_features(query, e, float(c)) for e, c in zip(entries, cosines, strict=True)]
-        return [float(x) for x in np.asarray(rows) @ w]
+            scores = [float(c) for c in cosines]
+        else:
+            w = np.asarray(self.weights, dtype=np.float64)
+            rows = [pair_features(query, e, float(c)) for e, c in zip(entries, cosines, strict=True)]
+            scores = [float(x) for x in np.asarray(rows) @ w]
+        if self.veto:
+            from .contrast import contrast
+
+            scores = [-math.inf if contrast(query, e) else s for s, e in zip(scores, entries, strict=True)]
+        return scores
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iterations: int = 30) -> np.ndarray:
@@ -334,7 +345,11 @@ class Calibration:
         return {
             "version": CALIBRATION_VERSION,
             "embedder": self.embedder,
-            "scorer": {"features": list(FEATURES), "weights": list(self.scorer.weights or []) or None},
+            "scorer": {
+                "features": list(FEATURES),
+                "weights": list(self.scorer.weights or []) or None,
+                "veto": self.scorer.veto,
+            },
             "n_lookups": self.n_lookups,
             "n_duplicates": self.n_duplicates,
             "n_entries": self.n_entries,
@@ -355,7 +370,9 @@ class Calibration:
             raise ConfigError("calibration", "the calibration was made with other scorer features; recalibrate")
         return cls(
             embedder=str(doc["embedder"]),
-            scorer=Scorer(tuple(float(w) for w in weights) if weights else None),
+            scorer=Scorer(
+                tuple(float(w) for w in weights) if weights else None, veto=bool(scorer_doc.get("veto", False))
+            ),
             n_lookups=int(doc["n_lookups"]),
             n_duplicates=int(doc["n_duplicates"]),
             n_entries=int(doc["n_entries"]),
@@ -458,6 +475,18 @@ def feature_tensor(lk: Lookups) -> np.ndarray:
     return out
 
 
+def veto_mask(lk: Lookups) -> np.ndarray:
+    """Which (query, candidate) of a simulation flip meaning (:func:`.contrast.contrast`): shape (n, k)."""
+    from .contrast import contrast
+
+    n, k = lk.candidates.shape
+    out = np.zeros((n, k), dtype=bool)
+    for j in range(n):
+        for r in range(k):
+            out[j, r] = contrast(lk.queries[j], lk.entries[int(lk.candidates[j, r])]) is not None
+    return out
+
+
 def _picks(scores: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each query's best candidate: its score and whether it is right."""
     m = scores.argmax(axis=1)
@@ -474,11 +503,14 @@ def calibrate(
     top_k: int = DEFAULT_TOP_K,
     seed: int = 0,
     source: str = "",
+    veto: bool = True,
 ) -> Calibration:
     """Measure a :class:`Calibration` from labeled pairs ``(a, b, duplicate)`` or dicts with those keys.
 
     ``embedder``: the cache's embedder (None: the default). ``scorer``: ``"learned"`` (default)
-    or ``"cosine"``. See the module docstring for the procedure and what it guarantees.
+    or ``"cosine"``. ``veto``: candidates that flip the query's meaning (:mod:`.contrast`) never
+    count as picks, here as in the cache. See the module docstring for the procedure and what it
+    guarantees.
     """
     from ...embedders import as_embedder
 
@@ -489,9 +521,10 @@ def calibrate(
     emb = as_embedder(embedder)
     lk = simulate(pairs, emb, top_k=top_k)
     n = len(lk.queries)
+    vetoed = veto_mask(lk) if veto else np.zeros(lk.candidates.shape, dtype=bool)
     if scorer == "cosine":
-        final = Scorer(None)
-        best, ok = _picks(lk.cosines.astype(np.float64), lk.right)
+        final = Scorer(None, veto=veto)
+        best, ok = _picks(np.where(vetoed, -np.inf, lk.cosines.astype(np.float64)), lk.right)
     else:
         x = feature_tensor(lk)
         y = lk.right.astype(np.float64)
@@ -500,12 +533,15 @@ def calibrate(
         best = np.empty(n)
         ok = np.empty(n, dtype=bool)
         for train, held in ((folds[0], folds[1]), (folds[1], folds[0])):
-            w = fit_logistic(x[train].reshape(-1, x.shape[2]), y[train].reshape(-1))
-            best[held], ok[held] = _picks(x[held] @ w, lk.right[held])
-        w_all = fit_logistic(x.reshape(-1, x.shape[2]), y.reshape(-1))
-        final = Scorer(tuple(float(v) for v in w_all))
-    # Keep only the picks that could matter: above the score where the false-hit rate passes 30%.
+            keep = ~vetoed[train]  # a vetoed candidate is never served: nothing to learn from it
+            w = fit_logistic(x[train][keep], y[train][keep])
+            best[held], ok[held] = _picks(np.where(vetoed[held], -np.inf, x[held] @ w), lk.right[held])
+        w_all = fit_logistic(x[~vetoed], y[~vetoed])
+        final = Scorer(tuple(float(v) for v in w_all), veto=veto)
+    # Keep only the picks that could matter: above the score where the false-hit rate passes 30%
+    # (and never a vetoed one: -inf is admitted by no threshold).
     order = np.argsort(-best, kind="stable")
+    order = order[np.isfinite(best[order])]
     wrong_cum = np.cumsum(~ok[order])
     stop = int(np.searchsorted(wrong_cum, 0.3 * n, side="right"))
     kept = order[: max(stop, 1)]
@@ -527,7 +563,7 @@ def default_calibration(embedder_name: str) -> Calibration | None:
     """The calibration shipped for a bundled embedder (see ``scripts/make_cache_calibration.py``), or None."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", embedder_name)
     try:
-        text = resources.files("costkit.policies.cache").joinpath("data", f"calibration-{safe}.json").read_text()
+        text = resources.files("costkit").joinpath("data", f"calibration-{safe}.json").read_text()
     except (FileNotFoundError, OSError, ModuleNotFoundError):
         return None
     return Calibration.from_json(json.loads(text))
