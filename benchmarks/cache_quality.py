@@ -52,12 +52,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from near_miss import near_misses  # noqa: E402
+
 import costkit  # noqa: E402
 from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
 from costkit.policies.cache import SemanticCache, Verifier  # noqa: E402
 from costkit.sinks import MemorySink  # noqa: E402
 from costkit.testing import FakeOpenAI  # noqa: E402
-from near_miss import near_misses  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
 RATES = (0.01, 0.02, 0.05)

@@ -25,16 +25,27 @@ def _minilm() -> Embedder:
         return _named["minilm"]
 
 
+def _minilm_onnx() -> Embedder:
+    """One shared ONNX Runtime MiniLM per process (the session holds the model's weights)."""
+    with _lock:
+        if "minilm-onnx" not in _named:
+            from .onnx import OnnxMiniLMEmbedder
+
+            _named["minilm-onnx"] = OnnxMiniLMEmbedder()
+        return _named["minilm-onnx"]
+
+
 _NAMED: dict[str, Callable[[], Embedder]] = {
     "wordllama": default_embedder,
     "default": default_embedder,
     "minilm": _minilm,
     "all-MiniLM-L6-v2": _minilm,
+    "minilm-onnx": _minilm_onnx,
 }
 
 
 def as_embedder(obj: Any = None) -> Embedder:
-    """None -> the default; an Embedder as is; "wordllama" / "minilm" by name; a callable wrapped."""
+    """None -> the default; an Embedder as is; "wordllama" / "minilm" / "minilm-onnx" by name; a callable wrapped."""
     if obj is None:
         return default_embedder()
     if isinstance(obj, str):

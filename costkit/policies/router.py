@@ -141,6 +141,7 @@ class Router(FlowPolicy):
         ood_rate: float | None = 0.02,
         folds: int = 5,
         seed: int = 0,
+        holdout: str = "examples",
         l2_grid: Sequence[float] | None = None,
         linear_weights: Sequence[float] | None = None,
         text: Callable[[Call], str] | None = None,
@@ -154,7 +155,8 @@ class Router(FlowPolicy):
         traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
         held-out (out-of-fold) examples so the target holds at ``confidence`` (``margin``: a fixed
         number of standard errors instead). ``ood_rate``: prompts unlike the training prompts go to
-        the strongest model (``notes["route_ood"]``; None turns the check off). ``k``: the
+        the strongest model (``notes["route_ood"]``; None turns the check off). ``holdout="groups"``
+        calibrates on whole held-out groups (topics the fit never saw). ``k``: the
         neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble.
         ``method``: ``"ensemble"`` (a ridge model of each model's P(ok), routed on the gain of the
         stronger model, blended with the kNN vote), ``"linear"`` (ridge alone) or ``"knn"``.
@@ -176,6 +178,7 @@ class Router(FlowPolicy):
             ood_rate=ood_rate,
             folds=folds,
             seed=seed,
+            holdout=holdout,
             l2_grid=L2_GRID if l2_grid is None else tuple(l2_grid),
             linear_weights=LINEAR_WEIGHTS if linear_weights is None else tuple(linear_weights),
         )

@@ -288,7 +288,7 @@ class Calibration:
     """What a calibration measured: enough to pick a threshold for any δ and to say what to expect.
 
     ``right_scores`` / ``wrong_scores``: the scores of the cache's picks that were right / wrong
-    (only those above the point where the false-hit rate passes 30% are kept); ``n_lookups``:
+    (only those above the point where the false-hit rate passes 60% are kept); ``n_lookups``:
     all lookups (the false-hit rate's denominator); ``n_duplicates``: lookups whose question was
     cached; ``n_entries``: how many entries competed.
     """
@@ -538,12 +538,12 @@ def calibrate(
             best[held], ok[held] = _picks(np.where(vetoed[held], -np.inf, x[held] @ w), lk.right[held])
         w_all = fit_logistic(x[~vetoed], y[~vetoed])
         final = Scorer(tuple(float(v) for v in w_all), veto=veto)
-    # Keep only the picks that could matter: above the score where the false-hit rate passes 30%
-    # (and never a vetoed one: -inf is admitted by no threshold).
+    # Keep only the picks that could matter: above the score where the false-hit rate passes 60%
+    # (a verifier's band reaches that low; never a vetoed pick: -inf is admitted by no threshold).
     order = np.argsort(-best, kind="stable")
     order = order[np.isfinite(best[order])]
     wrong_cum = np.cumsum(~ok[order])
-    stop = int(np.searchsorted(wrong_cum, 0.3 * n, side="right"))
+    stop = int(np.searchsorted(wrong_cum, 0.6 * n, side="right"))
     kept = order[: max(stop, 1)]
     return Calibration(
         embedder=emb.name,

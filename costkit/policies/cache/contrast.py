@@ -270,8 +270,9 @@ def contrast(a: str, b: str) -> str | None:
     if _antonym(ra, rb):
         return "antonym"
     same_words = Counter(ra.content) == Counter(rb.content)
-    if same_words and ra.roles and Counter(ra.roles) != Counter(rb.roles):
-        return "role_swap"
+    same_markers = Counter(m for m, _ in ra.roles) == Counter(m for m, _ in rb.roles)
+    if same_words and ra.roles and same_markers and Counter(ra.roles) != Counter(rb.roles):
+        return "role_swap"  # from checking to savings / from savings to checking
     if same_words and _swapped(ra.content, rb.content):
         return "role_swap"
     return None

@@ -29,12 +29,11 @@ A failing store, embedder or verifier is a miss plus one warning, never a failed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ import attrs
 import numpy as np
 
 from ..._call import SOURCE_SEMANTIC_CACHE, Call, Result
-from ..._pipeline import FlowPolicy, Io, Step, drive
+from ..._pipeline import FlowPolicy, Step, drive
 from ..._serialize import SerializationError, result_from_json, result_to_json
 from ..._warn import warn_once
 from ...errors import ConfigError
@@ -50,11 +49,10 @@ from .adaptation import KEEP, NO, YES, entry_threshold, refuted_at_or_above
 from .calibration import Calibration, calibrate, check_rate, default_calibration
 from .partition import partition_key, semantic_query
 from .rules import CacheRules, request_skip_reason, result_skip_reason
+from .semantic_io import FAILED, CacheIo, one_effect
 from .semantic_store import Candidate, LocalSemanticStore, as_semantic_store
 from .sharing import USERS
 from .verifier import LiveQuality, Verifier
-
-_FAILED: Any = object()  # what a guarded store operation returns when the store failed
 
 
 @attrs.frozen(kw_only=True)
@@ -152,8 +150,9 @@ class SemanticCache(FlowPolicy):
         self._thresholds: dict[tuple[int, float], tuple[Calibration, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._random = random.Random()
+        self.io = CacheIo(self)
         # the in-process store without a directory does no I/O: its calls run inline in both drivers
-        self._store_inline = isinstance(self.store, LocalSemanticStore) and self.store.directory is None
+        self.store_inline = isinstance(self.store, LocalSemanticStore) and self.store.directory is None
 
     # -- configuration --------------------------------------------------------------------
     @staticmethod
@@ -297,7 +296,7 @@ class SemanticCache(FlowPolicy):
         except Exception as exc:  # stored data is untrusted: any failure to rebuild is a miss
             self.stats["corrupt"] += 1
             warn_once(f"semantic-cache-corrupt:{type(exc).__name__}", f"costkit: unreadable semantic entry ({exc})")
-            self._guard("delete", self.store.delete, cand.entry_id)
+            self.io.guard("delete", self.store.delete, cand.entry_id)
             return None
         self.stats["hits"] += 1
         notes: dict[str, Any] = {
@@ -333,139 +332,25 @@ class SemanticCache(FlowPolicy):
             **self.rules.sharing.stamp(call),
         }
 
-    def _guard(self, op: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            self.stats[f"store_error:{op}"] += 1
-            warn_once(
-                f"semantic-store:{op}:{type(exc).__name__}",
-                f"costkit: semantic cache store failed on {op} ({exc!r}); treating it as a miss",
-            )
-            return _FAILED
-
-    # -- I/O, as effects ------------------------------------------------------------------
-    def _store_io(self, op: str, *args: Any, **kwargs: Any) -> Io:
-        """A store operation as an effect: the store's async twin when it has one, inline for the
-        in-process store, a worker thread otherwise; failures are counted misses either way."""
-        fn = getattr(self.store, op)
-        afn = getattr(self.store, f"a{op}", None)
-
-        def run() -> Any:
-            return self._guard(op, fn, *args, **kwargs)
-
-        if afn is not None and not isinstance(self.store, LocalSemanticStore):
-
-            async def arun() -> Any:
-                try:
-                    return await afn(*args, **kwargs)
-                except Exception as exc:
-                    return self._guard(op, _raise, exc)
-
-            return Io(run, arun)
-        inline = self._store_inline or (op == "search" and isinstance(self.store, LocalSemanticStore))
-        return Io(run, _inline(run) if inline else None)
-
-    def _embed_io(self, text: str, call: Call | None) -> Io:
-        aembed = getattr(self.embedder, "aembed", None)
-
-        def run() -> np.ndarray | None:
-            return self._embedding(lambda: self.embedder([text]), call)
-
-        if aembed is None:  # a local model: microseconds of numpy, called inline
-            return Io(run, _inline(run))
-
-        async def arun() -> np.ndarray | None:
-            try:
-                with self._costs_of(call):
-                    return np.asarray(await aembed([text]), dtype=np.float32)[0]
-            except Exception as exc:
-                return self._embed_failed(exc)
-
-        return Io(run, arun)
-
-    def _embedding(self, compute: Callable[[], Any], call: Call | None) -> np.ndarray | None:
-        try:
-            with self._costs_of(call):
-                return np.asarray(compute(), dtype=np.float32)[0]
-        except Exception as exc:
-            return self._embed_failed(exc)
-
-    def _embed_failed(self, exc: BaseException) -> np.ndarray | None:
-        self.stats["embed_error"] += 1
-        warn_once(f"semantic-embed:{type(exc).__name__}", f"costkit: embedding failed ({exc!r}); cache bypassed")
-        return None
-
-    def _verify_io(self, query: str, cand: Candidate) -> Io:
-        v = self.verifier
-        assert v is not None
-        args = (query, cand.question, cand.answer_text)
-
-        def run() -> bool:
-            return bool(self._judged(lambda: _resolve_sync(v.check(*args))))
-
-        if v.is_async:
-
-            async def arun() -> bool:
-                try:
-                    return bool(await v.check(*args))
-                except Exception as exc:
-                    return self._verifier_failed(exc)
-
-            return Io(run, arun)
-        return Io(run)
-
-    def _judged(self, ask: Callable[[], Any]) -> bool:
-        try:
-            return bool(ask())
-        except Exception as exc:
-            return self._verifier_failed(exc)
-
-    def _verifier_failed(self, exc: BaseException) -> bool:
-        self.stats["verifier_error"] += 1
-        warn_once(f"semantic-verifier:{type(exc).__name__}", f"costkit: the cache's verifier failed ({exc!r}); a miss")
-        return False
-
-    @staticmethod
-    def _costs_of(call: Call | None) -> contextlib.AbstractContextManager[None]:
-        """Embeddings bought from a provider for ``call`` become "embedding" records of its request."""
-        if call is None:
-            return contextlib.nullcontext()
-        from ..._recorder import record_side_call
-        from ...embedders import reporting_costs_to
-
-        def report(cost: Any) -> None:
-            record_side_call(
-                call,
-                kind="embedding",
-                model=cost.model,
-                provider=cost.provider,
-                input_tokens=cost.input_tokens,
-                cost_usd=cost.cost_usd,
-                latency_ms=cost.latency_ms,
-            )
-
-        return reporting_costs_to(report)
-
     # -- the flow -------------------------------------------------------------------------
     def flow(self, call: Call) -> Generator[Step, Any, Result]:
         plan = self.plan(call)
         if plan is None:
             return (yield call)
-        vector = yield self._embed_io(plan.query, call)
+        vector = yield self.io.embed(plan.query, call)
         if vector is None:
             return (yield call)
-        found = yield self._store_io("search", plan.key, vector, self.top_k or plan.calibration.top_k)
-        candidates = [] if found is _FAILED else [Candidate(float(s), i, p) for s, i, p in found or ()]
+        found = yield self.io.store("search", plan.key, vector, self.top_k or plan.calibration.top_k)
+        candidates = [] if found is FAILED else [Candidate(float(s), i, p) for s, i, p in found or ()]
         decision = self.decide(plan, self.rank(plan, candidates), call)
         cand = decision.candidate
         if decision.new_asker is not None and cand is not None:
-            yield self._store_io("append", cand.entry_id, USERS, [decision.new_asker], cap=KEEP)
+            yield self.io.store("append", cand.entry_id, USERS, [decision.new_asker], cap=KEEP)
         verified = decision.action == "verify"
         if verified and cand is not None:
-            ok = yield self._verify_io(plan.query, cand)
+            ok = yield self.io.verify(plan.query, cand)
             self.stats["verified_yes" if ok else "verified_no"] += 1
-            yield self._store_io("append", cand.entry_id, YES if ok else NO, [float(decision.score)], cap=KEEP)
+            yield self.io.store("append", cand.entry_id, YES if ok else NO, [float(decision.score)], cap=KEEP)
             if decision.sampled:
                 self.stats["sampled"] += 1
                 self.stats["sampled_refuted"] += not ok
@@ -493,8 +378,8 @@ class SemanticCache(FlowPolicy):
         payload = self._payload(call, plan, result)
         if payload is None:
             return
-        added = yield self._store_io("add", plan.key, vector, payload, plan.ttl)
-        if added is None or added is _FAILED:  # the pgvector store answers None for a dropped write
+        added = yield self.io.store("add", plan.key, vector, payload, plan.ttl)
+        if added is None or added is FAILED:  # the pgvector store answers None for a dropped write
             self.stats["not_stored:store_failed"] += 1
             return
         self.stats["stored"] += 1
@@ -519,7 +404,7 @@ class SemanticCache(FlowPolicy):
         count = getattr(self.store, "count", None)
         if count is None:
             return
-        n = self._guard("count", count, plan.key)
+        n = self.io.guard("count", count, plan.key)
         limit = 2 * plan.calibration.n_entries
         if isinstance(n, int) and n > limit:
             warn_once(
@@ -539,11 +424,11 @@ class SemanticCache(FlowPolicy):
         plan = self.plan(call)
         if plan is None:
             return None
-        vector = drive(_one(self._embed_io(plan.query, None)))
+        vector = drive(one_effect(self.io.embed(plan.query, None)))
         if vector is None:
             return None
-        found = drive(_one(self._store_io("search", plan.key, vector, self.top_k or plan.calibration.top_k)))
-        candidates = [] if found is _FAILED else [Candidate(float(s), i, p) for s, i, p in found or ()]
+        found = drive(one_effect(self.io.store("search", plan.key, vector, self.top_k or plan.calibration.top_k)))
+        candidates = [] if found is FAILED else [Candidate(float(s), i, p) for s, i, p in found or ()]
         ranked = self.rank(plan, candidates)
         if ranked is None:
             return None
@@ -561,7 +446,7 @@ class SemanticCache(FlowPolicy):
     def add(self, call: Call, result: Result) -> bool:
         """Store ``result`` as the answer to ``call`` without a lookup (warming a cache); False if not stored."""
         plan = self.plan(call)
-        vector = drive(_one(self._embed_io(plan.query, None))) if plan is not None else None
+        vector = drive(one_effect(self.io.embed(plan.query, None))) if plan is not None else None
         if plan is None or vector is None:
             return False
         before = self.stats["stored"]
@@ -588,42 +473,13 @@ class SemanticCache(FlowPolicy):
     def _delete_where(self, predicate: Callable[[Mapping[str, Any]], bool]) -> int:
         delete_where = getattr(self.store, "delete_where", None)
         if delete_where is not None:
-            n = self._guard("invalidate", delete_where, predicate)
-            return 0 if n is _FAILED else int(n or 0)
+            n = self.io.guard("invalidate", delete_where, predicate)
+            return 0 if n is FAILED else int(n or 0)
         clear = getattr(self.store, "clear", None)
         if clear is None:
             raise ConfigError("store", "this store supports neither delete_where nor clear")
-        n = self._guard("invalidate", clear, self.rules.namespace)
-        return 0 if n is _FAILED else int(n or 0)
-
-
-def _one(effect: Io) -> Generator[Step, Any, Any]:
-    """A flow of one effect (direct use runs the same effects through the sync driver)."""
-    return (yield effect)
-
-
-def _inline(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
-    """The async half of an effect that does no I/O: call it on the loop (no thread hop)."""
-
-    async def run() -> Any:
-        return fn()
-
-    return run
-
-
-def _resolve_sync(value: Any) -> Any:
-    """A verifier's answer in sync code: an awaitable (an async check) is run to completion."""
-    if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-        return asyncio.run(_await(value))
-    return value
-
-
-async def _await(value: Awaitable[Any]) -> Any:
-    return await value
-
-
-def _raise(exc: BaseException) -> None:
-    raise exc
+        n = self.io.guard("invalidate", clear, self.rules.namespace)
+        return 0 if n is FAILED else int(n or 0)
 
 
 __all__ = ["Decision", "Match", "Plan", "SemanticCache"]

@@ -60,6 +60,18 @@ def read_examples(
     )
 
 
+def _group_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """Folds of whole groups: each example is predicted by a fit that never saw its group (topic)."""
+    groups = np.random.default_rng(seed).permutation(int(labels.max()) + 1)
+    sizes = np.bincount(labels, minlength=len(groups))
+    load = np.zeros(folds)
+    fold_of = np.zeros(len(groups), dtype=np.int64)
+    for g in sorted(groups, key=lambda g: -sizes[g]):  # largest first, each to the lightest fold
+        fold_of[g] = int(np.argmin(load))
+        load[fold_of[g]] += sizes[g]
+    return [np.nonzero(fold_of[labels] == f)[0] for f in range(folds) if (fold_of[labels] == f).any()]
+
+
 def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     return [np.sort(perm[i::folds]) for i in range(folds)]
@@ -107,6 +119,7 @@ def train(
     ood_rate: float | None = 0.02,
     folds: int = 5,
     seed: int = 0,
+    holdout: str = "examples",
     embeddings: np.ndarray | None = None,
     l2_grid: Sequence[float] = L2_GRID,
     linear_weights: Sequence[float] = LINEAR_WEIGHTS,
@@ -116,6 +129,9 @@ def train(
     ``confidence``: the threshold keeps ``target_quality`` at this one-sided confidence
     (:mod:`.route_calibration`); ``margin`` instead fixes the bound's multiplier in standard
     errors. ``ood_rate``: the familiarity check's level (:mod:`.familiarity`; None turns it off).
+    ``holdout``: ``"examples"`` (folds of random examples) or ``"groups"`` (folds of whole groups,
+    so the threshold is calibrated on topics the fit never saw: for traffic whose topics will
+    differ from the training ones; needs every example's ``"group"``).
     ``embeddings`` lets a caller that already embedded the prompts (a benchmark) pass them in.
     ``l2_grid`` (ridge penalties) and ``linear_weights`` (the ridge model's share beside the kNN
     vote) are what cross-validation chooses from; see the module docstring.
@@ -171,7 +187,15 @@ def train(
     oof_linear = np.zeros((len(l2s), n, M), dtype=np.float32)
     everything = np.arange(n)
     has = {"knn": False, "linear": False, "groups": False}
-    for held in _folds(n, folds, seed):
+    if holdout not in ("examples", "groups"):
+        raise ConfigError("holdout", f"must be 'examples' or 'groups', got {holdout!r}")
+    if holdout == "groups" and group_labels is None:
+        raise ConfigError("holdout", "'groups' needs a 'group' in every example")
+    if holdout == "groups" and group_labels is not None:
+        fold_list = _group_folds(group_labels, folds, seed)
+    else:
+        fold_list = _folds(n, folds, seed)
+    for held in fold_list:
         knn, ridge, groups = trainer.fit(X, Y, np.setdiff1d(everything, held))
         if knn is not None:
             oof_knn[held], has["knn"] = knn.predict(X[held]), True

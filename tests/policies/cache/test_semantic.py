@@ -636,8 +636,8 @@ def _wrapped(policy, record_text: bool = False):
 
 
 def test_a_semantic_hit_record_carries_no_other_requests_text_unless_record_text() -> None:
-    """The cached question (another user's prompt, here with an SSN) must not reach the record."""
-    secret = "How do I reset my password? My SSN is 123-45-6789"
+    """The cached question (another user's prompt, here with an email address) must not reach the record."""
+    secret = "How do I reset my password? My email is jane.roe@example.com"
     ANGLES[secret] = 0.0
     try:
         ask, sink, _ = _wrapped(cache())
@@ -645,7 +645,7 @@ def test_a_semantic_hit_record_carries_no_other_requests_text_unless_record_text
         ask("how to reset my password")
         hit = sink.records[-1]
         assert hit.cache == "semantic" and hit.notes["similarity"] > 0.9
-        assert "123-45-6789" not in repr(hit) and hit.prompt_text is None
+        assert "jane.roe" not in repr(hit) and hit.prompt_text is None
         ask_text, sink_text, _ = _wrapped(cache(), record_text=True)
         ask_text(secret)
         ask_text("how to reset my password")
