@@ -48,7 +48,7 @@ _LAZY = {
     "RetryBudget": "costkit.policies.retry",
     "CircuitBreaker": "costkit.policies.circuit",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "embedders"}
 
 __all__ = [
     "Budget",
@@ -81,6 +81,7 @@ __all__ = [
     "Usage",
     "budgeted",
     "current_tags",
+    "embedders",
     "gates",
     "pricing",
     "sinks",
@@ -107,7 +108,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import pricing, sinks, testing, tokens
+    from . import embedders, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap

@@ -232,7 +232,13 @@ def train(
         familiarity, flagged = fit_familiarity(X, ood_rate)
         oof = np.where(flagged[:, None], np.inf, oof)
     calibration = calibrate(
-        oof, Y, float(target_quality), models, confidence=confidence, margin=None if margin is None else float(margin)
+        oof,
+        Y,
+        float(target_quality),
+        models,
+        confidence=confidence,
+        margin=None if margin is None else float(margin),
+        clusters=group_labels if holdout == "groups" else None,  # the bound counts topics, not questions
     )
 
     knn, ridge, groups = trainer.fit(X, Y, everything)

@@ -76,11 +76,14 @@ def calibrate(
     *,
     confidence: float = 0.95,
     margin: float | None = None,
+    clusters: np.ndarray | None = None,
 ) -> Calibration:
     """The largest threshold whose quality, and every more careful one's, meets the target at ``confidence``.
 
     ``margin`` (standard errors) overrides the bound's multiplier, for routers trained before
-    confidence was stated (format 2 saved ``margin=1``, about 84% one-sided).
+    confidence was stated (format 2 saved ``margin=1``, about 84% one-sided). ``clusters`` (a
+    group index per example) makes the standard error cluster-robust: examples of one topic err
+    together, and new traffic brings new topics, so the bound counts topics, not questions.
     """
     n = ok.shape[0]
     rows = np.arange(n)
@@ -91,7 +94,7 @@ def calibrate(
     for t in candidates(loss):
         idx = choose(loss, float(t))
         diff = ok[rows, idx] - target_quality * ok[:, -1]
-        lb = float(diff.mean()) - z * float(diff.std()) / math.sqrt(n)
+        lb = float(diff.mean()) - z * _standard_error(diff, clusters)
         if lb + 1e-12 < 0:
             break
         best, best_lb = float(t), lb
@@ -99,7 +102,7 @@ def calibrate(
     shares = {m: float(np.mean(idx == i)) for i, m in enumerate(models)}
     if best == -math.inf:  # not even all-strongest clears the bound (a target of 1, or tiny data)
         diff = ok[:, -1] - target_quality * ok[:, -1]
-        best_lb = float(diff.mean()) - z * float(diff.std()) / math.sqrt(n)
+        best_lb = float(diff.mean()) - z * _standard_error(diff, clusters)
     return Calibration(
         threshold=best,
         target_quality=target_quality,
@@ -110,6 +113,17 @@ def calibrate(
         confidence=confidence,
         quality_ratio_lower_bound=target_quality + best_lb / strongest if strongest else 1.0,
     )
+
+
+def _standard_error(diff: np.ndarray, clusters: np.ndarray | None) -> float:
+    """The standard error of ``diff.mean()``: per example, or cluster-robust (summed within clusters)."""
+    n = len(diff)
+    if clusters is None:
+        return float(diff.std()) / math.sqrt(n)
+    sums = np.bincount(clusters, weights=diff - diff.mean())
+    g = int((np.bincount(clusters) > 0).sum())
+    correction = g / (g - 1) if g > 1 else 1.0
+    return math.sqrt(correction * float((sums**2).sum())) / n
 
 
 def ladder_cost(loss: np.ndarray, ok: np.ndarray, target_quality: float) -> float:

@@ -49,3 +49,30 @@ def test_bad_confidence(bad: object) -> None:
     with pytest.raises(ConfigError) as err:
         check_confidence(bad)
     assert err.value.field == "confidence"
+
+
+def test_clustered_errors_make_a_more_careful_threshold() -> None:
+    """When a topic's examples err together, the bound counts topics: the threshold moves back."""
+    rng = np.random.default_rng(5)
+    n, topics = 2000, 20
+    cluster = np.repeat(np.arange(topics), n // topics)
+    topic_skill = rng.random(topics)[cluster]  # the cheap model is good or bad on a whole topic
+    loss = (1 - topic_skill + rng.normal(0, 0.2, n))[:, None]
+    ok = np.stack([rng.random(n) < topic_skill, rng.random(n) < 0.9], axis=1).astype(np.float32)
+    iid = calibrate(loss, ok, 0.95, ["a", "b"])
+    clustered = calibrate(loss, ok, 0.95, ["a", "b"], clusters=cluster)
+    assert clustered.threshold <= iid.threshold and clustered.shares["b"] >= iid.shares["b"]
+
+
+def test_holdout_groups_needs_groups_and_is_checked() -> None:
+    from test_learned import EMBEDDER, examples
+
+    from costkit import Router
+
+    with pytest.raises(ConfigError) as err:
+        Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER, holdout="groups")
+    assert err.value.field == "holdout"
+    with pytest.raises(ConfigError):
+        Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, holdout="topics")
+    router = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, holdout="groups")
+    assert router.learned_model.calibration.quality_ratio_lower_bound >= 0.95 - 1e-9
