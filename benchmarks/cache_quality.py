@@ -208,6 +208,9 @@ def main() -> None:
     ap.add_argument("--judge-budget", type=float, default=0.5, help="most judge calls per lookup")
     ap.add_argument("--band", type=float, default=0.25, help="the verifier's band starts at this rate's threshold")
     ap.add_argument("--no-verifier", action="store_true")
+    ap.add_argument(
+        "--sections", default="nearmiss,paraphrases,qqp,verifier", help="which parts to run (comma-separated)"
+    )
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-bench")
     args = ap.parse_args()
 
@@ -218,28 +221,35 @@ def main() -> None:
     texts = [p.a for p in pairs] + [p.b for p in pairs]
     for c in clusters:
         texts += [q for q, _ in c["qs"]] + [p for _, ps in c["qs"] for p in ps] + c["ns"]
-    texts += [r["a"] for r in qqp] + [r["b"] for r in qqp]
+    every_qqp, _ = qqp_held_out(0)  # embed the whole half: one vector file serves every --qqp-pairs
+    texts += [r["a"] for r in every_qqp] + [r["b"] for r in every_qqp]
     emb = Replay(model, texts, args.cache_dir)
     print(f"embedder {emb.name}; {len(pairs)} near-miss pairs, {len(qqp)} QQP held-out pairs", flush=True)
 
+    sections = set(args.sections.split(","))
+    if args.no_verifier:
+        sections.discard("verifier")
+
     # ---------------------------------------------------------------- near misses
-    print("\nNear misses, both directions: hits on the own partner / lookups (goal: 0)")
-    print(f"{'delta':>6}  {'all':>9}  {'held-out templates':>18}  {'other entries hit':>17}  by kind")
-    for rate in RATES:
-        hits: Counter[str] = Counter()
-        held = other = 0
-        for fill, look in (("a", "b"), ("b", "a")):
-            found = run(emb, rate, [getattr(p, fill) for p in pairs], [getattr(p, look) for p in pairs])
-            for p, f in zip(pairs, found, strict=True):
-                if f is not None and f == getattr(p, fill):
-                    hits[p.kind] += 1
-                    held += p.held_out
-                elif f is not None:
-                    other += 1
-        n = 2 * len(pairs)
-        n_held = 2 * sum(p.held_out for p in pairs)
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(hits.items())) or "none"
-        print(f"{rate:6.2f}  {sum(hits.values()):4d}/{n:<4d}  {held:8d}/{n_held:<9d}  {other:17d}  {kinds}", flush=True)
+    if "nearmiss" in sections:
+        print("\nNear misses, both directions: hits on the own partner / lookups (goal: 0)")
+        print(f"{'delta':>6}  {'all':>9}  {'held-out templates':>18}  {'other entries hit':>17}  by kind")
+        for rate in RATES:
+            hits: Counter[str] = Counter()
+            held = other = 0
+            for fill, look in (("a", "b"), ("b", "a")):
+                found = run(emb, rate, [getattr(p, fill) for p in pairs], [getattr(p, look) for p in pairs])
+                for p, f in zip(pairs, found, strict=True):
+                    if f is not None and f == getattr(p, fill):
+                        hits[p.kind] += 1
+                        held += p.held_out
+                    elif f is not None:
+                        other += 1
+            n = 2 * len(pairs)
+            n_held = 2 * sum(p.held_out for p in pairs)
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(hits.items())) or "none"
+            total = sum(hits.values())
+            print(f"{rate:6.2f}  {total:4d}/{n:<4d}  {held:8d}/{n_held:<9d}  {other:17d}  {kinds}", flush=True)
 
     # ---------------------------------------------------------------- paraphrases
     def paraphrase_lookups(held_out: bool) -> tuple[list[str], list[str], list[str | None]]:
@@ -257,8 +267,9 @@ def main() -> None:
         wrong = sum(f is not None and f != o for f, o in zip(found, owner, strict=True))
         return right / n_para, wrong / len(owner)
 
-    print("\nEveryday paraphrases: answered (right hits / paraphrases), wrong (wrong hits / all lookups)")
-    for held_out in (False, True):
+    if "paraphrases" in sections:
+        print("\nEveryday paraphrases: answered (right hits / paraphrases), wrong (wrong hits / all lookups)")
+    for held_out in (False, True) if "paraphrases" in sections else ():
         entries, looks, owner = paraphrase_lookups(held_out)
         label = "held-out" if held_out else "dev"
         n_para = sum(o is not None for o in owner)
@@ -283,8 +294,9 @@ def main() -> None:
         wrong = sum(f is not None and not qqp_truth(r["b"], f) for r, f in zip(qqp, found, strict=True))
         return right_dup / dup, wrong / len(qqp)
 
-    print(f"\nQQP held-out half ({len(qqp)} lookups): hit rate on duplicates, false-hit rate (goal: <= delta)")
-    for rate in RATES:
+    if "qqp" in sections:
+        print(f"\nQQP held-out half ({len(qqp)} lookups): hit rate on duplicates, false-hit rate (goal: <= delta)")
+    for rate in RATES if "qqp" in sections else ():
         t0 = time.perf_counter()
         hit, fhr = score_qqp(run(emb, rate, [r["a"] for r in qqp], [r["b"] for r in qqp]))
         ok = "yes" if fhr <= rate else "NO"
@@ -294,7 +306,7 @@ def main() -> None:
             flush=True,
         )
 
-    if args.no_verifier:
+    if "verifier" not in sections:
         return
     print(
         f"\nWith a simulated verifier (band from the {args.band}-rate threshold; at most {args.judge_budget} "
