@@ -161,10 +161,13 @@ def run(
     lookups: list[str],
     judge: SimulatedJudge | None = None,
     band: float = 0.25,
+    stated: bool = False,
 ) -> list[str | None]:
     """Fill a fresh cache through the wrapped client, freeze it, ask every lookup; the entry each hit
     came from (None: a miss)."""
-    verifier = Verifier(check=judge, band=band) if judge is not None else None
+    verifier = None
+    if judge is not None:  # stated: the cache is told the judge's accuracy and sets its band from it
+        verifier = Verifier(check=judge, band=band, accuracy=judge.accuracy if stated else None)
     cache = SemanticCache(rate, embedder=embedder, verifier=verifier)
     store = Frozen(cache.store)
     cache.store = store
@@ -207,6 +210,9 @@ def main() -> None:
     ap.add_argument("--qqp-pairs", type=int, default=0, help="QQP held-out pairs to use (0: all 12,126)")
     ap.add_argument("--judge-budget", type=float, default=0.5, help="most judge calls per lookup")
     ap.add_argument("--band", type=float, default=0.25, help="the verifier's band starts at this rate's threshold")
+    ap.add_argument(
+        "--stated-accuracy", action="store_true", help="tell the cache the judge's accuracy (band chosen from it)"
+    )
     ap.add_argument("--no-verifier", action="store_true")
     ap.add_argument(
         "--sections", default="nearmiss,paraphrases,qqp,verifier", help="which parts to run (comma-separated)"
@@ -308,10 +314,8 @@ def main() -> None:
 
     if "verifier" not in sections:
         return
-    print(
-        f"\nWith a simulated verifier (band from the {args.band}-rate threshold; at most {args.judge_budget} "
-        "calls/lookup)"
-    )
+    band = "chosen from the judge's stated accuracy" if args.stated_accuracy else f"from the {args.band}-rate threshold"
+    print(f"\nWith a simulated verifier (band {band}; at most {args.judge_budget} calls/lookup)")
     for accuracy in ACCURACIES:
         for rate in RATES:
             parts = []
@@ -319,12 +323,14 @@ def main() -> None:
                 entries, looks, owner = paraphrase_lookups(held_out)
                 truth = dict(zip(looks, owner, strict=True))
                 judge = SimulatedJudge(lambda q, c, truth=truth: truth.get(q) == c, accuracy, args.judge_budget)
-                answered, wrong = score_paraphrases(run(emb, rate, entries, looks, judge, args.band), owner)
+                found = run(emb, rate, entries, looks, judge, args.band, args.stated_accuracy)
+                answered, wrong = score_paraphrases(found, owner)
                 label = "held-out" if held_out else "dev"
                 calls = judge.calls / len(looks)
                 parts.append(f"{label} answered {pct(answered)} wrong {pct(wrong)} ({calls:.2f} calls)")
             judge = SimulatedJudge(qqp_truth, accuracy, args.judge_budget)
-            hit, fhr = score_qqp(run(emb, rate, [r["a"] for r in qqp], [r["b"] for r in qqp], judge, args.band))
+            found = run(emb, rate, [r["a"] for r in qqp], [r["b"] for r in qqp], judge, args.band, args.stated_accuracy)
+            hit, fhr = score_qqp(found)
             parts.append(f"QQP dup hits {pct(hit)} false-hit {fhr:.4f} ({judge.calls / len(qqp):.2f} calls)")
             print(f"  p={accuracy} delta {rate:.2f}: " + "; ".join(parts), flush=True)
 

@@ -331,6 +331,48 @@ class Calibration:
             best = score
         return best
 
+    def thresholds_with_verifier(self, max_false_hit_rate: float, accuracy: float) -> tuple[float, float]:
+        """(direct threshold, band start) for a verifier right with probability ``accuracy``.
+
+        Hits at or above the direct threshold are served as they are; candidates in the band are
+        served when the verifier confirms them, so a wrong one slips through with probability
+        ``1 - accuracy``. The pair kept is the one answering the most right picks (direct ones,
+        plus ``accuracy`` x the band's) while the expected wrong count -- wrong direct picks plus
+        ``1 - accuracy`` x the band's -- stays within what the false-hit bound at ``confidence``
+        allows: the promise then holds with the verifier's stated accuracy, not only without it.
+        """
+        delta = check_rate(max_false_hit_rate)
+        if isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0.5 < accuracy <= 1.0:
+            raise ConfigError("verifier.accuracy", f"must be in (0.5, 1], got {accuracy!r}")
+        allowed = max_allowed_wrong(self.n_lookups, delta, self.confidence)
+        if allowed < 0:
+            return math.inf, math.inf
+        scores = np.array([*self.right_scores, *self.wrong_scores], dtype=np.float64)
+        wrong = np.array([0] * len(self.right_scores) + [1] * len(self.wrong_scores), dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        scores, wrong = scores[order], wrong[order]
+        cut = np.unique(np.quantile(scores, np.linspace(0, 1, 201), method="lower"))[::-1] if len(scores) else []
+        cum_w = np.concatenate([[0.0], np.cumsum(wrong)])
+        cum_r = np.concatenate([[0.0], np.cumsum(1.0 - wrong)])
+        upto = {float(c): int(np.searchsorted(-scores, -c, side="right")) for c in cut}  # picks scoring >= c
+        best, best_value = (math.inf, math.inf), -1.0
+        miss = 1.0 - float(accuracy)
+        for t in cut:
+            i = upto[float(t)]
+            if cum_w[i] > allowed:
+                break
+            for b in cut:
+                if b > t:
+                    continue
+                j = upto[float(b)]
+                expected_wrong = cum_w[i] + miss * (cum_w[j] - cum_w[i])
+                if expected_wrong > allowed:
+                    break
+                value = cum_r[i] + accuracy * (cum_r[j] - cum_r[i])
+                if value > best_value:
+                    best, best_value = (float(t), float(b)), value
+        return best
+
     def expected(self, threshold: float) -> dict[str, float]:
         """Rates measured on the calibration pairs at ``threshold`` (the guarantee is the bound, not these)."""
         right = sum(1 for s in self.right_scores if s >= threshold)

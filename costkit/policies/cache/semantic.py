@@ -148,6 +148,7 @@ class SemanticCache(FlowPolicy):
         self.top_k = top_k
         self.stats: Counter[str] = Counter()
         self._thresholds: dict[tuple[int, float], tuple[Calibration, float]] = {}
+        self._pairs: dict[tuple[int, float], tuple[float, float]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._random = random.Random()
         self.io = CacheIo(self)
@@ -218,6 +219,16 @@ class SemanticCache(FlowPolicy):
             found = self._thresholds[key] = (cal, cal.threshold(rate))
         return found[1]
 
+    def thresholds_with(self, cal: Calibration, accuracy: float) -> tuple[float, float]:
+        """(direct threshold, band start) for a verifier of stated ``accuracy`` (memoized per calibration)."""
+        key = (id(cal), -accuracy)
+        found = self._thresholds.get(key)
+        if found is None or found[0] is not cal:
+            pair = cal.thresholds_with_verifier(self.max_false_hit_rate, accuracy)
+            self._pairs[key] = pair
+            found = self._thresholds[key] = (cal, pair[0])
+        return self._pairs[key]
+
     @property
     def live_quality(self) -> LiveQuality:
         """The sampled verification of direct hits so far (``Verifier(sample=...)``), in this process."""
@@ -240,14 +251,12 @@ class SemanticCache(FlowPolicy):
         cal = self.calibrations.get(feature, self.calibration) if feature is not None else self.calibration
         key = partition_key(call, scope_user=self.scope_user, namespace=self.rules.namespace, history=self.history)
         v = self.verifier
-        return Plan(
-            key=key,
-            query=query,
-            ttl=ttl,
-            calibration=cal,
-            threshold=self.threshold_for(cal, self.max_false_hit_rate),
-            explore=self.threshold_for(cal, v.band) if v is not None else math.inf,
-        )
+        if v is not None and v.accuracy is not None:  # threshold and band chosen together, the judge's errors counted
+            threshold, explore = self.thresholds_with(cal, v.accuracy)
+        else:
+            threshold = self.threshold_for(cal, self.max_false_hit_rate)
+            explore = self.threshold_for(cal, v.band) if v is not None else math.inf
+        return Plan(key=key, query=query, ttl=ttl, calibration=cal, threshold=threshold, explore=explore)
 
     def rank(self, plan: Plan, candidates: Sequence[Candidate]) -> tuple[float, Candidate] | None:
         """The best candidate by the calibration's scorer (vetoed ones score -inf)."""

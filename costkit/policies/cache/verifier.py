@@ -11,7 +11,10 @@ cached_answer) -> bool``, sync or async, e.g. :class:`LLMJudge`) and how the cac
   that replaced a refuted one);
 * ``verify_all``: verify every hit (the band and the direct hits);
 * ``min_confirmations``: how many confirmations let an entry answer directly down to its lowest
-  confirmed score (per-entry thresholds, vCache-style; :mod:`.adaptation`).
+  confirmed score (per-entry thresholds, vCache-style; :mod:`.adaptation`);
+* ``accuracy``: how often the check is right, if you know it; the cache then chooses its direct
+  threshold and the band's start together so the false-hit bound holds *with* the verifier's
+  mistakes (:meth:`~.calibration.Calibration.thresholds_with_verifier`), instead of ``band``.
 
 Verdicts are stored in the entry itself, so every process sharing the store adapts together.
 """
@@ -82,10 +85,14 @@ class Verifier:
     sample: float = attrs.field(default=0.0, converter=lambda v: _check_fraction(v, "verifier.sample"))
     verify_all: bool = False
     min_confirmations: int = 3
+    accuracy: float | None = None  # stated: the cache then sets its threshold and band so δ holds with it
 
     def __attrs_post_init__(self) -> None:
         if not callable(self.check):
             raise ConfigError("verifier", "must be a callable (query, cached_question, cached_answer) -> bool")
+        a = self.accuracy
+        if a is not None and (isinstance(a, bool) or not isinstance(a, int | float) or not 0.5 < a <= 1):
+            raise ConfigError("verifier.accuracy", f"must be None or in (0.5, 1], got {a!r}")
         if not isinstance(self.min_confirmations, int) or self.min_confirmations < 1:
             raise ConfigError("verifier.min_confirmations", f"must be an int >= 1, got {self.min_confirmations!r}")
 

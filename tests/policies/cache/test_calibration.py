@@ -182,3 +182,21 @@ def test_default_calibration_file_is_valid() -> None:
     assert cal.n_lookups == 12_125 and "first half" in cal.source
     assert cal.threshold(0.01) >= cal.threshold(0.02) >= cal.threshold(0.05) > -math.inf
     assert default_calibration("no-such-embedder") is None
+
+
+def test_thresholds_with_a_verifier_count_its_mistakes() -> None:
+    """With a judge of stated accuracy, direct wrong picks plus the judge's expected misses stay within the bound."""
+    cal = default_calibration(default_embedder().name)
+    assert cal is not None
+    allowed = max_allowed_wrong(cal.n_lookups, 0.02, cal.confidence)
+    for accuracy in (0.9, 0.98, 1.0):
+        direct, band = cal.thresholds_with_verifier(0.02, accuracy)
+        assert band <= direct
+        wrong_direct = sum(s >= direct for s in cal.wrong_scores)
+        wrong_band = sum(band <= s < direct for s in cal.wrong_scores)
+        assert wrong_direct + (1 - accuracy) * wrong_band <= allowed
+    _direct, sure_band = cal.thresholds_with_verifier(0.02, 1.0)
+    assert sure_band <= min(cal.right_scores) + 0.5  # a perfect judge may be shown (nearly) every right pick
+    with pytest.raises(ConfigError) as err:
+        cal.thresholds_with_verifier(0.02, 0.4)
+    assert err.value.field == "verifier.accuracy"

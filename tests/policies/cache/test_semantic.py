@@ -736,3 +736,10 @@ def test_verdicts_and_askers_append_in_postgres(pg_uri: str) -> None:
     assert store.append(entry, "users", ["a"]) and store.get(entry)["users"] == ["a"]
     assert not store.append(entry + 999, "users", ["a"])
     store.close()
+
+
+def test_a_stated_verifier_accuracy_sets_threshold_and_band_together() -> None:
+    c = cache(verifier=Verifier(check=lambda q, cq, a: True, accuracy=0.98))
+    plan = c.plan(chat_call("How do I reset my password?"))
+    assert plan is not None and (plan.threshold, plan.explore) == CAL.thresholds_with_verifier(0.02, 0.98)
+    assert plan.explore <= plan.threshold

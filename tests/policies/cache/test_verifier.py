@@ -34,6 +34,7 @@ def test_async_checks_are_recognized() -> None:
         ({"band": 0}, "verifier.band"),
         ({"sample": 1.5}, "verifier.sample"),
         ({"min_confirmations": 0}, "verifier.min_confirmations"),
+        ({"accuracy": 0.3}, "verifier.accuracy"),
         ({"check": 3}, "verifier"),
     ],
 )
