@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import costkit
 from costkit import Call, CircuitOpen
+from costkit import Call
 from costkit._pipeline import Io, Pipeline
 from costkit.errors import ConfigError, StateUnavailable
 from costkit.policies.circuit import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
