@@ -351,7 +351,9 @@ class Calibration:
         wrong = np.array([0] * len(self.right_scores) + [1] * len(self.wrong_scores), dtype=np.float64)
         order = np.argsort(-scores, kind="stable")
         scores, wrong = scores[order], wrong[order]
-        cut = np.unique(np.quantile(scores, np.linspace(0, 1, 201), method="lower"))[::-1] if len(scores) else []
+        if not len(scores):
+            return math.inf, math.inf
+        cut: np.ndarray = np.unique(np.quantile(scores, np.linspace(0, 1, 201), method="lower"))[::-1]
         cum_w = np.concatenate([[0.0], np.cumsum(wrong)])
         cum_r = np.concatenate([[0.0], np.cumsum(1.0 - wrong)])
         upto = {float(c): int(np.searchsorted(-scores, -c, side="right")) for c in cut}  # picks scoring >= c
