@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from costkit import Call, Result, Tags  # noqa: E402
+from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
 from costkit.policies.cache.calibration import calibrate  # noqa: E402
-from costkit.policies.cache.embedders import as_embedder, normalize_rows  # noqa: E402
 from costkit.policies.cache.semantic import SemanticCache  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
@@ -250,7 +250,7 @@ def run_with_verifier(
                 result = cache.handle(make_call(query, None), _refuse)
             except LookupError:
                 continue
-            if result.notes["cached_question"] in ok:
+            if result.notes["cached_question_text"] in ok:
                 counts["right_dup"] += is_dup
             else:
                 counts["wrong"] += 1

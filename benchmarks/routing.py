@@ -1,6 +1,6 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--minilm] [--margin 1.0]
+    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--confidence 0.95] [--minilm]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -16,7 +16,13 @@ For each router:
   map) and token counts from the prompts (costkit.tokens; answers counted as OUTPUT_TOKENS);
 * for the learned routers, ``calibrated``: what the router does at the threshold it calibrated on
   its training part alone (strong share, accuracy as a share of the strong model's, saving) -- the
-  number a deployment gets.
+  number a deployment gets -- with the lower confidence bound the router stated for it, and how
+  many of the seeds' held-out splits kept the target (the promise: at least ``confidence`` of them);
+* **out of distribution**: each seed also holds out whole MMLU subjects (a fifth of them, at
+  random), trains on the other subjects only, and measures on the held-out subjects -- questions on
+  topics the router never saw. Reported: accuracy as a share of the strong model's (goal >= 95%),
+  strong share, and the share of calls the router flagged as unfamiliar (``notes["route_ood"]``,
+  counted from the calls the Router policy sent), against the same router without the check.
 
 The learned router is measured with the default embedder (wordllama, numpy only), as the
 previous kNN vote alone (``method="knn"``) and as the shipped ensemble (ridge + kNN, blend chosen
@@ -54,10 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from costkit import Call, Result, Router, Usage, gates, pricing, tokens
 from costkit._pipeline import Pipeline
-from costkit.policies.cache.embedders import default_embedder
-from costkit.policies.routing.concat import ConcatEmbedder
+from costkit.embedders import ConcatEmbedder, default_embedder
 from costkit.policies.routing.heuristic import ComplexityScorer
-from costkit.policies.routing.learned import LearnedStrategy, choose, train
+from costkit.policies.routing.learned import LearnedStrategy, train
 
 DATA = Path(__file__).resolve().parent / "data" / "mmlu_routing_dev.jsonl"
 WEAK, STRONG = "gpt-4o-mini", "gpt-4o"  # priced stand-ins for Mixtral-8x7B and GPT-4
@@ -159,6 +164,30 @@ def decision_latency(strategy: LearnedStrategy, E: np.ndarray, prompts: list[str
     return core, statistics.median(times) * 1000
 
 
+def ood_share_through_router(model: Any, embedder: Any, V: np.ndarray, rows: np.ndarray, prompts: list[str]) -> float:
+    """Share of calls the Router policy marked ``notes["route_ood"]`` (embedding replayed, not recomputed)."""
+    vectors = {prompts[i]: V[i] for i in rows}
+
+    class Replay:
+        name, dim = embedder.name, embedder.dim
+
+        def __call__(self, texts: list[str]) -> np.ndarray:
+            return np.stack([vectors[t] for t in texts])
+
+    router = Router(LearnedStrategy(model, embedder=Replay()))
+    seen: list[Call] = []
+
+    def terminal(call: Call) -> Result:
+        seen.append(call)
+        return Result(text="x", model=call.model, usage=Usage(input_tokens=1, output_tokens=1))
+
+    for i in rows:
+        call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
+                    messages=({"role": "user", "content": prompts[i]},))
+        router.handle(call, terminal)
+    return float(np.mean([c.notes["route_ood"] for c in seen]))
+
+
 # ------------------------------------------------------------------------------------- main
 
 
@@ -173,7 +202,10 @@ def main() -> None:
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--margin", type=float, default=1.0, help="calibration margin, standard errors (the default)")
+    ap.add_argument("--confidence", type=float, default=0.95, help="the router's stated confidence (its default)")
+    ap.add_argument("--margin", type=float, default=None, help="a fixed margin in standard errors instead")
+    ap.add_argument("--ood-rate", type=float, default=0.02, help="the familiarity check's level (its default)")
+    ap.add_argument("--holdout-subjects", type=float, default=0.2, help="share of subjects held out per seed")
     ap.add_argument("--minilm", action="store_true", help="also wordllama + all-MiniLM-L6-v2 (needs torch)")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-benchmarks")
     args = ap.parse_args()
@@ -215,7 +247,8 @@ def main() -> None:
           f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens")
     print(f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
           f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}, "
-          f"calibration margin {args.margin:g} standard errors\n")
+          f"confidence {args.confidence:g}" + (f", margin {args.margin:g}" if args.margin is not None else "")
+          + f", familiarity check at {args.ood_rate}\n")
 
     res: dict[str, dict[str, list[float]]] = {}
 
@@ -259,29 +292,73 @@ def main() -> None:
             ]
             t0 = time.perf_counter()
             model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e, embeddings=V[tr],
-                          seed=seed, method=method, margin=args.margin)
+                          seed=seed, method=method, margin=args.margin, confidence=args.confidence,
+                          ood_rate=args.ood_rate)
             train_s = time.perf_counter() - t0
             loss = model.loss(V[te])
             share, strong = strong_at(loss[:, 0], w, s, args.target)
-            picked = choose(loss, model.threshold) == 1
+            picked = model.route(V[te]) == 1
+            quality = float(np.where(picked, s, w).mean() / s.mean())
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
-                cal_quality=float(np.where(picked, s, w).mean() / s.mean()), cal_saving=saving(picked, cw[te], cs[te]),
-                train_s=train_s)
+                cal_quality=quality, cal_saving=saving(picked, cw[te], cs[te]), train_s=train_s,
+                bound=model.calibration.quality_ratio_lower_bound, held=float(quality >= args.target - 1e-12),
+                ood=float(model.unfamiliar(V[te]).mean()))
             if seed == 0 and method == "ensemble":
                 latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
+
+        # out of distribution: whole subjects held out; train on the others, measure on the held-out ones
+        subjects = sorted({r["subject"] for r in rows}) if all("subject" in r for r in rows) else []
+        if subjects:
+            held_subjects = set(rng.choice(subjects, size=max(1, int(args.holdout_subjects * len(subjects))),
+                                           replace=False))
+            in_rows = np.array([i for i in perm[:cut] if rows[i]["subject"] not in held_subjects])
+            out_rows = np.array([i for i in range(n) if rows[i]["subject"] in held_subjects])
+            for suffix, e, V in embedders:
+                examples = [{"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
+                             "group": rows[i]["subject"]} for i in in_rows]
+                for rate, holdout, label in (
+                    (args.ood_rate, "groups", "familiarity check, calibrated on held-out subjects"),
+                    (args.ood_rate, "examples", "familiarity check, calibrated on random folds"),
+                    (None, "examples", "no check, random folds"),
+                ):
+                    model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e,
+                                  embeddings=V[in_rows], seed=seed, margin=args.margin,
+                                  confidence=args.confidence, ood_rate=rate, holdout=holdout)
+                    ws, ss = w_all[out_rows], s_all[out_rows]
+                    flagged = ood_share_through_router(model, e, V, out_rows, prompts)
+                    picked = model.route(V[out_rows]) == 1
+                    add(f"held-out subjects: learned{suffix}, {label}", cal_strong=float(picked.mean()),
+                        cal_quality=float(np.where(picked, ss, ws).mean() / ss.mean()),
+                        cal_saving=saving(picked, cw[out_rows], cs[out_rows]), ood=flagged,
+                        held=float(np.where(picked, ss, ws).mean() / ss.mean() >= args.target - 1e-12),
+                        bound=model.calibration.quality_ratio_lower_bound)
 
         esc, quality, sav, _ = run_cascade([rows[i] for i in te], in_tok[te])
         add("cascade, gate = weak answer's correctness", strong=esc, saving=sav, quality=quality)
 
     print(f"{'router':52s} {'strong@95':>15s} {'saving@95':>15s}   calibrated on training part only")
     for name, vals in res.items():
+        if name.startswith("held-out subjects"):
+            continue
         line = f"{name:52s} {fmt(vals['strong']):>15s} {fmt(vals['saving']):>15s}"
         if "cal_strong" in vals:
-            line += (f"   strong {fmt(vals['cal_strong'])}, accuracy {fmt(vals['cal_quality'])} of strong, "
-                     f"saving {fmt(vals['cal_saving'])}, trained in {statistics.mean(vals['train_s']):.1f}s")
+            line += (f"   strong {fmt(vals['cal_strong'])}, accuracy {fmt(vals['cal_quality'])} of strong "
+                     f"(lowest {100 * min(vals['cal_quality']):.1f}%, target kept in "
+                     f"{int(sum(vals['held']))}/{len(vals['held'])} splits; stated bound "
+                     f"{fmt(vals['bound'])} at {args.confidence:g}), saving {fmt(vals['cal_saving'])}, "
+                     f"unfamiliar {fmt(vals['ood'])}, trained in {statistics.mean(vals['train_s']):.1f}s")
         elif "quality" in vals:
             line += f"   accuracy {fmt(vals['quality'])} of strong"
         print(line)
+    ood_rows = {k: v for k, v in res.items() if k.startswith("held-out subjects")}
+    if ood_rows:
+        print(f"\nout of distribution: {args.holdout_subjects:.0%} of the subjects held out per seed "
+              "(trained on the other subjects' training part, measured on every question of the held-out subjects)")
+        for name, vals in ood_rows.items():
+            print(f"  {name[len('held-out subjects: '):]:72s} accuracy {fmt(vals['cal_quality'])} of strong "
+                  f"(lowest {100 * min(vals['cal_quality']):.1f}%, >= target in {int(sum(vals['held']))}/"
+                  f"{len(vals['held'])}), strong {fmt(vals['cal_strong'])}, flagged unfamiliar (route_ood) "
+                  f"{fmt(vals['ood'])}, saving {fmt(vals['cal_saving'])}")
     print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, seed 0):")
     for name, (core, whole) in latency.items():
         print(f"  {name:50s} predictor {core:.3f} ms, whole Router policy {whole:.3f} ms")

@@ -139,7 +139,7 @@ def synthetic_questions(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def embedder_throughput(n: int, seed: int) -> dict[str, float]:
-    from costkit.policies.cache.embedders import WordLlamaEmbedder
+    from costkit.embedders import WordLlamaEmbedder
 
     texts = synthetic_questions(n, np.random.default_rng(seed))
     cold = WordLlamaEmbedder(cache_size=0)

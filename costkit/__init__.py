@@ -58,7 +58,7 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "backends", "classify", "report", "batch"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "backends", "classify", "report", "batch", "embedders"}
 
 __all__ = [
     "Arm",
@@ -105,6 +105,7 @@ __all__ = [
     "budgeted",
     "classify",
     "current_tags",
+    "embedders",
     "gates",
     "outcome",
     "pricing",
@@ -134,7 +135,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import backends, batch, classify, gates, pricing, report, sinks, testing, tokens
+    from . import backends, batch, classify, embedders, gates, pricing, report, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, propagate, tags
     from ._wrap import wrap

@@ -4,6 +4,10 @@ Records of one logical request are held until the chain returns, then emitted to
 router's saving can be settled against every attempt the request made (a cascade's rejected
 cheap answer is a cost of routing, not a saving). Streamed attempts are recorded when their
 stream ends. A sink that fails never fails the call: it warns once and counts the drop.
+
+Text stays out of records unless ``record_text=True``: besides ``prompt_text`` and
+``completion_text``, a layer may put text in a note whose key ends in ``_text`` (the semantic
+cache's ``cached_question_text``, another request's prompt); such notes are dropped otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class RecorderStats:
 
     emitted: int = 0
     dropped: int = 0
+
+
+TEXT_NOTE_SUFFIX = "_text"  # a note key with this suffix carries prompt or completion text
 
 
 class Recorder:
@@ -119,6 +126,8 @@ class Recorder:
         notes = dict(call.notes)
         if result is not None:
             notes.update(result.notes)
+        if not self.record_text:  # text-bearing notes (keys ending in "_text") need the opt-in
+            notes = {k: v for k, v in notes.items() if not k.endswith(TEXT_NOTE_SUFFIX)}
         if isinstance(notes.get("compression"), dict) and kind != "cache_hit":
             notes["compression"] = self._priced_compression(call, notes["compression"])
         shadow = notes.get("shadow_model")
@@ -380,4 +389,4 @@ def _prompt_text(call: Call) -> str:
     return "\n".join(f"{m.get('role')}: {content_text(m.get('content'))}" for m in call.messages)
 
 
-__all__ = ["ANSWER_KINDS", "SIDE_KINDS", "Recorder", "record_side_call"]
+__all__ = ["ANSWER_KINDS", "SIDE_KINDS", "TEXT_NOTE_SUFFIX", "Recorder", "RecorderStats", "record_side_call"]

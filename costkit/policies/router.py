@@ -205,9 +205,12 @@ class Router(FlowPolicy):
         method: str = "ensemble",
         k: int = 50,
         group_weight: float = 0.6,
-        margin: float = 1.0,
+        confidence: float = 0.95,
+        margin: float | None = None,
+        ood_rate: float | None = 0.02,
         folds: int = 5,
         seed: int = 0,
+        holdout: str = "examples",
         l2_grid: Sequence[float] | None = None,
         linear_weights: Sequence[float] | None = None,
         text: Callable[[Call], str] | None = None,
@@ -219,7 +222,10 @@ class Router(FlowPolicy):
         topic or feature name used only while training). ``models``: cheapest first, strongest
         last. The router picks, per request, the cheapest model whose predicted quality keeps the
         traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
-        held-out (out-of-fold) examples, with a ``margin`` of that many standard errors. ``k``: the
+        held-out (out-of-fold) examples so the target holds at ``confidence`` (``margin``: a fixed
+        number of standard errors instead). ``ood_rate``: prompts unlike the training prompts go to
+        the strongest model (``notes["route_ood"]``; None turns the check off). ``holdout="groups"``
+        calibrates on whole held-out groups (topics the fit never saw). ``k``: the
         neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble.
         ``method``: ``"ensemble"`` (a ridge model of each model's P(ok), routed on the gain of the
         stronger model, blended with the kNN vote), ``"linear"`` (ridge alone) or ``"knn"``.
@@ -236,9 +242,12 @@ class Router(FlowPolicy):
             method=method,
             k=k,
             group_weight=group_weight,
+            confidence=confidence,
             margin=margin,
+            ood_rate=ood_rate,
             folds=folds,
             seed=seed,
+            holdout=holdout,
             l2_grid=L2_GRID if l2_grid is None else tuple(l2_grid),
             linear_weights=LINEAR_WEIGHTS if linear_weights is None else tuple(linear_weights),
         )
@@ -321,7 +330,7 @@ class Router(FlowPolicy):
 
     def routed(self, call: Call, model: str, decision: Decision, skipped: Mapping[str, str]) -> Call:
         """The call as the router sends it: the model, the route tag, and the notes that explain it."""
-        notes: dict[str, Any] = {"route_reason": decision.reason}
+        notes: dict[str, Any] = {"route_reason": decision.reason, **decision.notes}
         if decision.scores:
             notes["route_scores"] = dict(decision.scores)
         if skipped:
@@ -364,7 +373,7 @@ class Router(FlowPolicy):
             return (yield call)
         models, skipped = self.plan(call, decision)
         if self.shadow:
-            notes: dict[str, Any] = {"route_reason": decision.reason}
+            notes: dict[str, Any] = {"route_reason": decision.reason, **decision.notes}
             if models:
                 notes["shadow_model"] = notes["shadow_route"] = models[0]
             if decision.scores:

@@ -4,7 +4,8 @@ Names resolve lazily, so importing the exact cache never pays for numpy, faiss o
 
 * keys: :func:`exact_key` (also the idempotency key of ``costkit.Dedup``)
 * stores: :class:`MemoryStore`, :class:`DiskStore`, :class:`RedisStore`
-* semantic: :class:`SemanticCache`, :class:`LocalSemanticStore`, :class:`LLMJudge`
+* rules: :class:`CacheRules` (what both caches may store, TTLs, labels, ``min_distinct_users``)
+* semantic: :class:`SemanticCache`, :class:`LocalSemanticStore`, :class:`Verifier`, :class:`LLMJudge`
 * calibration: :func:`calibrate`, :class:`Calibration`, :func:`default_calibration`
 """
 
@@ -21,15 +22,18 @@ _LAZY = {
     "RedisStore": "stores",
     "ExactCache": "exact",
     "SemanticCache": "semantic",
-    "LocalSemanticStore": "semantic",
-    "LLMJudge": "semantic",
+    "LocalSemanticStore": "semantic_store",
+    "LLMJudge": "verifier",
+    "Verifier": "verifier",
     "Match": "semantic",
+    "CacheRules": "rules",
     "Calibration": "calibration",
     "calibrate": "calibration",
     "default_calibration": "calibration",
 }
 
 __all__ = [
+    "CacheRules",
     "CacheStore",
     "Calibration",
     "DiskStore",
@@ -40,6 +44,7 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "SemanticCache",
+    "Verifier",
     "calibrate",
     "default_calibration",
     "exact_key",
@@ -63,5 +68,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .calibration import Calibration, calibrate, default_calibration
     from .exact import ExactCache
     from .keys import exact_key
-    from .semantic import LLMJudge, LocalSemanticStore, Match, SemanticCache
+    from .rules import CacheRules
+    from .semantic import Match, SemanticCache
+    from .semantic_store import LocalSemanticStore
     from .stores import CacheStore, DiskStore, MemoryStore, RedisStore
+    from .verifier import LLMJudge, Verifier

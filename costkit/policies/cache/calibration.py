@@ -100,7 +100,7 @@ class _Lexicon:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
         if missing:
             if self._model is None:
-                from .embedders import default_embedder
+                from ...embedders import default_embedder
 
                 self._model = default_embedder()
             computed = np.asarray(self._model(missing), dtype=np.float32)
@@ -188,9 +188,14 @@ def pair_features(query: str, entry: str, cosine: float) -> list[float]:
 
 @attrs.frozen(slots=True)
 class Scorer:
-    """Cosine (``weights`` None) or a logistic model's log-odds over :data:`FEATURES`."""
+    """Cosine (``weights`` None) or a logistic model's log-odds over :data:`FEATURES`.
+
+    ``veto``: a candidate whose wording flips the query's meaning (:func:`.contrast.contrast`)
+    scores -inf, whatever its similarity: it can never be served, at any threshold.
+    """
 
     weights: tuple[float, ...] | None = None
+    veto: bool = True
 
     @property
     def kind(self) -> str:
@@ -199,10 +204,16 @@ class Scorer:
     def score_candidates(self, query: str, entries: Sequence[str], cosines: Sequence[float]) -> list[float]:
         """Scores of a query's top-k candidates, given in decreasing cosine order."""
         if self.weights is None or not entries:
-            return [float(c) for c in cosines]
-        w = np.asarray(self.weights, dtype=np.float64)
-        rows = [pair_features(query, e, float(c)) for e, c in zip(entries, cosines, strict=True)]
-        return [float(x) for x in np.asarray(rows) @ w]
+            scores = [float(c) for c in cosines]
+        else:
+            w = np.asarray(self.weights, dtype=np.float64)
+            rows = [pair_features(query, e, float(c)) for e, c in zip(entries, cosines, strict=True)]
+            scores = [float(x) for x in np.asarray(rows) @ w]
+        if self.veto:
+            from .contrast import contrast
+
+            scores = [-math.inf if contrast(query, e) else s for s, e in zip(scores, entries, strict=True)]
+        return scores
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iterations: int = 30) -> np.ndarray:
@@ -277,7 +288,7 @@ class Calibration:
     """What a calibration measured: enough to pick a threshold for any δ and to say what to expect.
 
     ``right_scores`` / ``wrong_scores``: the scores of the cache's picks that were right / wrong
-    (only those above the point where the false-hit rate passes 30% are kept); ``n_lookups``:
+    (only those above the point where the false-hit rate passes 60% are kept); ``n_lookups``:
     all lookups (the false-hit rate's denominator); ``n_duplicates``: lookups whose question was
     cached; ``n_entries``: how many entries competed.
     """
@@ -320,6 +331,50 @@ class Calibration:
             best = score
         return best
 
+    def thresholds_with_verifier(self, max_false_hit_rate: float, accuracy: float) -> tuple[float, float]:
+        """(direct threshold, band start) for a verifier right with probability ``accuracy``.
+
+        Hits at or above the direct threshold are served as they are; candidates in the band are
+        served when the verifier confirms them, so a wrong one slips through with probability
+        ``1 - accuracy``. The pair kept is the one answering the most right picks (direct ones,
+        plus ``accuracy`` x the band's) while the expected wrong count -- wrong direct picks plus
+        ``1 - accuracy`` x the band's -- stays within what the false-hit bound at ``confidence``
+        allows: the promise then holds with the verifier's stated accuracy, not only without it.
+        """
+        delta = check_rate(max_false_hit_rate)
+        if isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0.5 < accuracy <= 1.0:
+            raise ConfigError("verifier.accuracy", f"must be in (0.5, 1], got {accuracy!r}")
+        allowed = max_allowed_wrong(self.n_lookups, delta, self.confidence)
+        if allowed < 0:
+            return math.inf, math.inf
+        scores = np.array([*self.right_scores, *self.wrong_scores], dtype=np.float64)
+        wrong = np.array([0] * len(self.right_scores) + [1] * len(self.wrong_scores), dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        scores, wrong = scores[order], wrong[order]
+        if not len(scores):
+            return math.inf, math.inf
+        cut: np.ndarray = np.unique(np.quantile(scores, np.linspace(0, 1, 201), method="lower"))[::-1]
+        cum_w = np.concatenate([[0.0], np.cumsum(wrong)])
+        cum_r = np.concatenate([[0.0], np.cumsum(1.0 - wrong)])
+        upto = {float(c): int(np.searchsorted(-scores, -c, side="right")) for c in cut}  # picks scoring >= c
+        best, best_value = (math.inf, math.inf), -1.0
+        miss = 1.0 - float(accuracy)
+        for t in cut:
+            i = upto[float(t)]
+            if cum_w[i] > allowed:
+                break
+            for b in cut:
+                if b > t:
+                    continue
+                j = upto[float(b)]
+                expected_wrong = cum_w[i] + miss * (cum_w[j] - cum_w[i])
+                if expected_wrong > allowed:
+                    break
+                value = cum_r[i] + accuracy * (cum_r[j] - cum_r[i])
+                if value > best_value:
+                    best, best_value = (float(t), float(b)), value
+        return best
+
     def expected(self, threshold: float) -> dict[str, float]:
         """Rates measured on the calibration pairs at ``threshold`` (the guarantee is the bound, not these)."""
         right = sum(1 for s in self.right_scores if s >= threshold)
@@ -334,7 +389,11 @@ class Calibration:
         return {
             "version": CALIBRATION_VERSION,
             "embedder": self.embedder,
-            "scorer": {"features": list(FEATURES), "weights": list(self.scorer.weights or []) or None},
+            "scorer": {
+                "features": list(FEATURES),
+                "weights": list(self.scorer.weights or []) or None,
+                "veto": self.scorer.veto,
+            },
             "n_lookups": self.n_lookups,
             "n_duplicates": self.n_duplicates,
             "n_entries": self.n_entries,
@@ -355,7 +414,9 @@ class Calibration:
             raise ConfigError("calibration", "the calibration was made with other scorer features; recalibrate")
         return cls(
             embedder=str(doc["embedder"]),
-            scorer=Scorer(tuple(float(w) for w in weights) if weights else None),
+            scorer=Scorer(
+                tuple(float(w) for w in weights) if weights else None, veto=bool(scorer_doc.get("veto", False))
+            ),
             n_lookups=int(doc["n_lookups"]),
             n_duplicates=int(doc["n_duplicates"]),
             n_entries=int(doc["n_entries"]),
@@ -458,6 +519,18 @@ def feature_tensor(lk: Lookups) -> np.ndarray:
     return out
 
 
+def veto_mask(lk: Lookups) -> np.ndarray:
+    """Which (query, candidate) of a simulation flip meaning (:func:`.contrast.contrast`): shape (n, k)."""
+    from .contrast import contrast
+
+    n, k = lk.candidates.shape
+    out = np.zeros((n, k), dtype=bool)
+    for j in range(n):
+        for r in range(k):
+            out[j, r] = contrast(lk.queries[j], lk.entries[int(lk.candidates[j, r])]) is not None
+    return out
+
+
 def _picks(scores: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each query's best candidate: its score and whether it is right."""
     m = scores.argmax(axis=1)
@@ -474,13 +547,16 @@ def calibrate(
     top_k: int = DEFAULT_TOP_K,
     seed: int = 0,
     source: str = "",
+    veto: bool = True,
 ) -> Calibration:
     """Measure a :class:`Calibration` from labeled pairs ``(a, b, duplicate)`` or dicts with those keys.
 
     ``embedder``: the cache's embedder (None: the default). ``scorer``: ``"learned"`` (default)
-    or ``"cosine"``. See the module docstring for the procedure and what it guarantees.
+    or ``"cosine"``. ``veto``: candidates that flip the query's meaning (:mod:`.contrast`) never
+    count as picks, here as in the cache. See the module docstring for the procedure and what it
+    guarantees.
     """
-    from .embedders import as_embedder
+    from ...embedders import as_embedder
 
     if scorer not in ("learned", "cosine"):
         raise ConfigError("scorer", f"must be 'learned' or 'cosine', got {scorer!r}")
@@ -489,9 +565,10 @@ def calibrate(
     emb = as_embedder(embedder)
     lk = simulate(pairs, emb, top_k=top_k)
     n = len(lk.queries)
+    vetoed = veto_mask(lk) if veto else np.zeros(lk.candidates.shape, dtype=bool)
     if scorer == "cosine":
-        final = Scorer(None)
-        best, ok = _picks(lk.cosines.astype(np.float64), lk.right)
+        final = Scorer(None, veto=veto)
+        best, ok = _picks(np.where(vetoed, -np.inf, lk.cosines.astype(np.float64)), lk.right)
     else:
         x = feature_tensor(lk)
         y = lk.right.astype(np.float64)
@@ -500,14 +577,17 @@ def calibrate(
         best = np.empty(n)
         ok = np.empty(n, dtype=bool)
         for train, held in ((folds[0], folds[1]), (folds[1], folds[0])):
-            w = fit_logistic(x[train].reshape(-1, x.shape[2]), y[train].reshape(-1))
-            best[held], ok[held] = _picks(x[held] @ w, lk.right[held])
-        w_all = fit_logistic(x.reshape(-1, x.shape[2]), y.reshape(-1))
-        final = Scorer(tuple(float(v) for v in w_all))
-    # Keep only the picks that could matter: above the score where the false-hit rate passes 30%.
+            keep = ~vetoed[train]  # a vetoed candidate is never served: nothing to learn from it
+            w = fit_logistic(x[train][keep], y[train][keep])
+            best[held], ok[held] = _picks(np.where(vetoed[held], -np.inf, x[held] @ w), lk.right[held])
+        w_all = fit_logistic(x[~vetoed], y[~vetoed])
+        final = Scorer(tuple(float(v) for v in w_all), veto=veto)
+    # Keep only the picks that could matter: above the score where the false-hit rate passes 60%
+    # (a verifier's band reaches that low; never a vetoed pick: -inf is admitted by no threshold).
     order = np.argsort(-best, kind="stable")
+    order = order[np.isfinite(best[order])]
     wrong_cum = np.cumsum(~ok[order])
-    stop = int(np.searchsorted(wrong_cum, 0.3 * n, side="right"))
+    stop = int(np.searchsorted(wrong_cum, 0.6 * n, side="right"))
     kept = order[: max(stop, 1)]
     return Calibration(
         embedder=emb.name,
@@ -527,7 +607,7 @@ def default_calibration(embedder_name: str) -> Calibration | None:
     """The calibration shipped for a bundled embedder (see ``scripts/make_cache_calibration.py``), or None."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", embedder_name)
     try:
-        text = resources.files("costkit.policies.cache").joinpath("data", f"calibration-{safe}.json").read_text()
+        text = resources.files("costkit").joinpath("data", f"calibration-{safe}.json").read_text()
     except (FileNotFoundError, OSError, ModuleNotFoundError):
         return None
     return Calibration.from_json(json.loads(text))

@@ -272,6 +272,24 @@ class PgVectorStore:
             return []
         return [(float(score), int(id_), payload) for id_, score, payload in rows]
 
+    def append(self, id: int, field: str, items: Sequence[Any], *, cap: int = 32) -> bool:
+        """Append ``items`` to the JSON list ``field`` of entry ``id``, keeping the last ``cap``, in one
+        statement (concurrent appends from other processes are not lost). False if nothing was updated."""
+        sql = (
+            f"UPDATE {self.table} SET payload = jsonb_set(payload, ARRAY[%(f)s], "
+            "(SELECT coalesce(jsonb_agg(e ORDER BY i), '[]'::jsonb) FROM (SELECT e, i FROM jsonb_array_elements("
+            "CASE WHEN jsonb_typeof(payload->%(f)s) = 'array' THEN payload->%(f)s ELSE '[]'::jsonb END "
+            "|| %(new)s::jsonb) WITH ORDINALITY AS a(e, i) ORDER BY i DESC LIMIT %(cap)s) AS kept), true) "
+            "WHERE namespace = %(ns)s AND id = %(id)s"
+        )
+        params = {"f": field, "new": json.dumps(list(items)), "cap": int(cap), "ns": self.namespace, "id": int(id)}
+        try:
+            with self._conn() as conn:
+                return bool(conn.execute(sql, params).rowcount)
+        except Exception as exc:
+            self._failed("append", exc, write=True)
+            return False
+
     def get(self, id: int) -> dict[str, Any] | None:
         """The payload of entry ``id`` if it is live, else None."""
         try:
@@ -380,6 +398,9 @@ class PgVectorStore:
         key: str | None = None,
     ) -> int | None:
         return await asyncio.to_thread(self.add, partition, vector, payload, ttl_s, key=key)
+
+    async def aappend(self, id: int, field: str, items: Sequence[Any], *, cap: int = 32) -> bool:
+        return await asyncio.to_thread(lambda: self.append(id, field, items, cap=cap))
 
     async def asearch(self, partition: str, vector: Any, k: int = 1) -> list[Hit]:
         return await asyncio.to_thread(self.search, partition, vector, k)

@@ -1,5 +1,8 @@
 """An in-process vector index for the semantic cache: exact while small, approximate when big.
 
+(Over 600 lines on purpose: searching, background rebuilds and persistence share one lock, one
+write log and one set of invariants; split apart, each part would reach into the others' state.)
+
 ``VectorIndex(dim)`` maps int64 ids to unit vectors and answers top-k inner-product searches.
 
 * Up to ``approximate_above`` entries it is exact: faiss ``IndexIDMap2(IndexFlatIP)``.

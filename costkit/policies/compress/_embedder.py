@@ -10,7 +10,7 @@ def resolve_embedder(spec: Any) -> Any:
     anything else as :func:`as_embedder` takes it (an Embedder, a callable, a name)."""
     if spec is False:
         return None
-    from ..cache.embedders import as_embedder
+    from ...embedders import as_embedder
 
     return as_embedder(spec)
 

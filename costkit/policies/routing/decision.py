@@ -25,6 +25,7 @@ class Decision:
     route: str | None = None
     reason: str = ""
     scores: Mapping[str, float] = attrs.field(factory=dict)
+    notes: Mapping[str, Any] = attrs.field(factory=dict)  # copied into the call's notes (e.g. route_ood)
 
 
 @runtime_checkable

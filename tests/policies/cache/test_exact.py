@@ -439,3 +439,53 @@ def test_a_cache_that_only_sees_sampled_calls_says_so_once_naming_the_fix() -> N
     sampled = chat_call(temperature=None)
     q.run(sampled)
     assert q.run(sampled).source == "exact" and len(provider.calls) == 1
+
+
+# ------------------------------------------------------------------ poisoning defence (min_distinct_users)
+
+
+def test_an_entry_serves_other_users_only_after_min_distinct_users_asked_it() -> None:
+    """A planted answer (the attacker asked first) reaches nobody else until 3 distinct users asked."""
+    provider = Provider(make=lambda call: completion(f"answer written for {call.tags.user}"))
+    p = pipeline(ExactCache(MemoryStore(), min_distinct_users=3), provider)
+    assert p.run(chat_call(tags=Tags(user="attacker"))).text == "answer written for attacker"
+    assert p.run(chat_call(tags=Tags(user="attacker"))).source == "exact"  # its writer is served
+    alice = p.run(chat_call(tags=Tags(user="alice")))
+    assert alice.source == "provider" and alice.text == "answer written for alice"
+    assert p.run(chat_call(tags=Tags(user="alice"))).source == "provider"  # asking twice counts once
+    assert p.run(chat_call()).source == "provider"  # an anonymous call never counts
+    bob = p.run(chat_call(tags=Tags(user="bob")))  # the third distinct user: the entry is shared from now on
+    assert bob.source == "provider"
+    for user in ("carol", "alice", None):
+        assert p.run(chat_call(tags=Tags(user=user))).source == "exact"
+    assert len(provider.calls) == 5
+
+
+def test_distinct_users_are_counted_in_the_store_across_processes(tmp_path) -> None:
+    """Two caches on one directory (two processes) share the count: it lives in the entry."""
+    provider = Provider()
+    first = pipeline(ExactCache(DiskStore(tmp_path), min_distinct_users=2), provider)
+    second = pipeline(ExactCache(DiskStore(tmp_path), min_distinct_users=2), provider)
+    first.run(chat_call(tags=Tags(user="u1")))
+    assert second.run(chat_call(tags=Tags(user="u2"))).source == "provider"
+    assert first.run(chat_call(tags=Tags(user="u3"))).source == "exact"
+    assert len(provider.calls) == 2
+
+
+async def test_min_distinct_users_async_and_entries_store_hashed_users_only() -> None:
+    store = MemoryStore()
+    cache = ExactCache(store, min_distinct_users=2)
+    provider = Provider()
+    p = pipeline(cache, provider)
+    await p.arun(chat_call(tags=Tags(user="alice@example.com")))
+    assert (await p.arun(chat_call(tags=Tags(user="bob")))).source == "provider"
+    assert (await p.arun(chat_call(tags=Tags(user="carol")))).source == "exact"
+    entry = store.get(cache.key(chat_call()))
+    assert len(entry["users"]) == 2 and "alice@example.com" not in str(entry)
+    assert cache.stats["not_shared"] == 1
+
+
+def test_min_distinct_users_is_checked() -> None:
+    with pytest.raises(ConfigError) as err:
+        ExactCache(MemoryStore(), min_distinct_users=0)
+    assert err.value.field == "min_distinct_users"

@@ -12,10 +12,13 @@ from openai.types.chat import ChatCompletion
 
 from costkit import Call, Tags
 from costkit._warn import CostkitWarning
+from costkit.embedders import CallableEmbedder, default_embedder
 from costkit.errors import ConfigError
 from costkit.policies.cache.calibration import Calibration, Scorer, default_calibration
-from costkit.policies.cache.embedders import CallableEmbedder, default_embedder
-from costkit.policies.cache.semantic import LocalSemanticStore, SemanticCache, partition_key, semantic_query
+from costkit.policies.cache.partition import partition_key, semantic_query
+from costkit.policies.cache.semantic import SemanticCache
+from costkit.policies.cache.semantic_store import LocalSemanticStore
+from costkit.policies.cache.verifier import Verifier
 
 # ------------------------------------------------------------------ a controlled embedder and calibration
 # Each known text sits at an angle on the unit circle, so cosines are exact: cos(a - b).
@@ -77,7 +80,7 @@ def test_paraphrase_hits_with_notes_sdk_object_and_original_cost() -> None:
     assert hit.cost_usd == 0.004 and hit.usage.input_tokens == 12
     assert hit.notes["similarity"] == pytest.approx(math.cos(0.2), abs=1e-5)
     assert hit.notes["threshold"] == 0.9
-    assert hit.notes["cached_question"] == "How do I reset my password?"
+    assert hit.notes["cached_question_text"] == "How do I reset my password?"
     assert c.stats["hits"] == 1 and c.stats["stored"] == 1
 
 
@@ -323,10 +326,12 @@ def test_verifier_confirms_band_candidates_and_refutations_block() -> None:
     # is blocked at that score, so the next ask is served by the new entry without asking the verifier
     n = len(verdicts)
     again = p.run(chat_call("I forgot my password, how do I reset it?"))
-    assert again.source == "semantic" and again.notes["cached_question"] == "I forgot my password, how do I reset it?"
+    assert again.source == "semantic"
+    assert again.notes["cached_question_text"] == "I forgot my password, how do I reset it?"
     assert len(verdicts) == n
-    entry = next(iter(c.entries.values()))
-    assert entry.refuted == [pytest.approx(math.cos(0.6), abs=1e-6)]
+    entry = c.store.get(1)  # the verdict is kept in the entry, where other processes see it too
+    assert entry["verified_no"] == [pytest.approx(math.cos(0.6), abs=1e-6)]
+    assert entry["verified_yes"] == [pytest.approx(math.cos(0.6), abs=1e-6)]
 
 
 def test_confirmed_entries_adapt_their_threshold() -> None:
@@ -336,7 +341,7 @@ def test_confirmed_entries_adapt_their_threshold() -> None:
         asked.append(query)
         return True
 
-    c = cache(verifier=verifier, min_confirmations=2)
+    c = cache(verifier=Verifier(check=verifier, min_confirmations=2))
     p = pipeline(c, Provider(answer_by_question))
     p.run(chat_call("How do I reset my password?"))
     for _ in range(2):
@@ -349,7 +354,7 @@ def test_confirmed_entries_adapt_their_threshold() -> None:
 
 
 def test_verify_all() -> None:
-    c = cache(verifier=lambda q, cq, a: False, verify_all=True)
+    c = cache(verifier=Verifier(check=lambda q, cq, a: False, verify_all=True))
     p = pipeline(c, Provider(answer_by_question))
     p.run(chat_call("How do I reset my password?"))
     assert p.run(chat_call("how to reset my password")).source == "provider"
@@ -422,11 +427,12 @@ def test_config_errors() -> None:
     for kwargs, field in [
         ({"max_false_hit_rate": 0}, "max_false_hit_rate"),
         ({"max_false_hit_rate": 1.5}, "max_false_hit_rate"),
-        ({"verify_band": 0.01}, "verify_band"),
+        ({"verifier": Verifier(check=bool, band=0.01)}, "verifier.band"),
         ({"history": "fuzzy"}, "history"),
         ({"verifier": 3}, "verifier"),
         ({"store": 42}, "store"),
-        ({"min_confirmations": 0}, "min_confirmations"),
+        ({"ttl_s": -1}, "ttl_s"),
+        ({"colour": "red"}, "colour"),
         ({"calibration": default_calibration(default_embedder().name)}, "calibration"),  # wrong embedder
     ]:
         with pytest.raises(ConfigError) as e:
@@ -541,7 +547,7 @@ def test_saved_index_is_reused_and_a_corrupt_one_rebuilt(tmp_path) -> None:
 
 
 def test_llm_judge_asks_a_cheap_model_and_fails_closed() -> None:
-    from costkit.policies.cache.semantic import LLMJudge
+    from costkit.policies.cache import LLMJudge
     from costkit.testing import Failure, FakeOpenAI, FakeProvider
 
     fake = FakeProvider(default="no")
@@ -583,7 +589,7 @@ def test_provider_embeddings_are_recorded_as_embedding_records_of_the_request() 
     import attrs as _attrs
 
     import costkit
-    from costkit.policies.cache.embedders import ProviderEmbedder
+    from costkit.embedders import ProviderEmbedder
     from costkit.sinks import MemorySink
     from costkit.testing import FakeOpenAI, FakeProvider
 
@@ -601,3 +607,139 @@ def test_provider_embeddings_are_recorded_as_embedding_records_of_the_request() 
     assert fake.count(api="embeddings") == 1 and embedding.input_tokens > 0
     assert embedding.cost_usd == pytest.approx(embedding.input_tokens * 2e-8, abs=1e-15)
     assert embedding.request_id == sink.records[1].request_id
+
+
+# ------------------------------------------------------------------ records, sharing, shared verdicts, live estimate
+
+
+def _wrapped(policy, record_text: bool = False):
+    import os
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    sink = MemorySink()
+    fake = FakeOpenAI()
+    client = costkit.wrap(fake, policies=[policy], sink=sink, record_text=record_text)
+
+    def ask(text: str, user: str | None = None):
+        return client.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": text}],
+            temperature=0,
+            costkit={"user": user} if user else None,
+        )
+
+    return ask, sink, fake
+
+
+def test_a_semantic_hit_record_carries_no_other_requests_text_unless_record_text() -> None:
+    """The cached question (another user's prompt, here with an email address) must not reach the record."""
+    secret = "How do I reset my password? My email is jane.roe@example.com"
+    ANGLES[secret] = 0.0
+    try:
+        ask, sink, _ = _wrapped(cache())
+        ask(secret)
+        ask("how to reset my password")
+        hit = sink.records[-1]
+        assert hit.cache == "semantic" and hit.notes["similarity"] > 0.9
+        assert "jane.roe" not in repr(hit) and hit.prompt_text is None
+        ask_text, sink_text, _ = _wrapped(cache(), record_text=True)
+        ask_text(secret)
+        ask_text("how to reset my password")
+        assert sink_text.records[-1].notes["cached_question_text"] == secret
+    finally:
+        del ANGLES[secret]
+
+
+def test_semantic_entry_serves_other_users_only_after_min_distinct_users() -> None:
+    ask, sink, fake = _wrapped(cache(min_distinct_users=2))
+    ask("How do I reset my password?", user="attacker")
+    assert sink.records[-1].kind == "call"
+    ask("how to reset my password", user="attacker")  # its writer is served
+    assert sink.records[-1].cache == "semantic"
+    ask("how to reset my password", user="alice")  # not shared yet: the provider answers, alice is counted
+    assert sink.records[-1].kind == "call"
+    # alice's answer to her other wording became her own entry (closest to that wording)
+    ask("How do I reset my password?", user="bob")  # the first entry's second distinct asker: shared now
+    assert sink.records[-1].cache == "semantic" and len(fake.fake.calls) == 2
+
+
+def test_with_a_verifier_an_unshared_entry_serves_once_verified() -> None:
+    asked = []
+    c = cache(min_distinct_users=5, verifier=lambda q, cq, a: asked.append(q) or True)
+    p = pipeline(c, Provider(answer_by_question))
+    p.run(chat_call("How do I reset my password?", tags=Tags(user="u1")))
+    hit = p.run(chat_call("how to reset my password", tags=Tags(user="u2")))
+    assert hit.source == "semantic" and hit.notes["verified"] is True and asked == ["how to reset my password"]
+
+
+def test_verdicts_are_shared_through_the_store_by_every_cache_on_it() -> None:
+    """Two caches on one store (two processes): a refutation seen by one blocks the entry for the other."""
+    store = LocalSemanticStore()
+    refuse = cache(store=store, verifier=lambda q, cq, a: False)
+    other = cache(store=store)
+    provider = Provider(answer_by_question)
+    pipeline(refuse, provider).run(chat_call("How do I reset my password?"))
+    assert pipeline(refuse, provider).run(chat_call("I forgot my password, how do I reset it?")).source == "provider"
+    # the other cache never asked a verifier, yet the stored refutation (at cos 0.825) raises that
+    # entry's threshold above 0.825 for it too; a question at cos 0.98 is still served
+    assert other.lookup(chat_call("I forgot my password, how do I reset it?")).question != "How do I reset my password?"
+    assert pipeline(other, provider).run(chat_call("how to reset my password")).source == "semantic"
+
+
+def test_sampled_hits_are_verified_and_reported_in_records() -> None:
+    verdict = {"ok": True}
+    c = cache(verifier=Verifier(check=lambda q, cq, a: verdict["ok"], sample=1.0))
+    ask, sink, _ = _wrapped(c)
+    ask("How do I reset my password?")
+    ask("how to reset my password")
+    served = sink.records[-1]
+    assert served.cache == "semantic" and served.notes["cache_verified"] is True
+    verdict["ok"] = False
+    ask("how to reset my password")
+    refused = sink.records[-1]
+    assert refused.kind == "call" and refused.notes["cache_verified"] is False
+    q = c.live_quality
+    assert (q.sampled, q.refuted) == (2, 1) and q.wrong_share_of_hits == 0.5
+    assert 0.5 < q.wrong_share_upper_bound <= 1.0
+
+
+def test_no_sampling_without_sample_share() -> None:
+    c = cache(verifier=lambda q, cq, a: False)
+    p = pipeline(c, Provider(answer_by_question))
+    p.run(chat_call("How do I reset my password?"))
+    hit = p.run(chat_call("how to reset my password"))
+    assert hit.source == "semantic" and "cache_verified" not in hit.notes and c.live_quality.sampled == 0
+
+
+def test_the_policy_is_one_flow() -> None:
+    from costkit import FlowPolicy
+
+    assert isinstance(cache(), FlowPolicy)
+    assert "handle" not in SemanticCache.__dict__ and "ahandle" not in SemanticCache.__dict__
+
+
+@pytest.mark.postgres
+def test_verdicts_and_askers_append_in_postgres(pg_uri: str) -> None:
+    from costkit.policies.cache.pgvector_store import PgVectorStore
+
+    store = PgVectorStore(pg_uri, dim=2, table="semantic_test_append")
+    store.clear()
+    entry = store.add("p", [1.0, 0.0], {"q": "x", "verified_no": "junk"})
+    assert entry is not None
+    for i in range(5):
+        assert store.append(entry, "verified_no", [0.1 * i], cap=3)
+    assert store.get(entry)["verified_no"] == pytest.approx([0.2, 0.3, 0.4])
+    assert store.append(entry, "users", ["a"]) and store.get(entry)["users"] == ["a"]
+    assert not store.append(entry + 999, "users", ["a"])
+    store.close()
+
+
+def test_a_stated_verifier_accuracy_sets_threshold_and_band_together() -> None:
+    c = cache(verifier=Verifier(check=lambda q, cq, a: True, accuracy=0.98))
+    plan = c.plan(chat_call("How do I reset my password?"))
+    assert plan is not None and (plan.threshold, plan.explore) == CAL.thresholds_with_verifier(0.02, 0.98)
+    assert plan.explore <= plan.threshold

@@ -13,7 +13,7 @@ import pytest
 
 from costkit import Call, ConfigError, Result, Router, Usage
 from costkit._pipeline import Pipeline
-from costkit.policies.cache.embedders import CallableEmbedder
+from costkit.embedders import CallableEmbedder
 from costkit.policies.routing.learned import (
     LearnedModel,
     LearnedStrategy,
@@ -84,8 +84,8 @@ def test_decision_notes_carry_the_predictions_and_the_threshold() -> None:
     router = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER)
     _, call = routed_model(router, "chat question 77")
     scores = call.notes["route_scores"]
-    assert set(scores) == {"p_ok:cheap", "p_ok:strong", "threshold"}
-    assert scores["p_ok:cheap"] > 0.8
+    assert set(scores) == {"p_ok:cheap", "p_ok:strong", "threshold", "strangeness", "strangeness_threshold"}
+    assert scores["p_ok:cheap"] > 0.8 and call.notes["route_ood"] is False
     assert call.notes["route_reason"].startswith("predicted loss")
     assert call.notes["routed_from"] == "strong"
 
@@ -139,7 +139,9 @@ def test_three_models_pick_the_cheapest_that_suffices() -> None:
             out[j, 3] = (zlib.crc32(t.encode()) % 100) / 500
         return out
 
-    router = Router.learned(exs, models=["tiny", "mid", "big"], embedder=CallableEmbedder(vec, dim=4, name="t3"))
+    router = Router.learned(
+        exs, models=["tiny", "mid", "big"], embedder=CallableEmbedder(vec, dim=4, name="t3"), target_quality=0.9
+    )
     assert routed_model(router, "chat new")[0] == "tiny"
     assert routed_model(router, "math new")[0] == "mid"
     model, call = routed_model(router, "code new")

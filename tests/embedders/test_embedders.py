@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from costkit import ConfigError, Usage
-from costkit.policies.cache import embedders as emb
-from costkit.policies.cache.embedders import (
+from costkit.embedders import (
     CallableEmbedder,
     Embedder,
     EmbeddingCost,
@@ -25,6 +24,7 @@ from costkit.policies.cache.embedders import (
     default_embedder,
     normalize_rows,
 )
+from costkit.embedders import wordllama as wordllama_module
 
 PARAPHRASES = ["How do I reset my password?", "how can I reset my password"]
 UNRELATED = "What is the capital of France?"
@@ -42,7 +42,7 @@ def test_default_embedder_is_offline_singleton(monkeypatch: pytest.MonkeyPatch) 
         raise AssertionError("an embedder tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(emb, "_default", None)
+    monkeypatch.setattr(wordllama_module, "_default", None)
     e = default_embedder()
     assert e is default_embedder()
     assert isinstance(e, WordLlamaEmbedder) and isinstance(e, Embedder)

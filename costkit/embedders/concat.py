@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError
+from ..errors import ConfigError
 
 
 class ConcatEmbedder:
     """``ConcatEmbedder("wordllama", "minilm")``: the parts' vectors concatenated, each part weighted equally.
 
-    Parts are anything :func:`costkit.policies.cache.embedders.as_embedder` accepts (an embedder,
+    Parts are anything :func:`costkit.embedders.as_embedder` accepts (an embedder,
     a callable, a short name). The name lists the parts' names, so a router trained on one
     combination refuses another.
     """
 
     def __init__(self, *parts: Any) -> None:
-        from ..cache.embedders import as_embedder
+        from .resolve import as_embedder
 
         if len(parts) < 2:
             raise ConfigError("parts", f"needs at least two embedders, got {len(parts)}")

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from costkit import ConfigError
-from costkit.policies.cache.embedders import CallableEmbedder
-from costkit.policies.routing.concat import ConcatEmbedder
+from costkit.embedders import CallableEmbedder, ConcatEmbedder
 
 
 def constant(value: list[float], name: str) -> CallableEmbedder:
-    return CallableEmbedder(lambda texts: np.tile(np.array(value, dtype=np.float32), (len(texts), 1)),
-                            dim=len(value), name=name)
+    return CallableEmbedder(
+        lambda texts: np.tile(np.array(value, dtype=np.float32), (len(texts), 1)), dim=len(value), name=name
+    )
 
 
 def test_parts_are_normalized_then_joined_into_unit_rows() -> None:
@@ -39,7 +39,7 @@ async def test_the_async_path_awaits_parts_that_embed_over_the_network() -> None
     emb = ConcatEmbedder(Remote(), constant([1.0, 0.0], "local"))
     out = await emb.aembed(["x"])
     assert Remote.awaited == 1
-    np.testing.assert_allclose(out[0], np.array([0.5 ** 0.5, 0.5 ** 0.5, 1.0, 0.0]) / np.sqrt(2), rtol=1e-6)
+    np.testing.assert_allclose(out[0], np.array([0.5**0.5, 0.5**0.5, 1.0, 0.0]) / np.sqrt(2), rtol=1e-6)
 
 
 def test_one_part_is_a_config_error() -> None:

@@ -1,0 +1,148 @@
+"""The learned router's threshold, chosen so the quality target holds at a stated confidence.
+
+The router sends a prompt to the cheapest model whose predicted quality loss (versus the strongest
+model) is at most a threshold. Which threshold keeps the traffic at ``target_quality`` x the
+strongest model's accuracy is measured on held-out (out-of-fold) predictions:
+
+* for a threshold, each example contributes ``d = ok[chosen model] - target * ok[strongest]``;
+  the target holds when the mean of ``d`` is >= 0;
+* the **one-sided lower confidence bound** of that mean (normal approximation, ``confidence``
+  0.95 by default: ``mean - z * sd / sqrt(n)``) must be >= 0, for the chosen threshold and every
+  more careful one: walking from "everything to the strongest model" towards cheaper routing, the
+  first threshold whose bound fails stops the walk (fixed-sequence testing: one test per step at
+  level 1 - confidence, no multiple-testing penalty). The threshold before it is chosen.
+
+:class:`Calibration` reports what the held-out predictions showed there, and the bound itself:
+``quality_ratio_lower_bound`` is the lower bound of (routed accuracy / strongest accuracy) at the
+stated confidence -- the promise, stated with its margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+
+import attrs
+import numpy as np
+
+from ...errors import ConfigError
+
+
+@attrs.frozen(kw_only=True)
+class Calibration:
+    """What the held-out (out-of-fold) predictions showed at the chosen threshold."""
+
+    threshold: float
+    target_quality: float
+    quality: float  # share acceptable at the threshold, held-out
+    strongest_quality: float  # share acceptable if every call went to the strongest model
+    shares: Mapping[str, float]  # share of calls per model at the threshold, held-out
+    examples: int
+    confidence: float = 0.95
+    quality_ratio_lower_bound: float = 0.0  # lower bound of quality / strongest_quality at `confidence`
+
+    @property
+    def quality_ratio(self) -> float:
+        return self.quality / self.strongest_quality if self.strongest_quality else 1.0
+
+
+def check_confidence(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.5 <= value < 1.0:
+        raise ConfigError("confidence", f"must be in [0.5, 1), e.g. 0.95; got {value!r}")
+    return float(value)
+
+
+def choose(loss: np.ndarray, threshold: float) -> np.ndarray:
+    """Per row, the first (cheapest) column with ``loss <= threshold``; ``M - 1`` (strongest) if none."""
+    within = loss <= threshold
+    first = np.argmax(within, axis=1)
+    return np.where(within.any(axis=1), first, loss.shape[1])
+
+
+def candidates(loss: np.ndarray) -> np.ndarray:
+    """The thresholds worth trying: -inf (everything strongest) and 401 quantiles of the losses."""
+    finite = loss[np.isfinite(loss)]
+    if finite.size == 0:
+        return np.array([-np.inf])
+    return np.unique(np.concatenate([[-np.inf], np.quantile(finite, np.linspace(0, 1, 401), method="lower")]))
+
+
+def calibrate(
+    loss: np.ndarray,
+    ok: np.ndarray,
+    target_quality: float,
+    models: Sequence[str],
+    *,
+    confidence: float = 0.95,
+    margin: float | None = None,
+    clusters: np.ndarray | None = None,
+) -> Calibration:
+    """The largest threshold whose quality, and every more careful one's, meets the target at ``confidence``.
+
+    ``margin`` (standard errors) overrides the bound's multiplier, for routers trained before
+    confidence was stated (format 2 saved ``margin=1``, about 84% one-sided). ``clusters`` (a
+    group index per example) makes the standard error cluster-robust: examples of one topic err
+    together, and new traffic brings new topics, so the bound counts topics, not questions.
+    """
+    n = ok.shape[0]
+    rows = np.arange(n)
+    z = float(margin) if margin is not None else NormalDist().inv_cdf(confidence)
+    strongest = float(ok[:, -1].mean())
+    best = -math.inf
+    best_lb = 0.0
+    for t in candidates(loss):
+        idx = choose(loss, float(t))
+        diff = ok[rows, idx] - target_quality * ok[:, -1]
+        lb = float(diff.mean()) - z * _standard_error(diff, clusters)
+        if lb + 1e-12 < 0:
+            break
+        best, best_lb = float(t), lb
+    idx = choose(loss, best)
+    shares = {m: float(np.mean(idx == i)) for i, m in enumerate(models)}
+    if best == -math.inf:  # not even all-strongest clears the bound (a target of 1, or tiny data)
+        diff = ok[:, -1] - target_quality * ok[:, -1]
+        best_lb = float(diff.mean()) - z * _standard_error(diff, clusters)
+    return Calibration(
+        threshold=best,
+        target_quality=target_quality,
+        quality=float(ok[rows, idx].mean()),
+        strongest_quality=strongest,
+        shares=shares,
+        examples=n,
+        confidence=confidence,
+        quality_ratio_lower_bound=target_quality + best_lb / strongest if strongest else 1.0,
+    )
+
+
+def _standard_error(diff: np.ndarray, clusters: np.ndarray | None) -> float:
+    """The standard error of ``diff.mean()``: per example, or cluster-robust (summed within clusters)."""
+    n = len(diff)
+    if clusters is None:
+        return float(diff.std()) / math.sqrt(n)
+    sums = np.bincount(clusters, weights=diff - diff.mean())
+    g = int((np.bincount(clusters) > 0).sum())
+    correction = g / (g - 1) if g > 1 else 1.0
+    return math.sqrt(correction * float((sums**2).sum())) / n
+
+
+def ladder_cost(loss: np.ndarray, ok: np.ndarray, target_quality: float) -> float:
+    """How well a loss ranks: the least mean ladder position (0 = all cheapest, 1 = all strongest) at
+    which some threshold keeps quality at ``target_quality`` x the strongest model's.
+
+    With two models this is RouteLLM's "share of strong calls at the target"; cross-validation
+    minimizes it (averaged over targets around the asked one, which steadies a noisy curve).
+    """
+    rows = np.arange(ok.shape[0])
+    top = ok.shape[1] - 1
+    targets = sorted({max(target_quality - 0.02, 0.0), target_quality, min(target_quality + 0.02, 1.0)})
+    goals = np.array(targets) * float(ok[:, -1].mean()) - 1e-9
+    best = np.ones(len(targets))
+    for t in candidates(loss):
+        idx = choose(loss, float(t))
+        met = float(ok[rows, idx].mean()) >= goals
+        best = np.where(met, np.minimum(best, float(idx.mean()) / top), best)
+    return float(np.mean(best))
+
+
+__all__ = ["Calibration", "calibrate", "candidates", "check_confidence", "choose", "ladder_cost"]
