@@ -56,7 +56,7 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch", "alerts"}
 
 __all__ = [
     "Arm",
@@ -94,6 +94,7 @@ __all__ = [
     "Tags",
     "TextCompressor",
     "Usage",
+    "alerts",
     "batch",
     "budgeted",
     "current_tags",
@@ -124,7 +125,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import batch, pricing, sinks, testing, tokens
+    from . import alerts, batch, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap

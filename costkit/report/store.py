@@ -263,19 +263,20 @@ class Store:
         return [(int(h), d, float(v)) for h, d, v in self.rows(sql, args)]
 
     def aged_hits(
-        self, *, since: float | None = None, until: float | None = None
+        self, dim: str | None, *, since: float | None = None, until: float | None = None
     ) -> list[tuple[float, str | None, str | None, float, float | None]]:
-        """(timestamp, feature, route, cached_at, ttl_s note) of cache hits that name when their entry was stored."""
+        """(timestamp, dim value, feature, cached_at, ttl_s note) of the cache hits that say when their
+        entry was stored, oldest first."""
         cached_at = self.dialect.note_number("cached_at")
         ttl = self.dialect.note_number("ttl_s")
         where, args = self._time_range(since, until, "kind = 'cache_hit'", self.dialect.has_note("cached_at"))
+        col = q(dim) if dim else "NULL"
         sql = (
-            f"SELECT timestamp, feature, route, ca, ttl FROM (SELECT timestamp, feature, route, {cached_at} AS ca, "
-            f"{ttl} AS ttl FROM {self.t()}{where}) s WHERE ca IS NOT NULL ORDER BY timestamp"
+            f"SELECT timestamp, dim, feature, ca, ttl FROM (SELECT timestamp, {col} AS dim, feature, "
+            f"{cached_at} AS ca, {ttl} AS ttl FROM {self.t()}{where}) s WHERE ca IS NOT NULL ORDER BY timestamp"
         )
-        return [
-            (float(ts), f, r, float(ca), None if tt is None else float(tt)) for ts, f, r, ca, tt in self.rows(sql, args)
-        ]
+        rows = self.rows(sql, args)
+        return [(float(ts), d, f, float(ca), None if tt is None else float(tt)) for ts, d, f, ca, tt in rows]
 
     def top_requests(
         self, n: int = 20, *, since: float | None = None, until: float | None = None

@@ -248,8 +248,10 @@ class SQLiteSink(BackgroundSink):
         return f"SQLiteSink({str(self.path)!r}, written={self.written}, dropped={self.dropped})"
 
 
-_FIRSTS_COLUMNS = ("id", "request_id", "timestamp", "model", "requested_model", "provider", "kind", "cache", "success")
-_FIRSTS_COLUMNS += ("error_type", "savings", "feature", "tenant", "route", "prompt_version", "experiment", "arm")
+# what rebuilding the rollups reads of each record
+_FIRSTS_COLUMNS: tuple[str, ...] = ("id", "request_id", "timestamp", "model", "requested_model", "provider", "kind")
+_FIRSTS_COLUMNS += ("cache", "success", "error_type", "savings", "feature", "tenant", "route", "prompt_version")
+_FIRSTS_COLUMNS += ("experiment", "arm")
 
 
 def rebuild_rollups(path: str | os.PathLike[str], *, table: str = DEFAULT_TABLE, chunk: int = 50_000) -> int:
