@@ -56,7 +56,19 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch", "alerts"}
+_SUBMODULES = {
+    "sinks",
+    "testing",
+    "pricing",
+    "tokens",
+    "gates",
+    "report",
+    "policies",
+    "providers",
+    "batch",
+    "alerts",
+    "dashboard",
+}
 
 __all__ = [
     "Arm",
@@ -98,6 +110,7 @@ __all__ = [
     "batch",
     "budgeted",
     "current_tags",
+    "dashboard",
     "gates",
     "outcome",
     "pricing",
@@ -125,7 +138,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import alerts, batch, pricing, sinks, testing, tokens
+    from . import alerts, batch, dashboard, pricing, sinks, testing, tokens
     from ._budgeted import budgeted
     from ._context import current_tags, tags
     from ._wrap import wrap

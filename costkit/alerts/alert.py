@@ -82,7 +82,8 @@ class Rule(Protocol):
     """What a monitor and :func:`~costkit.alerts.evaluate` drive. Rules are configuration; their
     state lives in the object :meth:`new_state` returns, one per monitor."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def new_state(self) -> Any: ...
 
