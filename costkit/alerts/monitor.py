@@ -13,6 +13,7 @@ is counted and warned about once. :func:`evaluate` finds the same alerts in stor
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 from collections import Counter, deque
@@ -178,7 +179,7 @@ def evaluate(
                 return []
             first, last = span
             lo = first if since is None else since
-            hi = last if until is None else until
+            hi = math.nextafter(last, math.inf) if until is None else until  # the last record included
             found = [a for rule in checked for a in rule.stored(store, lo, hi, first)]
         finally:
             if store is not source:
