@@ -10,13 +10,13 @@ numbers (and writes back what it plotted, so a test can compare).
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..alerts import Alert, CacheHealth, CostAnomaly, Rule, evaluate
 from ..alerts.cache_health import HourCounts
 from ..records import now as clock_now
-from ..report.aggregate import Report
 from ..report.forecast import forecast_store
 from ..report.store import Store
 from ..report.tasks import compare_arms, task_report_from_costs
@@ -48,7 +48,7 @@ class _Axis:
         self.day = until - since > DAY_BUCKET_AFTER_S
         size = 86400 if self.day else 3600
         self.first = int(since // size)
-        self.last = int((until - 1e-9) // size) if until > since else self.first
+        self.last = max(self.first, math.ceil(until / size) - 1)  # until is exclusive
         self.buckets = list(range(self.first, self.last + 1))
         self.labels = [_label(b, self.day) for b in self.buckets]
 
@@ -116,14 +116,13 @@ def dashboard_data(
     until: float | None = None,
     days: float = 7.0,
     rules: Sequence[Rule] | None = None,
-    reports: Sequence[Report] | None = None,
     title: str = "costkit",
     top: int = 20,
 ) -> dict[str, Any]:
     """The dashboard's document over ``[since, until)``.
 
-    ``until`` defaults to just after the latest record, ``since`` to ``days`` before ``until``.
-    ``reports`` (the ``costkit report`` groupings) are shown as tables when given.
+    ``until`` defaults to just after the latest record, ``since`` to ``days`` before ``until``;
+    both are rounded out to whole hours (what the rollups hold).
     """
     span = store.time_range()
     generated = clock_now()
@@ -167,7 +166,6 @@ def dashboard_data(
         "alerts": [a.to_dict() for a in alerts[-200:]],
         "forecast": [f.to_dict() for f in forecast_store(store, as_of=span[1] if until is None else min(hi, span[1]))],
         "top_requests": [{**r, "time": _iso(r["timestamp"])} for r in store.top_requests(top, since=lo, until=hi)],
-        "reports": [r.to_dict() for r in reports or ()],
     }
 
 

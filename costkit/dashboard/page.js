@@ -42,13 +42,26 @@ function stacked(id, block, time, kind){
 function render(d){
   if(d.empty){ $("meta").textContent="no records yet in "+d.source; return; }
   $("title").textContent = d.title;
-  $("meta").textContent = d.source+" · "+d.since+" to "+d.until+" (per "+d.bucket+") · "+num(d.totals.records)+" records · generated "+d.generated_at;
+  const span = d.time ? " · "+d.since+" to "+d.until+" (per "+d.bucket+")" : "";
+  $("meta").textContent = d.source+span+(d.filters?" · filters "+d.filters:"")+" · "+num(d.totals.records)+" records · generated "+d.generated_at;
   const tot=d.totals, fc=(d.forecast||[])[0];
   $("cards").replaceChildren(card("cost",usd(tot.cost_usd)), card("requests",num(tot.requests)),
     card("saved",usd(tot.saved_usd)+" ("+pct(tot.savings_rate)+")"), card("cache hit rate",pct(tot.cache_hit_rate)),
     card("month-end forecast", fc ? usd(fc.forecast_usd)+(fc.low_usd!==null?" ("+usd(fc.low_usd)+"-"+usd(fc.high_usd)+")":"") : "-"),
     card("alerts", num((d.alerts||[]).length)));
   charts.length=0;
+  $("charts").hidden = !d.time;
+  if(d.time) timeCharts(d);
+  tables(d);
+  Promise.all(charts).then(done=>{
+    const plotted={};
+    done.forEach(([id, gd])=>{ plotted[id]=gd.data.map(t=>({name:t.meta, x:t.x, y:t.y})); });
+    $("plotted").textContent=JSON.stringify(plotted);
+    document.body.setAttribute("data-drawn", String(done.length));
+  });
+  if(CFG.live) $("status").textContent="live · refreshing every "+CFG.refresh_s+" s · updated "+new Date().toISOString().slice(11,19)+" UTC";
+}
+function timeCharts(d){
   stacked("cost_feature", d.cost_by.feature, d.time, "bar");
   stacked("cost_tenant", d.cost_by.tenant, d.time, "bar");
   stacked("cost_model", d.cost_by.model, d.time, "bar");
@@ -70,6 +83,9 @@ function render(d){
      meta:"forecast to month end",error_x:{type:"data",symmetric:false,array:fcs.map(f=>f.high_usd===null?0:f.high_usd-f.forecast_usd),
        arrayminus:fcs.map(f=>f.low_usd===null?0:f.forecast_usd-f.low_usd)}}],
     {barmode:"stack",xaxis:{tickprefix:"$",automargin:true},yaxis:{automargin:true,autorange:"reversed"}});
+}
+function tables(d){
+  const fcs=(d.forecast||[]);
   table("alerts", ["time","rule","subject","message"], (d.alerts||[]).slice().reverse().map(a=>[a.at_iso,a.rule,
     Object.entries(a.subject).map(([k,v])=>k+"="+(v===null?"(none)":v)).join(", ")||"all",{msg:a.message}]), 3);
   table("top", ["request","time","feature","tenant","model","records","tokens in","tokens out","cost"], (d.top_requests||[]).map(r=>[
@@ -85,17 +101,16 @@ function render(d){
     g.feature===null?"(none)":g.feature,num(g.tasks),num(g.successes),num(g.failures),num(g.open),pct(g.success_rate),usd(g.cost_per_task),
     usd(g.cost_per_success),usd(g.failed_cost_usd),usd(g.open_cost_usd)]), 1);
   const reps=$("reports"); reps.replaceChildren();
-  (d.reports||[]).forEach((r,i)=>{ reps.appendChild(el("h2","By "+r.by.join(" x "))); const box=el("div"); box.id="report_"+i; reps.appendChild(box);
+  (d.reports||[]).forEach((r,i)=>{ reps.appendChild(el("h2","By "+r.by.join(" x ")));
+    const chart=el("div",null,"chart"); chart.id="report_chart_"+i; reps.appendChild(chart);
+    const top=r.groups.slice(0,15), names=top.map(g=>r.by.map(k=>g[k]===null?"(none)":g[k]).join(" / "));
+    draw(chart.id, [{type:"bar",orientation:"h",name:"cost",meta:"cost",y:names.map(esc),x:top.map(g=>g.cost_usd)},
+      {type:"bar",orientation:"h",name:"saved by costkit",meta:"saved by costkit",y:names.map(esc),x:top.map(g=>g.saved_usd)}],
+      {barmode:"group",xaxis:{tickprefix:"$",automargin:true},yaxis:{automargin:true,autorange:"reversed",type:"category"}});
+    const box=el("div"); box.id="report_"+i; reps.appendChild(box);
     table(box.id, [...r.by,"requests","attempts","hit rate","in tokens","out tokens","cost","share","$/request","saved","errors","unpriced"],
       r.groups.map(g=>[...r.by.map(k=>g[k]===null?"(none)":g[k]),num(g.requests),num(g.attempts),pct(g.cache_hit_rate),num(g.input_tokens),
         num(g.output_tokens),usd(g.cost_usd),pct(g.share),usd(g.cost_per_request),usd(g.saved_usd),num(g.errors),num(g.unpriced)]), r.by.length); });
-  Promise.all(charts).then(done=>{
-    const plotted={};
-    done.forEach(([id, gd])=>{ plotted[id]=gd.data.map(t=>({name:t.meta, x:t.x, y:t.y})); });
-    $("plotted").textContent=JSON.stringify(plotted);
-    document.body.setAttribute("data-drawn", String(done.length));
-  });
-  if(CFG.live) $("status").textContent="live · refreshing every "+CFG.refresh_s+" s · updated "+new Date().toISOString().slice(11,19)+" UTC";
 }
 function load(){
   fetch("data.json",{cache:"no-store"}).then(r=>{ if(!r.ok) throw new Error(r.status+" "+r.statusText); return r.json(); })

@@ -249,14 +249,15 @@ def _text_sections(extra: dict[str, Any]) -> str:
 
 
 def _html(path: str, reports: Any, *, title: str, since: Any, until: Any, args: argparse.Namespace) -> str:
-    from ..dashboard import dashboard_data, static_page
+    """The dashboard's page over the whole file (or --since/--until), with the groupings' charts and tables."""
+    from ..dashboard import dashboard_data
+    from .html import to_html
     from .store import open_store
 
     with open_store(path) as store:
-        data = dashboard_data(
-            store, since=since, until=until, days=36500, rules=alert_rules(args), reports=reports, title=title
-        )
-    return static_page(data, title=title)
+        data = dashboard_data(store, since=since, until=until, days=36500, rules=alert_rules(args), title=title)
+    equals = {k: getattr(args, k) for k in ("tenant", "feature", "model", "provider", "route", "prompt_version")}
+    return to_html(reports, title=title, filters={k: v for k, v in equals.items() if v is not None}, data=data)
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
