@@ -119,11 +119,25 @@ def dashboard_data(
     title: str = "costkit",
     top: int = 20,
 ) -> dict[str, Any]:
-    """The dashboard's document over ``[since, until)``.
+    """The dashboard's document over ``[since, until)``, read from one snapshot of the ledger.
 
     ``until`` defaults to just after the latest record, ``since`` to ``days`` before ``until``;
     both are rounded out to whole hours (what the rollups hold).
     """
+    with store.snapshot():
+        return _document(store, since=since, until=until, days=days, rules=rules, title=title, top=top)
+
+
+def _document(
+    store: Store,
+    *,
+    since: float | None,
+    until: float | None,
+    days: float,
+    rules: Sequence[Rule] | None,
+    title: str,
+    top: int,
+) -> dict[str, Any]:
     span = store.time_range()
     generated = clock_now()
     if span is None:

@@ -13,6 +13,7 @@ costs one write of every record, fine for the sizes JSONL is meant for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -140,13 +141,33 @@ class Store:
         return iter_sqlite(self.location, table=self.table, since=since, until=until, **equals)
 
     def outcomes(self) -> list[Outcome]:
-        if self.dialect is POSTGRES:
-            from ..sinks.postgres import iter_postgres_outcomes
+        """Every outcome, oldest first (read on this store's connection: inside a :meth:`snapshot`)."""
+        from ..sinks._codec import loads_mapping
 
-            return list(iter_postgres_outcomes(self.location, table=self.table))
-        from ..sinks.sqlite import iter_sqlite_outcomes
+        try:
+            rows = self.rows(f"SELECT task, success, value, labels, timestamp FROM {self.t('_outcomes')} ORDER BY id")
+        except Exception:  # a file from before outcomes existed
+            self._reset()
+            return []
+        out = []
+        for task, success, value, labels, ts in rows:
+            mapping = labels if isinstance(labels, dict) else loads_mapping(labels)
+            out.append(
+                Outcome.from_dict(
+                    {"task": task, "success": success, "value": value, "labels": mapping, "timestamp": ts}
+                )
+            )
+        return out
 
-        return list(iter_sqlite_outcomes(self.location, table=self.table))
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """Read everything inside from one consistent state of the ledger (one read transaction), so
+        a writer committing meanwhile cannot make the totals and the series disagree."""
+        self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if self.dialect is POSTGRES else "BEGIN")
+        try:
+            yield self
+        finally:
+            self._conn.execute("COMMIT")
 
     def reports(
         self,
