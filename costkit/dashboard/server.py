@@ -15,11 +15,13 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from .._warn import warn_once
 from ..alerts import Rule
 from ..report.store import Store, open_store
+from ..sinks.postgres import is_postgres_url
 from .data import dashboard_data
 from .page import plotly_js_path, render_page
 
@@ -62,7 +64,7 @@ def serve(
     title: str | None = None,
 ) -> DashboardServer:
     """Serve the dashboard of ``source`` (a SQLite file, JSONL file or ``postgresql://`` URL) in a thread."""
-    name = title or f"costkit dashboard: {os.fspath(source) if not str(source).startswith('postgres') else 'postgres'}"
+    name = title or f"costkit dashboard: {'postgres' if is_postgres_url(source) else Path(source).name}"
 
     def data() -> dict[str, Any]:
         store: Store = open_store(source)

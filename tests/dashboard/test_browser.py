@@ -20,6 +20,7 @@ import expected
 import pytest
 from chromium import Browser, executable
 
+from costkit.alerts import Burst, CacheHealth, CostAnomaly
 from costkit.dashboard import serve
 from costkit.records import CostRecord
 from costkit.report.aggregate import aggregate
@@ -105,7 +106,8 @@ def test_the_static_report_draws_the_records_numbers(browser, ledger, tmp_path) 
 def test_the_live_page_refreshes_from_the_ledger(browser, ledger, tmp_path) -> None:
     path = tmp_path / "live.db"
     shutil.copy(ledger["path"], path)
-    with serve(path, port=0, refresh_s=1, days=36500) as server:
+    rules = [CostAnomaly(min_usd=0.01), Burst(max_usd=0.05), CacheHealth()]  # as ALERT_ARGS ask
+    with serve(path, port=0, refresh_s=1, days=36500, rules=rules) as server:
         pages = _shoot(browser, server.url, tmp_path, "dashboard", ledger)
         page = pages["desktop"]
         assert {urlsplit(u).netloc for u in page.requested_urls()} == {urlsplit(server.url).netloc}
