@@ -123,11 +123,27 @@ def report(source: str, label: str, base_table: str | None = None) -> None:
         slow_s, slow = timed(lambda g=groupings: aggregate_many(load_records(source), g))
         same = all(_same(a, b) for a, b in zip(fast, slow, strict=True))  # type: ignore[call-overload]
         rows.append((name, slow_s, fast_s, same))
+    dash_s, alerts_s = dashboard_times(source)
     print(f"\n{label}: report time (same run)")
     print("| report | baseline: read every record, aggregate in Python | rollups in SQL | speed-up | same numbers |")
     print("|---|---:|---:|---:|---|")
     for name, slow_s, fast_s, same in rows:
         print(f"| {name} | {slow_s:.2f} s | {fast_s:.3f} s | {slow_s / fast_s:,.0f}x | {same} |")
+    print(f"dashboard document (last 7 days, default alert rules included): {dash_s:.2f} s; "
+          f"the alerts over the whole month alone: {alerts_s:.2f} s")
+
+
+def dashboard_times(source: str) -> tuple[float, float]:
+    """One refresh of the dashboard's data, and evaluating the alert rules over every record."""
+    from costkit.alerts import Burst, CacheHealth, CostAnomaly, evaluate
+    from costkit.dashboard import dashboard_data
+    from costkit.report.store import open_store
+
+    with open_store(source) as store:
+        dash_s, _ = timed(lambda: dashboard_data(store, days=7))
+        rules = [CostAnomaly(), CacheHealth(min_hit_rate=0.05), Burst(max_usd=1.0)]
+        alerts_s, _ = timed(lambda: evaluate(store, rules))
+    return dash_s, alerts_s
 
 
 def run_postgres(n: int) -> None:
