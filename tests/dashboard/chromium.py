@@ -167,8 +167,15 @@ class Page:
         got = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         return got.get("result", {}).get("value")
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+    def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:  # the whole page, not only what fits the screen
+            size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
+        data = self.call("Page.captureScreenshot", params)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
