@@ -92,8 +92,10 @@ def run_sqlite(n: int) -> None:
         path = Path(d) / "costs.db"
         sink = SQLiteSink(path, batch_size=5000)
         write_s, queued = timed(lambda: (sink.write_many(make_records(n)), sink.close(timeout=3600))[0])
-        print(f"write {n:,} records via SQLiteSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
-              f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}")
+        print(
+            f"write {n:,} records via SQLiteSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
+            f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}"
+        )
         size = os.path.getsize(path) / 1e6
         print(f"file size {size:,.0f} MB")
         report(str(path), "SQLite")
@@ -107,7 +109,11 @@ def _same(a, b) -> bool:
     others = {g.key: g for g in b.groups}
     for x, y in [(a.total, b.total), *((g, others[g.key]) for g in a.groups)]:
         if (x.requests, x.records, x.attempts, x.input_tokens, x.cached_requests) != (
-            y.requests, y.records, y.attempts, y.input_tokens, y.cached_requests
+            y.requests,
+            y.records,
+            y.attempts,
+            y.input_tokens,
+            y.cached_requests,
         ):
             print("differs:", a.by, x.key, x.requests, y.requests, x.cached_requests, y.cached_requests)
             return False
@@ -129,8 +135,10 @@ def report(source: str, label: str, base_table: str | None = None) -> None:
     print("|---|---:|---:|---:|---|")
     for name, slow_s, fast_s, same in rows:
         print(f"| {name} | {slow_s:.2f} s | {fast_s:.3f} s | {slow_s / fast_s:,.0f}x | {same} |")
-    print(f"dashboard document (last 7 days, default alert rules included): {dash_s:.2f} s; "
-          f"the alerts over the whole month alone: {alerts_s:.2f} s")
+    print(
+        f"dashboard document (last 7 days, default alert rules included): {dash_s:.2f} s; "
+        f"the alerts over the whole month alone: {alerts_s:.2f} s"
+    )
 
 
 def dashboard_times(source: str) -> tuple[float, float]:
@@ -162,8 +170,10 @@ def run_postgres(n: int) -> None:
         url = server.get_uri()
         sink = PostgresSink(url, batch_size=5000, max_queue=50_000)
         write_s, queued = timed(lambda: (sink.write_many(make_records(n)), sink.close(timeout=3600))[0])
-        print(f"\nwrite {n:,} records via PostgresSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
-              f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}")
+        print(
+            f"\nwrite {n:,} records via PostgresSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
+            f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}"
+        )
         with psycopg.connect(url) as conn:
             size, rollup_rows = conn.execute(
                 "SELECT pg_total_relation_size('cost_records'), (SELECT COUNT(*) FROM cost_records_rollup)"
@@ -184,8 +194,10 @@ def main() -> None:
     args = ap.parse_args()
     if not args.skip_sqlite:
         emitted, dropped = default_loop_drops(args.loop_n)
-        print(f"emit() loop of {emitted:,} records, default SQLiteSink queue: {dropped:,} dropped "
-              f"({dropped / emitted:.0%}); write_many below drops none")
+        print(
+            f"emit() loop of {emitted:,} records, default SQLiteSink queue: {dropped:,} dropped "
+            f"({dropped / emitted:.0%}); write_many below drops none"
+        )
         run_sqlite(args.n)
     if args.postgres:
         run_postgres(args.n)

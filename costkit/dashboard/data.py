@@ -156,12 +156,16 @@ def _document(
     }
     savings = _series(store.hourly_savings(since_hour=since_h, until_hour=until_h), axis)
     outcomes = store.outcomes()
-    arms = compare_arms(
-        task_report_from_costs(
-            store.task_costs(["experiment", "arm"], since=lo, until=hi), outcomes, ("experiment", "arm")
-        )
-    )
-    tasks = task_report_from_costs(store.task_costs(["feature"], since=lo, until=hi), outcomes, ("feature",))
+    by_arm: dict[tuple[tuple[Any, ...], str], float] = {}
+    by_feature: dict[tuple[tuple[Any, ...], str], float] = {}
+    # one pass over the window's tasks for both tables
+    for ((feature, experiment, arm), task), usd in store.task_costs(
+        ["feature", "experiment", "arm"], since=lo, until=hi
+    ).items():
+        by_arm[((experiment, arm), task)] = by_arm.get(((experiment, arm), task), 0.0) + usd
+        by_feature[((feature,), task)] = by_feature.get(((feature,), task), 0.0) + usd
+    arms = compare_arms(task_report_from_costs(by_arm, outcomes, ("experiment", "arm")))
+    tasks = task_report_from_costs(by_feature, outcomes, ("feature",))
     alerts: list[Alert] = evaluate(store, rules if rules is not None else default_rules(), since=lo, until=hi)
     return {
         "title": title,

@@ -103,6 +103,13 @@ def _alert_options(p: argparse.ArgumentParser) -> None:
         help="a cost anomaly is at least this many USD above the hour's median (default 1.0)",
     )
     g.add_argument("--burst-usd", type=float, help="alert when a tenant spends more than this within --burst-window-s")
+    g.add_argument(
+        "--burst-factor",
+        type=float,
+        help="alert when a tenant spends this many times its own usual rate within --burst-window-s "
+        "(and at least --burst-min-usd)",
+    )
+    g.add_argument("--burst-min-usd", type=float, default=0.01, help="with --burst-factor (default 0.01)")
     g.add_argument("--burst-window-s", type=float, default=60.0, help="the burst window (default 60 s)")
     g.add_argument("--min-hit-rate", type=float, help="alert when a feature's cache hit rate in an hour is under this")
     g.add_argument("--ttl-s", type=float, help="alert when a cache hit serves an entry older than this many seconds")
@@ -116,8 +123,15 @@ def alert_rules(args: argparse.Namespace) -> list[Any]:
         CostAnomaly(min_usd=args.anomaly_min_usd),
         CacheHealth(min_hit_rate=args.min_hit_rate, ttl_s=args.ttl_s),
     ]
-    if args.burst_usd is not None:
-        rules.append(Burst(max_usd=args.burst_usd, window_s=args.burst_window_s))
+    if args.burst_usd is not None or args.burst_factor is not None:
+        rules.append(
+            Burst(
+                max_usd=args.burst_usd,
+                factor=args.burst_factor,
+                min_usd=args.burst_min_usd,
+                window_s=args.burst_window_s,
+            )
+        )
     return rules
 
 

@@ -24,7 +24,9 @@ class Dialect:
     label; ``bucket(seconds)``: a record's timestamp as an integer bucket; ``note_bool(key)`` /
     ``note_number(key)``: a note read defensively (1/0 for a JSON true/false, a number, else NULL:
     stored notes are not trusted, a malformed or missing value is NULL, never an error);
-    ``has_note(key)``: a cheap pre-filter for records carrying that note.
+    ``has_note(key)``: a cheap pre-filter for records carrying that note; ``unindexed(expr)``: the
+    expression in a form the planner will not answer from an index (SQLite would walk all of
+    ``request_id``'s index to group a time range by it, instead of the timestamp index).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class Dialect:
         note_bool: Callable[[str], str],
         note_number: Callable[[str], str],
         has_note: Callable[[str], str],
+        unindexed: Callable[[str], str] = lambda expr: expr,
     ) -> None:
         self.name = name
         self.mark = mark
@@ -44,6 +47,7 @@ class Dialect:
         self.note_bool = note_bool
         self.note_number = note_number
         self.has_note = has_note
+        self.unindexed = unindexed
 
 
 def _key_literal(key: str) -> str:
@@ -68,6 +72,7 @@ SQLITE = Dialect(
         f"THEN json_extract(notes, '$.{_key_literal(k)}') END)"
     ),
     lambda k: f"notes LIKE '%\"{_key_literal(k)}\"%'",
+    lambda expr: f"+{expr}",
 )
 POSTGRES = Dialect(
     "postgres",

@@ -71,3 +71,24 @@ def test_bad_configuration_names_the_field(kwargs, field) -> None:
     with pytest.raises(ConfigError) as err:
         Burst(**kwargs)
     assert err.value.field == field
+
+
+def test_a_relative_limit_catches_a_loop_in_a_small_tenant(tmp_path) -> None:
+    # two tenants for an hour: big spends $1.00 a minute, small $0.01; then small loops at $0.05 a minute
+    recs = []
+    for minute in range(70):
+        recs.append(record(request_id=f"b{minute}", tenant="big", timestamp=T0 + minute * 60 + 1, cost_usd=1.0))
+        recs.append(record(request_id=f"s{minute}", tenant="small", timestamp=T0 + minute * 60 + 2, cost_usd=0.01))
+    loop = [
+        record(request_id=f"l{i}", tenant="small", timestamp=T0 + 65 * 60 + 5 + i, cost_usd=0.05 / 60)
+        for i in range(240)
+    ]
+    recs = sorted(recs + loop, key=lambda r: r.timestamp)
+    absolute = Burst(max_usd=1.5)  # above big's normal rate: blind to small's loop
+    relative = Burst(factor=3.0, min_usd=0.02)
+    assert evaluate(recs, [absolute]) == []
+    (alert,) = evaluate(recs, [relative])
+    assert alert.subject == {"tenant": "small"} and alert.details["baseline_usd"] == pytest.approx(0.01)
+    assert alert.threshold == pytest.approx(0.03) and alert.value > 0.03
+    assert T0 + 65 * 60 + 5 < alert.at < T0 + 66 * 60 + 5  # within the loop's first minute
+    assert [a.key for a in evaluate(stored(tmp_path, recs), [relative])] == [alert.key]
