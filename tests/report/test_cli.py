@@ -266,3 +266,16 @@ def test_rebuild_rollups_of_an_old_file(db: Path, capsys) -> None:
 def test_dashboard_command_needs_records(tmp_path: Path, capsys) -> None:
     assert main(["dashboard", str(tmp_path / "missing.db")]) == 2
     assert capsys.readouterr().err == f"costkit: error: no such file: {tmp_path / 'missing.db'}\n"
+
+
+def test_alert_options_make_the_rules() -> None:
+    from costkit.alerts import Burst, CacheHealth, CostAnomaly
+    from costkit.report.cli import alert_rules, build_parser
+
+    args = build_parser().parse_args(
+        ["report", "x.db", "--burst-factor", "4", "--min-hit-rate", "0.3", "--ttl-s", "60"]
+    )
+    anomaly, cache, burst = alert_rules(args)
+    assert anomaly == CostAnomaly(min_usd=1.0) and cache == CacheHealth(min_hit_rate=0.3, ttl_s=60)
+    assert burst == Burst(factor=4.0, min_usd=0.01, window_s=60.0)
+    assert len(alert_rules(build_parser().parse_args(["dashboard"]))) == 2  # no burst rule unless asked
