@@ -59,7 +59,8 @@ class Monitor(DeferredSink):
 
     ``on_alert``: a callable or a list of them, called with each :class:`Alert`. ``alerts`` keeps
     the last ``keep`` alerts; ``counts`` counts alerts per rule and failed callbacks.
-    ``background=False`` runs the rules in ``emit`` (tests, replays). :meth:`check` judges windows
+    ``background=False`` runs the rules in ``emit`` (tests, replays); ``log=False`` keeps the alerts
+    off the ``costkit.alerts`` logger (replays of stored records). :meth:`check` judges windows
     that closed while no record arrived; :meth:`budget` is a ``Budget(on_alert=...)`` callback.
     """
 
@@ -71,8 +72,10 @@ class Monitor(DeferredSink):
         background: bool = True,
         max_queue: int = 10_000,
         keep: int = 1000,
+        log: bool = True,
     ) -> None:
         self.rules = _check_rules(rules)
+        self.log = log
         self.callbacks = _callbacks(on_alert)
         self._init_deferred(background=background, max_queue=max_queue, name="alerts.Monitor")
         self._states = [r.new_state() for r in self.rules]
@@ -102,7 +105,8 @@ class Monitor(DeferredSink):
         """Record ``alert``, log it on ``costkit.alerts`` and call every callback (failures counted, warned once)."""
         self.alerts.append(alert)
         self.counts[alert.rule] += 1
-        logger.warning("%s", alert.message, extra={"costkit_alert": alert.to_dict()})
+        if self.log:
+            logger.warning("%s", alert.message, extra={"costkit_alert": alert.to_dict()})
         for cb in self.callbacks:
             try:
                 cb(alert)
@@ -185,29 +189,17 @@ def evaluate(
             if store is not source:
                 store.close()
     else:
-        monitor = Monitor(checked, background=False)
+        monitor = Monitor(checked, background=False, log=False)  # a replay: its alerts are returned, not logged
         latest = None
-        with _quiet():
-            for r in source:
-                if until is not None and r.timestamp >= until:
-                    continue
-                monitor.emit(r)
-                latest = r.timestamp if latest is None else max(latest, r.timestamp)
-            if latest is not None or until is not None:
-                monitor.check(until if until is not None else latest)
+        for r in source:
+            if until is not None and r.timestamp >= until:
+                continue
+            monitor.emit(r)
+            latest = r.timestamp if latest is None else max(latest, r.timestamp)
+        if latest is not None or until is not None:
+            monitor.check(until if until is not None else latest)
         found = [a for a in monitor.alerts if since is None or a.window_end_s > since]
     return sorted(found, key=lambda a: (a.at, a.rule, repr(a.key)))
-
-
-class _quiet:
-    """Replays are not live: their alerts are returned, not logged."""
-
-    def __enter__(self) -> None:
-        self._level = logger.disabled
-        logger.disabled = True
-
-    def __exit__(self, *exc: object) -> None:
-        logger.disabled = self._level
 
 
 def describe(alerts: Iterable[Alert]) -> list[str]:

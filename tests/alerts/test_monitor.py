@@ -116,3 +116,9 @@ def test_bad_configuration_names_the_field(kwargs, field) -> None:
     with pytest.raises(ConfigError) as err:
         Monitor(**kwargs)
     assert err.value.field == field
+
+
+def test_a_replay_returns_its_alerts_without_logging_them(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="costkit.alerts"):
+        assert len(evaluate(_loop(), [Burst(max_usd=1.0)])) == 1
+    assert [r for r in caplog.records if r.name == "costkit.alerts"] == []
