@@ -160,8 +160,8 @@ class Page:
         self.browser = browser
         self.session = session
 
-    def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        return self.browser.send(method, params, session=self.session)
+    def call(self, method: str, params: dict[str, Any] | None = None, *, timeout_s: float = 120) -> Any:
+        return self.browser.send(method, params, session=self.session, timeout_s=timeout_s)
 
     def eval(self, expression: str) -> Any:
         got = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
