@@ -22,13 +22,8 @@ HEAVY = ("openai", "anthropic", "litellm", "faiss", "numpy")
 
 def import_us(module: str) -> int:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stderr
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True,
+                         text=True, env=env, check=True).stderr
     for line in out.splitlines():
         m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S+)$", line.rstrip())
         if m and m.group(2) == module:
@@ -42,9 +37,8 @@ def main() -> None:
     runs = ap.parse_args().runs
     probe = f"import sys, costkit; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    loaded = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
-    ).stdout.strip()
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                            check=True).stdout.strip()
     results = {m: [import_us(m) / 1000 for _ in range(runs)] for m in ("costkit", "litellm")}
     print(f"fresh-interpreter imports, median of {runs} (python -X importtime, cumulative ms)")
     for m, vals in results.items():

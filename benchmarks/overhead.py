@@ -46,9 +46,8 @@ def fake_server(in_process: bool):
         with serve(FakeProvider(default="ok")) as srv:
             yield srv.base_url
         return
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "costkit.testing", "--port", "0", "--reply", "ok"], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "costkit.testing", "--port", "0", "--reply", "ok"],
+                            stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # "OpenAI base_url:    http://127.0.0.1:PORT/v1"
         yield line.split()[-1]
@@ -86,16 +85,10 @@ def wrapper_only(rounds: int, policies: list[object]) -> dict[str, float]:
     from costkit._wrap import _Engine
     from costkit.providers.openai import ChatAdapter
 
-    done = ChatCompletion.model_validate(
-        {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "gpt-4o",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
-        }
-    )
+    done = ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})
 
     def instant_sdk(**kwargs: object) -> ChatCompletion:
         return done
@@ -103,8 +96,7 @@ def wrapper_only(rounds: int, policies: list[object]) -> dict[str, float]:
     out = {}
     for name, chain in (("wrapped", []), ("policies", policies)):
         create = _Engine(chain, Recorder(MemorySink(), costkit.pricing.default_pricebook())).sync_method(
-            ChatAdapter(), instant_sdk
-        )
+            ChatAdapter(), instant_sdk)
         times = []
         for i in range(rounds + 500):
             msgs = [{"role": "user", "content": f"question {i}"}]
@@ -134,7 +126,6 @@ def main() -> None:
     import openai
 
     with fake_server(args.in_process) as base_url:
-
         def client() -> openai.OpenAI:
             return openai.OpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)
 
@@ -146,17 +137,11 @@ def main() -> None:
 
         def openai_call(client: object, i: int) -> None:
             client.chat.completions.create(  # type: ignore[attr-defined]
-                model="gpt-4o", messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16
-            )
+                model="gpt-4o", messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16)
 
         def litellm_call(i: int) -> None:
-            litellm.completion(
-                model="openai/gpt-4o",
-                api_base=base_url,
-                api_key="sk-fake",
-                messages=[{"role": "user", "content": f"question {i}"}],
-                max_tokens=16,
-            )
+            litellm.completion(model="openai/gpt-4o", api_base=base_url, api_key="sk-fake",
+                               messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16)
 
         variants: dict[str, Callable[[int], None]] = {
             "raw": lambda i: openai_call(raw, i),
@@ -184,10 +169,8 @@ def main() -> None:
     print(f"{'variant':<10} {'median us':>10} {'p99 us':>10} {'x raw':>7} {'paired diff median us':>22}")
     for name, vals in times.items():
         diffs = [a - b for a, b in zip(vals, base)]
-        print(
-            f"{name:<10} {statistics.median(vals) * us:>10.1f} {pct(vals, 0.99) * us:>10.1f} "
-            f"{statistics.median(vals) / statistics.median(base):>7.3f} {statistics.median(diffs) * us:>22.1f}"
-        )
+        print(f"{name:<10} {statistics.median(vals) * us:>10.1f} {pct(vals, 0.99) * us:>10.1f} "
+              f"{statistics.median(vals) / statistics.median(base):>7.3f} {statistics.median(diffs) * us:>22.1f}")
 
     own = wrapper_only(max(args.rounds, 5000), available_policies())
     print("\ncostkit's own work per call (SDK method replaced by an instant return, no HTTP):")

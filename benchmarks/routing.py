@@ -113,13 +113,8 @@ def run_cascade(test: list[dict[str, Any]], in_tokens: np.ndarray) -> tuple[floa
     correct = cost = all_strong = 0.0
     escalated = attempts = 0
     for row, n in zip(test, in_tokens, strict=True):
-        call = Call(
-            provider="openai",
-            api="chat",
-            requested_model=STRONG,
-            model=STRONG,
-            messages=({"role": "user", "content": row["prompt"]},),
-        )
+        call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
+                    messages=({"role": "user", "content": row["prompt"]},))
         result = pipeline.run(call)
         path = result.notes["cascade"]
         attempts += len(path)
@@ -156,13 +151,8 @@ def decision_latency(strategy: LearnedStrategy, E: np.ndarray, prompts: list[str
     ok = Result(text="x", usage=Usage(input_tokens=1, output_tokens=1))
     times = []
     for p in prompts:
-        call = Call(
-            provider="openai",
-            api="chat",
-            requested_model=STRONG,
-            model=STRONG,
-            messages=({"role": "user", "content": p},),
-        )
+        call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
+                    messages=({"role": "user", "content": p},))
         t0 = time.perf_counter()
         router.handle(call, lambda c: ok)
         times.append(time.perf_counter() - t0)
@@ -220,16 +210,12 @@ def main() -> None:
         embedders.append((", wordllama+MiniLM", both, ConcatEmbedder.join([X, Xm])))
 
     print(f"data: {args.data.name}: {n} questions, weak {w_all.mean():.1%} right, strong {s_all.mean():.1%}")
-    print(
-        f"prices (cost map): {WEAK} ${pw.input_per_million}/${pw.output_per_million} per M in/out, "
-        f"{STRONG} ${ps.input_per_million}/${ps.output_per_million}; "
-        f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens"
-    )
-    print(
-        f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
-        f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}, "
-        f"calibration margin {args.margin:g} standard errors\n"
-    )
+    print(f"prices (cost map): {WEAK} ${pw.input_per_million}/${pw.output_per_million} per M in/out, "
+          f"{STRONG} ${ps.input_per_million}/${ps.output_per_million}; "
+          f"prompts {int(np.median(in_tok))} tokens median, answers {OUTPUT_TOKENS} tokens")
+    print(f"embedder: {emb.name}, {n} prompts in {embed_s:.1f}s; seeds {args.seeds}, "
+          f"train {args.train_fraction:.0%} / test {1 - args.train_fraction:.0%}, target {args.target:.0%}, "
+          f"calibration margin {args.margin:g} standard errors\n")
 
     res: dict[str, dict[str, list[float]]] = {}
 
@@ -247,18 +233,11 @@ def main() -> None:
 
         # random: expected over shuffles
         shares = [strong_at(rng.random(len(te)), w, s, args.target) for _ in range(200)]
-        add(
-            "random",
-            strong=float(np.mean([x[0] for x in shares])),
-            saving=float(np.mean([saving(x[1], cw[te], cs[te]) for x in shares])),
-        )
+        add("random", strong=float(np.mean([x[0] for x in shares])),
+            saving=float(np.mean([saving(x[1], cw[te], cs[te]) for x in shares])))
         oracle = (s > w).astype(bool)
-        add(
-            "oracle (strong only where only strong is right)",
-            strong=float(oracle.mean()),
-            saving=saving(oracle, cw[te], cs[te]),
-            quality=float(np.where(oracle, s, w).mean() / s.mean()),
-        )
+        add("oracle (strong only where only strong is right)", strong=float(oracle.mean()),
+            saving=saving(oracle, cw[te], cs[te]), quality=float(np.where(oracle, s, w).mean() / s.mean()))
         for name, score in (
             ("heuristic complexity score", heur[te]),
             ("30-NN vote (baseline)", knn_vote(X[tr], (s_all - w_all)[tr], X[te])),
@@ -274,37 +253,20 @@ def main() -> None:
                 variants.append((f"learned{suffix}, + subject while training", True, "ensemble", suffix, e, V))
         for name, with_groups, method, suffix, e, V in variants:
             examples = [
-                {
-                    "prompt": prompts[i],
-                    "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
-                    **({"group": rows[i]["subject"]} if with_groups else {}),
-                }
+                {"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
+                 **({"group": rows[i]["subject"]} if with_groups else {})}
                 for i in tr
             ]
             t0 = time.perf_counter()
-            model = train(
-                examples,
-                [WEAK, STRONG],
-                target_quality=args.target,
-                embedder=e,
-                embeddings=V[tr],
-                seed=seed,
-                method=method,
-                margin=args.margin,
-            )
+            model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e, embeddings=V[tr],
+                          seed=seed, method=method, margin=args.margin)
             train_s = time.perf_counter() - t0
             loss = model.loss(V[te])
             share, strong = strong_at(loss[:, 0], w, s, args.target)
             picked = choose(loss, model.threshold) == 1
-            add(
-                name,
-                strong=share,
-                saving=saving(strong, cw[te], cs[te]),
-                cal_strong=float(picked.mean()),
-                cal_quality=float(np.where(picked, s, w).mean() / s.mean()),
-                cal_saving=saving(picked, cw[te], cs[te]),
-                train_s=train_s,
-            )
+            add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
+                cal_quality=float(np.where(picked, s, w).mean() / s.mean()), cal_saving=saving(picked, cw[te], cs[te]),
+                train_s=train_s)
             if seed == 0 and method == "ensemble":
                 latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
 
@@ -315,10 +277,8 @@ def main() -> None:
     for name, vals in res.items():
         line = f"{name:52s} {fmt(vals['strong']):>15s} {fmt(vals['saving']):>15s}"
         if "cal_strong" in vals:
-            line += (
-                f"   strong {fmt(vals['cal_strong'])}, accuracy {fmt(vals['cal_quality'])} of strong, "
-                f"saving {fmt(vals['cal_saving'])}, trained in {statistics.mean(vals['train_s']):.1f}s"
-            )
+            line += (f"   strong {fmt(vals['cal_strong'])}, accuracy {fmt(vals['cal_quality'])} of strong, "
+                     f"saving {fmt(vals['cal_saving'])}, trained in {statistics.mean(vals['train_s']):.1f}s")
         elif "quality" in vals:
             line += f"   accuracy {fmt(vals['quality'])} of strong"
         print(line)

@@ -100,7 +100,7 @@ def test_csv_rows(records) -> None:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(make_record, start) -> None:
-    payload = f'{start}HYPERLINK("http://x","y")'
+    payload = f"{start}HYPERLINK(\"http://x\",\"y\")"
     text = to_csv([aggregate([make_record("r1", feature=payload, cost_usd=0.5)], by="feature")])
     row = list(csv.reader(io.StringIO(text)))[2]
     assert row[1] == "'" + payload  # a leading quote: shown as text, never evaluated

@@ -33,7 +33,9 @@ def _same(a, b) -> None:
             if isinstance(dx[k], float):
                 assert dx[k] == pytest.approx(dy[k], abs=1e-12), (x.key, k)
             elif k == "savings":
-                assert dx[k].keys() == dy[k].keys() and all(dx[k][n] == pytest.approx(dy[k][n]) for n in dx[k]), x.key
+                assert dx[k].keys() == dy[k].keys() and all(
+                    dx[k][n] == pytest.approx(dy[k][n]) for n in dx[k]
+                ), x.key
             else:
                 assert dx[k] == dy[k], (x.key, k)
 
@@ -68,40 +70,19 @@ def test_random_traffic_with_retries_escalations_and_hits(tmp_path: Path, make_r
         tenant, feature = rng.choice(["a", "b", None]), rng.choice(["faq", "sum", None])
         t += rng.uniform(0, 400)
         if rng.random() < 0.15:
-            recs.append(
-                make_record(
-                    rid,
-                    kind="cache_hit",
-                    cache=rng.choice(["exact", "semantic"]),
-                    attempt=0,
-                    tenant=tenant,
-                    feature=feature,
-                    cost_usd=0.0,
-                    saved_usd=0.25,
-                    savings={"exact_cache": 0.25},
-                    timestamp=t,
-                )
-            )
+            recs.append(make_record(rid, kind="cache_hit", cache=rng.choice(["exact", "semantic"]), attempt=0,
+                                    tenant=tenant, feature=feature, cost_usd=0.0, saved_usd=0.25,
+                                    savings={"exact_cache": 0.25}, timestamp=t))
             continue
         for attempt in range(1, rng.choice([2, 2, 3, 4])):
             kind = "call" if attempt == 1 else rng.choice(["retry", "escalation"])
             ok = rng.random() > 0.2
-            recs.append(
-                make_record(
-                    rid,
-                    attempt=attempt,
-                    kind=kind,
-                    tenant=tenant,
-                    feature=feature,
-                    model=rng.choice(["gpt-4o-mini", "gpt-4o"]),
-                    success=ok,
-                    error_type=None if ok else "RateLimitError",
-                    cost_usd=rng.choice([0.125, 0.25, None]),
-                    priced=True,
-                    savings={"router": 0.5} if rng.random() < 0.3 else {},
-                    timestamp=t + attempt,
-                )
-            )
+            recs.append(make_record(rid, attempt=attempt, kind=kind, tenant=tenant, feature=feature,
+                                    model=rng.choice(["gpt-4o-mini", "gpt-4o"]), success=ok,
+                                    error_type=None if ok else "RateLimitError",
+                                    cost_usd=rng.choice([0.125, 0.25, None]), priced=True,
+                                    savings={"router": 0.5} if rng.random() < 0.3 else {},
+                                    timestamp=t + attempt))
     recs = [attrs.evolve(r, saved_usd=sum(r.savings.values()), priced=r.cost_usd is not None) for r in recs]
     path = tmp_path / "costs.db"
     _write(path, recs)
@@ -120,7 +101,7 @@ def test_old_files_and_unkept_dimensions_fall_back_to_the_records(tmp_path: Path
     path = tmp_path / "costs.db"
     _write(path, records)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE cost_records_meta SET value = 99")  # as if the rows predated the rollups
+    conn.execute('UPDATE cost_records_meta SET value = 99')  # as if the rows predated the rollups
     conn.commit()
     conn.close()
     _same(load_reports(path, [["feature"]])[0], aggregate_many(records, [["feature"]])[0])
