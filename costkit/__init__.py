@@ -56,19 +56,8 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {
-    "sinks",
-    "testing",
-    "pricing",
-    "tokens",
-    "gates",
-    "report",
-    "policies",
-    "providers",
-    "batch",
-    "alerts",
-    "dashboard",
-}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "report", "policies", "providers", "batch"}
+_SUBMODULES |= {"alerts", "dashboard"}
 
 __all__ = [
     "Arm",
