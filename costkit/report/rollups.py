@@ -18,17 +18,77 @@ from .aggregate import GroupStats, Report, _sort_key, check_dimensions
 
 
 class Dialect:
-    """What differs between SQLite and Postgres here: the placeholder and UTC hour labels."""
+    """What differs between SQLite and Postgres in the queries here.
 
-    def __init__(self, mark: str, time_label: Callable[[str], str]) -> None:
+    ``mark``: the placeholder; ``time_label(dim)``: a rollup hour as its UTC day / month / hour
+    label; ``bucket(seconds)``: a record's timestamp as an integer bucket; ``note_bool(key)`` /
+    ``note_number(key)``: a note read defensively (1/0 for a JSON true/false, a number, else NULL:
+    stored notes are not trusted, a malformed or missing value is NULL, never an error);
+    ``has_note(key)``: a cheap pre-filter for records carrying that note; ``unindexed(expr)``: the
+    expression in a form the planner will not answer from an index (SQLite would walk all of
+    ``request_id``'s index to group a time range by it, instead of the timestamp index).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        mark: str,
+        time_label: Callable[[str], str],
+        bucket: Callable[[int], str],
+        note_bool: Callable[[str], str],
+        note_number: Callable[[str], str],
+        has_note: Callable[[str], str],
+        unindexed: Callable[[str], str] = lambda expr: expr,
+    ) -> None:
+        self.name = name
         self.mark = mark
         self.time_label = time_label
+        self.bucket = bucket
+        self.note_bool = note_bool
+        self.note_number = note_number
+        self.has_note = has_note
+        self.unindexed = unindexed
+
+
+def _key_literal(key: str) -> str:
+    if not key.replace("_", "").isalnum():
+        raise ValueError(f"not a note key: {key!r}")
+    return key
 
 
 _SQLITE_FORMATS = {"day": "%Y-%m-%d", "month": "%Y-%m", "hour": "%Y-%m-%dT%H:00Z"}
 _PG_FORMATS = {"day": "YYYY-MM-DD", "month": "YYYY-MM", "hour": 'YYYY-MM-DD"T"HH24:00"Z"'}
-SQLITE = Dialect("?", lambda dim: f"strftime('{_SQLITE_FORMATS[dim]}', hour * 3600, 'unixepoch')")
-POSTGRES = Dialect("%s", lambda dim: f"to_char(to_timestamp(hour * 3600) AT TIME ZONE 'UTC', '{_PG_FORMATS[dim]}')")
+SQLITE = Dialect(
+    "sqlite",
+    "?",
+    lambda dim: f"strftime('{_SQLITE_FORMATS[dim]}', hour * 3600, 'unixepoch')",
+    lambda s: f"CAST(timestamp / {int(s)} AS INTEGER)",
+    lambda k: (
+        f"(CASE WHEN json_valid(notes) THEN CASE json_type(notes, '$.{_key_literal(k)}') "
+        "WHEN 'true' THEN 1 WHEN 'false' THEN 0 END END)"
+    ),
+    lambda k: (
+        f"(CASE WHEN json_valid(notes) AND json_type(notes, '$.{_key_literal(k)}') IN ('integer', 'real') "
+        f"THEN json_extract(notes, '$.{_key_literal(k)}') END)"
+    ),
+    lambda k: f"notes LIKE '%\"{_key_literal(k)}\"%'",
+    lambda expr: f"+{expr}",
+)
+POSTGRES = Dialect(
+    "postgres",
+    "%s",
+    lambda dim: f"to_char(to_timestamp(hour * 3600) AT TIME ZONE 'UTC', '{_PG_FORMATS[dim]}')",
+    lambda s: f"floor(timestamp / {int(s)})::bigint",
+    lambda k: (
+        f"(CASE WHEN jsonb_typeof(notes -> '{_key_literal(k)}') = 'boolean' "
+        f"THEN CASE WHEN (notes ->> '{_key_literal(k)}') = 'true' THEN 1 ELSE 0 END END)"
+    ),
+    lambda k: (
+        f"(CASE WHEN jsonb_typeof(notes -> '{_key_literal(k)}') = 'number' "
+        f"THEN (notes ->> '{_key_literal(k)}')::float8 END)"
+    ),
+    lambda k: f"notes ? '{_key_literal(k)}'",
+)
 
 
 def _request_column(dims: Sequence[str]) -> str | None:

@@ -1,4 +1,5 @@
-"""Read cost records from a file the sinks wrote: SQLite or JSONL, chosen by extension (or content)."""
+"""Read cost records from where the sinks wrote them: a SQLite or JSONL file (chosen by extension or
+content), or a Postgres ledger (a ``postgresql://`` URL)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,18 @@ def load_records(
 ) -> Iterable[CostRecord]:
     """Stream the records of a costkit SQLite or JSONL file, filtered (``since <= t < until``, fields equal).
 
-    Raises ``FileNotFoundError`` for a missing file. SQLite filters run in SQL on the indexed
-    columns; JSONL is filtered while it is read.
+    Raises ``FileNotFoundError`` for a missing file. SQLite and Postgres filters run in SQL on the
+    indexed columns; JSONL is filtered while it is read.
     """
+    from ..sinks.postgres import is_postgres_url
+
+    if is_postgres_url(path):
+        from ..sinks.postgres import iter_postgres
+
+        column_filters = {k: v for k, v in equals.items() if k in FIELDS}
+        other = {k: v for k, v in equals.items() if k not in FIELDS}
+        rows: Iterable[CostRecord] = iter_postgres(str(path), since=since, until=until, **column_filters)
+        return filter_records(rows, **other) if other else rows
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -56,7 +66,13 @@ def load_records(
 
 
 def load_outcomes(path: str | os.PathLike[str]) -> list[Outcome]:
-    """Every outcome in a costkit SQLite or JSONL file."""
+    """Every outcome in a costkit SQLite or JSONL file or Postgres ledger."""
+    from ..sinks.postgres import is_postgres_url
+
+    if is_postgres_url(path):
+        from ..sinks.postgres import iter_postgres_outcomes
+
+        return list(iter_postgres_outcomes(str(path)))
     if file_format(path) == "sqlite":
         from ..sinks.sqlite import iter_sqlite_outcomes
 
@@ -64,19 +80,6 @@ def load_outcomes(path: str | os.PathLike[str]) -> list[Outcome]:
     from ..sinks.jsonl import iter_jsonl_outcomes
 
     return list(iter_jsonl_outcomes(path))
-
-
-def sqlite_rollups_cover(conn: Any, table: str = "cost_records") -> bool:
-    """True when ``table``'s rollups hold every record (none predates them)."""
-    try:
-        row = conn.execute(
-            f'SELECT (SELECT value FROM "{table}_meta" WHERE key = ?), (SELECT MIN(id) FROM "{table}")',
-            ("rollup_from_id",),
-        ).fetchone()
-    except Exception:  # no meta table: a file from before the rollups
-        return False
-    start, first = row
-    return start is not None and (first is None or int(start) <= int(first))
 
 
 def load_reports(
@@ -87,30 +90,17 @@ def load_reports(
     until: float | None = None,
     **equals: Any,
 ) -> list[Report]:
-    """The reports of ``groupings`` over a records file: from a SQLite file's rollups when they can
-    answer (milliseconds, whatever the file's size), else by reading the records (one pass)."""
-    groupings = [tuple(g) for g in groupings]
-    p = Path(path)
-    if p.is_file() and file_format(p) == "sqlite":
-        from ..sinks.sqlite import _connect
-        from .rollups import SQLITE, rollup_reports
+    """The reports of ``groupings``: from a SQLite file's or Postgres ledger's rollups when they can
+    answer (milliseconds, whatever the size), else by reading the records (one pass)."""
+    from ..sinks.postgres import is_postgres_url
 
-        conn = _connect(p)
-        try:
-            if sqlite_rollups_cover(conn):
-                reports = rollup_reports(
-                    lambda sql, args: conn.execute(sql, args).fetchall(),
-                    "cost_records",
-                    groupings,
-                    since=since,
-                    until=until,
-                    equals=equals,
-                    dialect=SQLITE,
-                )
-                if reports is not None:
-                    return reports
-        finally:
-            conn.close()
+    groupings = [tuple(g) for g in groupings]
+    if is_postgres_url(path) or (Path(path).is_file() and file_format(path) == "sqlite"):
+        from .store import Store, open_sql_store
+
+        store: Store = open_sql_store(path)
+        with store:
+            return store.reports(groupings, since=since, until=until, equals=equals)
     return aggregate_many(load_records(path, since=since, until=until, **equals), groupings)
 
 
@@ -121,5 +111,4 @@ __all__ = [
     "load_outcomes",
     "load_records",
     "load_reports",
-    "sqlite_rollups_cover",
 ]

@@ -1,7 +1,7 @@
 """costkit.sinks: where cost records go.
 
 A sink is anything with ``emit(record)`` (optional ``flush()`` / ``close()``), or a plain
-callable. Sinks that do I/O (JSONL, SQLite, your own) sit behind :class:`BackgroundSink`, so
+callable. Sinks that do I/O (JSONL, SQLite, Postgres, your own) sit behind :class:`BackgroundSink`, so
 ``emit`` only enqueues. OTel and Prometheus import their libraries when constructed.
 """
 
@@ -17,6 +17,7 @@ _LAZY = {
     "BackgroundSink": "costkit.sinks.background",
     "JSONLSink": "costkit.sinks.jsonl",
     "SQLiteSink": "costkit.sinks.sqlite",
+    "PostgresSink": "costkit.sinks.postgres",
     "OTelSink": "costkit.sinks.otel",
     "PrometheusSink": "costkit.sinks.prometheus",
 }
@@ -29,6 +30,7 @@ __all__ = [
     "JSONLSink",
     "MemorySink",
     "OTelSink",
+    "PostgresSink",
     "PrometheusSink",
     "SQLiteSink",
     "Sink",
@@ -56,5 +58,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .background import BackgroundSink
     from .jsonl import JSONLSink
     from .otel import OTelSink
+    from .postgres import PostgresSink
     from .prometheus import PrometheusSink
     from .sqlite import SQLiteSink

@@ -182,6 +182,53 @@ def savings_rows(records: list[tuple[CostRecord, int]]) -> dict[tuple[Any, ...],
     return out
 
 
+def rollup_rows(records: list[tuple[CostRecord, int]]) -> list[tuple[Any, ...]]:
+    """The rollup rows of a batch computed in Python, as ``(hour, cell..., sums..., request counts...)``,
+    sorted by key (so concurrent writers upsert in one order and cannot deadlock). The same sums
+    :func:`rollup_update_sql` computes in SQL (Postgres, where ids do not mark a batch)."""
+    n_sums = len(SUMS) + len(REQUEST_COUNTS)
+    bits = [varying_bit(d) for d in BIT_DIMS]
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for r, firsts in records:
+        key = (int(r.timestamp // 3600), *(cell_value(r, d) for d in CELL_DIMS))
+        acc = out.get(key)
+        if acc is None:
+            acc = out[key] = [0] * n_sums
+            acc[SUMS.index("cost_usd")] = acc[SUMS.index("saved_usd")] = 0.0
+        cost = r.cost_usd
+        values = (
+            1,
+            1 if is_hit(r) else 0,
+            r.input_tokens,
+            r.output_tokens,
+            r.cached_read_tokens or 0,
+            r.cache_write_tokens or 0,
+            cost or 0.0,
+            r.saved_usd or 0.0,
+            0 if r.success else 1,
+            1 if cost is None or not r.priced else 0,
+            firsts & FIRST_BIT,
+            *(1 if firsts & b else 0 for b in bits),
+            1 if firsts & HIT_BIT else 0,
+        )
+        for i, v in enumerate(values):
+            acc[i] += v
+    return [(*k, *v) for k, v in sorted(out.items())]
+
+
+def rollup_upsert_sql(table: str, mark: str) -> str:
+    """Add one row of :func:`rollup_rows` into ``table``'s rollup (insert, or add to the existing sums)."""
+    keys = ", ".join(["hour", *map(q, CELL_DIMS)])
+    columns = [*SUMS, *REQUEST_COUNTS]
+    name = q(table + "_rollup")
+    marks = ", ".join([mark] * (1 + len(CELL_DIMS) + len(columns)))
+    update = ", ".join(f"{q(c)} = {name}.{q(c)} + excluded.{q(c)}" for c in columns)
+    return (
+        f"INSERT INTO {name} ({keys}, {', '.join(map(q, columns))}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {update}"
+    )
+
+
 def savings_upsert_sql(table: str, mark: str) -> str:
     keys = ", ".join(["hour", *map(q, CELL_DIMS), "layer"])
     marks = ", ".join([mark] * (3 + len(CELL_DIMS)))
@@ -204,8 +251,11 @@ __all__ = [
     "VARYING_DIMS",
     "RequestMemory",
     "cell_value",
+    "is_hit",
     "rollup_ddl",
+    "rollup_rows",
     "rollup_update_sql",
+    "rollup_upsert_sql",
     "savings_rows",
     "savings_upsert_sql",
     "varying_bit",

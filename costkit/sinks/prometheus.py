@@ -8,6 +8,12 @@ Metrics (``costkit`` is the default namespace; ``L`` is the configured labels)::
     costkit_calls_total{L, kind, cache, success}    provider attempts and cache hits
     costkit_unpriced_calls_total{L}                 records whose model had no known price
     costkit_latency_seconds{L}                      histogram of provider attempts' latency
+    costkit_task_outcomes_total{feature, experiment, arm, success}   task outcomes
+    costkit_task_value_total{feature, experiment, arm}               the outcomes' values, summed
+
+``experiment`` and ``arm`` may also be among ``L``: they are bounded label sets. A task id never
+is a label (one time series per task would grow without bound): outcomes are labelled with the
+feature, experiment and arm of their task's records, remembered for the most recent tasks.
 
 Every label multiplies the number of time series: tenants x features x models x providers x
 routes, times the extra labels above (and the buckets of the histogram). The default labels
@@ -22,10 +28,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import ConfigError
+from ..outcomes import Outcome
 from ..records import CostRecord
+from ._tasks import TaskMemory
 from .background import DeferredSink
 
-LABEL_FIELDS = ("tenant", "user", "feature", "route", "prompt_version", "model", "requested_model", "provider")
+LABEL_FIELDS = (
+    *("tenant", "user", "feature", "route", "prompt_version", "model", "requested_model", "provider"),
+    *("experiment", "arm"),
+)
+OUTCOME_LABELS = ("feature", "experiment", "arm")
 DEFAULT_LABELS = ("tenant", "feature", "model", "provider", "route")
 DEFAULT_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 _TOKEN_TYPES = (
@@ -95,6 +107,7 @@ class PrometheusSink(DeferredSink):
                     raise ConfigError("registry", f"{exc}; use another namespace or registry") from None
                 per_registry[key] = metrics
         self._m = metrics
+        self._tasks = TaskMemory()
 
     def _create(self, prom: Any, buckets: tuple[float, ...]) -> dict[str, Any]:
         common = {"namespace": self.namespace, "registry": self.registry}
@@ -108,10 +121,21 @@ class PrometheusSink(DeferredSink):
             ),
             "unpriced": prom.Counter("unpriced_calls", "Records whose model had no known price.", L, **common),
             "latency": prom.Histogram("latency_seconds", "Latency of provider attempts.", L, buckets=buckets, **common),
+            "outcomes": prom.Counter(
+                "task_outcomes", "Task outcomes, by success and experiment arm.", [*OUTCOME_LABELS, "success"], **common
+            ),
+            "value": prom.Counter("task_value", "The task outcomes' values, summed.", list(OUTCOME_LABELS), **common),
         }
 
     def _handle(self, record: CostRecord, _extra: Any) -> None:
+        self._tasks.note(record)
         self._observe(record)
+
+    def _handle_outcome(self, outcome: Outcome) -> None:
+        values = [v or "" for v in self._tasks.labels(outcome.task)]
+        self._m["outcomes"].labels(*values, "true" if outcome.success else "false").inc()
+        if outcome.value is not None:
+            self._m["value"].labels(*values).inc(outcome.value)
 
     def _observe(self, record: CostRecord) -> None:
         values = [getattr(record, name) or "" for name in self.labels]
@@ -135,4 +159,4 @@ class PrometheusSink(DeferredSink):
         return f"PrometheusSink(namespace={self.namespace!r}, labels={self.labels})"
 
 
-__all__ = ["DEFAULT_LABELS", "DEFAULT_LATENCY_BUCKETS", "LABEL_FIELDS", "PrometheusSink"]
+__all__ = ["DEFAULT_LABELS", "DEFAULT_LATENCY_BUCKETS", "LABEL_FIELDS", "OUTCOME_LABELS", "PrometheusSink"]

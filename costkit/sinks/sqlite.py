@@ -248,6 +248,65 @@ class SQLiteSink(BackgroundSink):
         return f"SQLiteSink({str(self.path)!r}, written={self.written}, dropped={self.dropped})"
 
 
+# what rebuilding the rollups reads of each record
+_FIRSTS_COLUMNS: tuple[str, ...] = ("id", "request_id", "timestamp", "model", "requested_model", "provider", "kind")
+_FIRSTS_COLUMNS += ("cache", "success", "error_type", "savings", "feature", "tenant", "route", "prompt_version")
+_FIRSTS_COLUMNS += ("experiment", "arm")
+
+
+def rebuild_rollups(path: str | os.PathLike[str], *, table: str = DEFAULT_TABLE, chunk: int = 50_000) -> int:
+    """Recompute the rollups of a SQLite file from all its records; returns how many records they cover.
+
+    For files written before the rollups existed (or rows inserted by something other than the
+    sink): afterwards ``costkit report`` answers from the rollups again. One transaction: a reader
+    sees the old rollups or the new ones, and writers wait for it (``busy_timeout``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    conn = _connect(p)
+    try:
+        ensure_schema(conn, table)
+        memory = RequestMemory()  # a request's records are written together: recent requests suffice
+        t = _q(table)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"DELETE FROM {_q(table + '_rollup')}")
+            conn.execute(f"DELETE FROM {_q(table + '_rollup_savings')}")
+            cursor = conn.execute(f"SELECT {', '.join(map(_q, _FIRSTS_COLUMNS))} FROM {t} ORDER BY id")
+            savings: dict[tuple[Any, ...], float] = {}
+            n = 0
+            while rows := cursor.fetchmany(chunk):
+                updates = []
+                batch = []
+                for row in rows:
+                    d = dict(zip(_FIRSTS_COLUMNS, row, strict=True))
+                    d["savings"] = loads_mapping(d["savings"]) if d["savings"] else {}
+                    d["success"] = bool(d["success"]) if d["success"] is not None else True
+                    rid = d.pop("id")
+                    r = CostRecord(attempt=0, **d)
+                    bits = memory.firsts(r)
+                    updates.append((bits, rid))
+                    if r.savings:
+                        batch.append((r, bits))
+                for k, v in savings_rows(batch).items():
+                    savings[k] = savings.get(k, 0.0) + v
+                conn.executemany(f"UPDATE {t} SET firsts = ? WHERE id = ?", updates)
+                n += len(rows)
+            for sql in rollup_update_sql(table, t, "id > ?", hour_expr=HOUR_SQL):
+                conn.execute(sql, (0,))
+            if savings:
+                conn.executemany(savings_upsert_sql(table, "?"), [(*k, v) for k, v in savings.items()])
+            conn.execute(f"UPDATE {_q(table + '_meta')} SET value = 1 WHERE key = 'rollup_from_id'")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return n
+    finally:
+        conn.close()
+
+
 def iter_sqlite(
     path: str | os.PathLike[str],
     *,
@@ -342,4 +401,12 @@ def _record(row: dict[str, Any]) -> CostRecord:
     return record_from_mapping(row)
 
 
-__all__ = ["DEFAULT_TABLE", "SCHEMA_VERSION", "SQLiteSink", "ensure_schema", "iter_sqlite", "iter_sqlite_outcomes"]
+__all__ = [
+    "DEFAULT_TABLE",
+    "SCHEMA_VERSION",
+    "SQLiteSink",
+    "ensure_schema",
+    "iter_sqlite",
+    "iter_sqlite_outcomes",
+    "rebuild_rollups",
+]

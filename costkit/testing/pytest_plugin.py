@@ -148,3 +148,14 @@ def _costkit_outcome_sinks() -> Iterator[None]:
     outcomes = sys.modules.get("costkit.outcomes")
     if outcomes is not None:
         outcomes.reset_registry()
+
+
+@pytest.fixture
+def settle_tasks(cost_records: Any) -> Any:
+    """``settle_tasks(success, value=None, **labels)``: one outcome per task in ``cost_records`` that
+    has none yet, judged by ``success(task, records)`` (see :func:`costkit.testing.outcomes.settle_tasks`)."""
+    from functools import partial
+
+    from .outcomes import settle_tasks as settle
+
+    return partial(settle, cost_records)

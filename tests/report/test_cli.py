@@ -88,7 +88,11 @@ def test_html_file(db: Path, tmp_path: Path) -> None:
     assert main(["report", str(db), "--format", "html", "-o", str(out), "--by", "feature", "--by", "model"]) == 0
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
-    assert "<h2>By feature</h2>" in html and "<h2>By model</h2>" in html
+    doc = json.loads(html.split('<script type="application/json" id="data">')[1].split("</script>")[0])
+    assert [r["by"] for r in doc["reports"]] == [["feature"], ["model"]]
+    assert doc["totals"]["cost_usd"] == 1.9375 and doc["bucket"] == "hour"  # under 3 days: per hour
+    assert (doc["time"][0], doc["time"][-1], len(doc["time"])) == ("2026-11-01T10:00Z", "2026-11-02T09:00Z", 24)
+    assert doc["cost_by"]["feature"]["names"] == ["summary", "(none)", "faq"]
 
 
 @pytest.mark.parametrize(
@@ -147,9 +151,22 @@ def test_tasks_and_arms_sections(tmp_path: Path, capsys) -> None:
     with SQLiteSink(path) as sink:
         for i in range(40):
             arm = "control" if i % 2 else "v2"
-            sink.emit(CostRecord(request_id=f"r{i}", attempt=1, kind="call", timestamp=1.8e9 + i, provider="openai",
-                                 requested_model="gpt-4o", model="gpt-4o", feature="faq", task=f"t{i}",
-                                 experiment="prompt", arm=arm, cost_usd=0.5))
+            sink.emit(
+                CostRecord(
+                    request_id=f"r{i}",
+                    attempt=1,
+                    kind="call",
+                    timestamp=1.8e9 + i,
+                    provider="openai",
+                    requested_model="gpt-4o",
+                    model="gpt-4o",
+                    feature="faq",
+                    task=f"t{i}",
+                    experiment="prompt",
+                    arm=arm,
+                    cost_usd=0.5,
+                )
+            )
             sink.emit_outcome(make_outcome(f"t{i}", success=i % 4 != 1))
     assert main(["report", str(path), "--tasks", "--arms"]) == 0
     out = capsys.readouterr().out
@@ -159,3 +176,106 @@ def test_tasks_and_arms_sections(tmp_path: Path, capsys) -> None:
     control = next(line for line in out.splitlines() if line.startswith("prompt") and "control" in line)
     v2 = next(line for line in out.splitlines() if line.startswith("prompt") and " v2 " in line)
     assert "50.0%" in control and "100.0%" in v2 and "significant: success rate higher" in v2
+
+
+def _ledger(tmp_path: Path) -> Path:
+    from costkit.outcomes import make_outcome
+    from costkit.records import CostRecord
+
+    path = tmp_path / "tasks.db"
+    with SQLiteSink(path) as sink:
+        for i in range(40):
+            arm = "control" if i % 2 else "v2"
+            sink.emit(
+                CostRecord(
+                    request_id=f"r{i}",
+                    attempt=1,
+                    kind="call",
+                    timestamp=1.8e9 + i * 3600,
+                    provider="openai",
+                    requested_model="gpt-4o",
+                    model="gpt-4o",
+                    feature="faq",
+                    task=f"t{i}",
+                    experiment="prompt",
+                    arm=arm,
+                    cost_usd=0.5,
+                )
+            )
+            sink.emit_outcome(make_outcome(f"t{i}", success=i % 4 != 1))
+    return path
+
+
+def test_json_is_one_document_with_every_section(tmp_path: Path, capsys) -> None:
+    path = _ledger(tmp_path)
+    argv = [
+        "report",
+        str(path),
+        "--format",
+        "json",
+        "--tasks",
+        "--arms",
+        "--forecast",
+        "--alerts",
+        "--burst-usd",
+        "0.75",
+    ]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"source", "filters", "total", "reports", "tasks", "arms", "forecast", "alerts"}
+    (faq,) = doc["tasks"][0]["groups"]
+    assert (faq["tasks"], faq["successes"], faq["failures"], faq["cost_per_success"]) == (40, 30, 10, 20 / 30)
+    assert [(a["arm"], a["success_rate"]) for a in doc["arms"]] == [("control", 0.5), ("v2", 1.0)]
+    assert doc["forecast"][0]["key"] == "(all)" and doc["forecast"][0]["spent_usd"] == 20.0
+    assert doc["alerts"] == []  # one call an hour: no burst, and no baseline for anomalies yet
+
+
+def test_csv_carries_tasks_and_arms_rows(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(_ledger(tmp_path)), "--format", "csv", "--tasks", "--arms"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["grouping"] for r in rows] == ["total", "feature", "tasks:feature", "arms", "arms"]
+    tasks = rows[2]
+    assert (tasks["feature"], tasks["tasks"], tasks["successes"], tasks["cost_usd"]) == ("faq", "40", "30", "")
+    control, v2 = rows[3], rows[4]
+    assert (control["experiment"], control["arm"], control["verdict"]) == ("prompt", "control", "control")
+    assert v2["verdict"] == "significant: success rate higher, cost per successful task lower"
+    assert float(v2["success_rate_ci_low"]) > 0.8
+
+
+def test_text_has_forecast_and_alerts_sections(tmp_path: Path, capsys) -> None:
+    assert main(["report", str(_ledger(tmp_path)), "--forecast", "--alerts"]) == 0
+    out = capsys.readouterr().out
+    total = next(line.split() for line in out.splitlines() if line.startswith("(all)"))
+    assert "month-end forecast" in out and total[:3] == ["(all)", "2027-01", "20.00"]  # 1.8e9 is 2027-01-15
+    assert "alerts (0)" in out
+
+
+def test_rebuild_rollups_of_an_old_file(db: Path, capsys) -> None:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE cost_records_meta SET value = 999 WHERE key = 'rollup_from_id'")
+        conn.execute("DELETE FROM cost_records_rollup")
+    assert main(["report", "--rebuild-rollups", str(db), "--by", "model"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"rebuilt the rollups of {db}: 8 records\n" and "gpt-4o-mini" in captured.out
+    assert main(["report", "--rebuild-rollups", str(db.with_suffix(".jsonl"))]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_dashboard_command_needs_records(tmp_path: Path, capsys) -> None:
+    assert main(["dashboard", str(tmp_path / "missing.db")]) == 2
+    assert capsys.readouterr().err == f"costkit: error: no such file: {tmp_path / 'missing.db'}\n"
+
+
+def test_alert_options_make_the_rules() -> None:
+    from costkit.alerts import Burst, CacheHealth, CostAnomaly
+    from costkit.report.cli import alert_rules, build_parser
+
+    args = build_parser().parse_args(
+        ["report", "x.db", "--burst-factor", "4", "--min-hit-rate", "0.3", "--ttl-s", "60"]
+    )
+    anomaly, cache, burst = alert_rules(args)
+    assert anomaly == CostAnomaly(min_usd=1.0) and cache == CacheHealth(min_hit_rate=0.3, ttl_s=60)
+    assert burst == Burst(factor=4.0, min_usd=0.01, window_s=60.0)
+    assert len(alert_rules(build_parser().parse_args(["dashboard"]))) == 2  # no burst rule unless asked

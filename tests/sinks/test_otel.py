@@ -181,3 +181,77 @@ def test_background_mode_never_blocks_on_a_stuck_exporter(make_record) -> None:
         assert sink.flush(30)
     assert sink.written == 0
     sink.close()
+
+
+def test_a_cache_hit_is_an_internal_span_without_genai_usage(tracing, make_record) -> None:
+    provider, exporter = tracing
+    sink = OTelSink(tracer_provider=provider, metrics=False, background=False)
+    sink.emit(make_record(kind="cache_hit", cache="semantic", attempt=0, cost_usd=0.0, savings={"semantic": 0.01}))
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "cache_hit gpt-4o-mini" and span.kind is SpanKind.INTERNAL
+    a = dict(span.attributes)
+    assert not [k for k in a if k.startswith("gen_ai.")]  # no tokens reported that were never sent
+    assert (a["costkit.cache"], a["costkit.model"], a["costkit.savings.semantic"]) == ("semantic", "gpt-4o-mini", 0.01)
+
+
+def test_task_experiment_and_arm_on_spans_and_outcomes_by_arm(tracing, metering, make_record) -> None:
+    from costkit.outcomes import make_outcome
+
+    (tp, exporter), (mp, reader) = tracing, metering
+    sink = OTelSink(tracer_provider=tp, meter_provider=mp, background=False)
+    sink.emit(make_record(task="t-1", experiment="prompt", arm="v2"))
+    sink.emit_outcome(make_outcome("t-1", success=True))
+    sink.emit_outcome(make_outcome("t-unknown", success=False))
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes["costkit.task"], span.attributes["costkit.arm"]) == ("t-1", "v2")
+    pts = _points(reader)
+    (cost,) = pts["costkit.cost"]
+    assert cost.attributes["costkit.experiment"] == "prompt" and cost.attributes["costkit.arm"] == "v2"
+    assert not [p for m in pts.values() for p in m if "costkit.task" in p.attributes]  # never a task id
+    outcomes = {tuple(sorted(p.attributes.items())): p.value for p in pts["costkit.task.outcomes"]}
+    assert outcomes == {
+        (
+            ("costkit.arm", "v2"),
+            ("costkit.experiment", "prompt"),
+            ("costkit.feature", "faq"),
+            ("costkit.success", True),
+        ): 1,
+        (("costkit.success", False),): 1,
+    }
+
+
+def test_histograms_use_the_genai_bucket_boundaries(make_record) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from costkit.sinks.otel import DURATION_BUCKETS_S, TOKEN_BUCKETS
+
+    assert DURATION_BUCKETS_S == (
+        0.01,
+        0.02,
+        0.04,
+        0.08,
+        0.16,
+        0.32,
+        0.64,
+        1.28,
+        2.56,
+        5.12,
+        10.24,
+        20.48,
+        40.96,
+        81.92,
+    )
+    assert TOKEN_BUCKETS[0] == 1 and TOKEN_BUCKETS[-1] == 67108864 and len(TOKEN_BUCKETS) == 14
+    for views in ((), OTelSink.views()):  # the instruments' advice, and the same as SDK Views
+        reader = InMemoryMetricReader()
+        sink = OTelSink(
+            meter_provider=MeterProvider(metric_readers=[reader], views=list(views)), spans=False, background=False
+        )
+        sink.emit(make_record(latency_ms=300.0))
+        pts = _points(reader)
+        (duration,) = pts["gen_ai.client.operation.duration"]
+        assert tuple(duration.explicit_bounds) == DURATION_BUCKETS_S
+        assert duration.bucket_counts[DURATION_BUCKETS_S.index(0.32)] == 1  # 0.3 s is in (0.16, 0.32]
+        tokens = pts["gen_ai.client.token.usage"]
+        assert {tuple(p.explicit_bounds) for p in tokens} == {tuple(float(b) for b in TOKEN_BUCKETS)}

@@ -115,3 +115,23 @@ def test_background_mode_updates_after_flush(make_record) -> None:
     assert reg.get_sample_value("costkit_cost_usd_total", L) == 0.5
     assert (sink.emitted, sink.written, sink.dropped, sink.errors) == (4, 4, 0, 0)
     sink.close()
+
+
+def test_outcomes_by_feature_experiment_and_arm_never_by_task(make_record) -> None:
+    from costkit.outcomes import make_outcome
+
+    reg = CollectorRegistry()
+    sink = PrometheusSink(registry=reg, labels=("feature", "experiment", "arm"), background=False)
+    sink.emit(make_record(task="t-1", experiment="prompt", arm="v2", cost_usd=0.5))
+    sink.emit(make_record(task="t-2", experiment="prompt", arm="control", cost_usd=0.25))
+    for task, ok, value in (("t-1", True, 3.0), ("t-2", False, None), ("t-9", True, None)):
+        sink.emit_outcome(make_outcome(task, success=ok, value=value))
+    get = reg.get_sample_value
+    v2, control = ({"feature": "faq", "experiment": "prompt", "arm": a} for a in ("v2", "control"))
+    assert get("costkit_cost_usd_total", v2) == 0.5 and get("costkit_cost_usd_total", control) == 0.25
+    assert get("costkit_task_outcomes_total", {**v2, "success": "true"}) == 1
+    assert get("costkit_task_outcomes_total", {**control, "success": "false"}) == 1
+    unknown = {"feature": "", "experiment": "", "arm": "", "success": "true"}
+    assert get("costkit_task_outcomes_total", unknown) == 1  # a task whose records this process never saw
+    assert get("costkit_task_value_total", v2) == 3.0
+    assert "t-1" not in generate_latest(reg).decode()
