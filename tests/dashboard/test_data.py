@@ -51,7 +51,7 @@ def test_savings_stack_and_cache_health(data, ledger) -> None:
     got = _series(data["savings_by_layer"], data["time"])
     for key, usd in expected.savings_by_layer(ledger["records"]).items():
         assert got[key] == pytest.approx(usd, abs=1e-12), key
-    assert set(data["savings_by_layer"]["names"]) == {"semantic_cache", "exact_cache", "router"}
+    assert set(data["savings_by_layer"]["names"]) == {"semantic", "exact", "router"}
     want = expected.cache_by_day(ledger["records"])
     cache = data["cache"]
     for i, d in enumerate(data["time"]):

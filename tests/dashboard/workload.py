@@ -120,7 +120,7 @@ def _semantic(sink: Any, now: float, day: int, hour: int) -> None:
                 timestamp=now + 10 + k,
                 cost_usd=0.0,
                 saved_usd=0.003,
-                savings={"semantic_cache": 0.003},
+                savings={"semantic": 0.003},
                 notes=notes,
                 **base,
             )
