@@ -1,5 +1,8 @@
 """A batch job: its items in a state file, its chunks at the provider, and the handle to drive it.
 
+(One module because the job handle and the functions that create and resume it share the state
+file's invariants: what is written before an upload and what is reconciled after a restart.)
+
 :func:`submit` prepares the items (policies, bodies), stores them, splits them at the provider's
 limits and submits the chunks; :class:`Job` polls them, collects results as chunks end, records
 each item, and returns the answers in input order. Every step reads and writes the state file

@@ -1,5 +1,8 @@
 """The fake provider's batch APIs: OpenAI's Files + Batches and Anthropic's Message Batches.
 
+(One module because both providers' batch state machines share one store of jobs and files, one
+clock and one log of submissions, which the tests read as a whole: "nothing submitted twice".)
+
 Reached through :meth:`FakeProvider.handle` (``fake.batch_api``), so the real SDKs drive it in
 process and over HTTP alike. Each item of a batch is answered by the same :class:`FakeProvider`
 that answers interactive calls (its rules, failures and usage counting), so a scripted failure

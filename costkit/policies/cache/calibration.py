@@ -1,5 +1,8 @@
 """Calibration: turn labeled question pairs into a threshold that keeps the false-hit rate <= δ.
 
+(One module because the pair features, the scorer fitted on them, the simulation of lookups and
+the confidence bound are one procedure: each step's output is only meaningful to the next.)
+
 A semantic cache answers a lookup when the best candidate's *score* clears a threshold. Which
 threshold keeps wrong answers rare depends on the embedder, on the traffic and on how many
 entries compete, so it is measured, not guessed:
