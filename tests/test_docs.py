@@ -27,3 +27,13 @@ def test_python_block_runs(page: str, index: int, code: str, tmp_path: Path, mon
         pytest.skip("a comment-only block")
     monkeypatch.chdir(tmp_path)
     exec(compile(code, f"{page}[{index}]", "exec"), {"__name__": f"docs_{index}"})
+
+
+def test_every_test_the_security_page_names_exists() -> None:
+    """docs/security.md states each guarantee with the tests that hold it: those tests must exist."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    named = set(re.findall(r"\btest_[a-z0-9_]+(?!\.py)\b", re.sub(r"tests/[\w/]+\.py", "", text)))
+    defined = set()
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        defined |= set(re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(), re.M))
+    assert named and named <= defined, sorted(named - defined)
