@@ -380,6 +380,12 @@ class _Proxy:
     def __getattr__(self, name: str) -> Any:
         if name in self._overrides:
             return self._overrides[name]
+        if name in LITELLM_UNRECORDED:
+            warn_once(
+                f"unrecorded:litellm.{name}",
+                f"costkit: litellm.{name}(...) spends money that costkit does not record yet; "
+                "its calls go to the provider unchanged, with no policy and no cost record",
+            )
         return getattr(self._target, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -393,6 +399,28 @@ class _Proxy:
 
     def __repr__(self) -> str:
         return f"<costkit wrapped {self._target!r}>"
+
+
+# litellm functions that spend money and have no adapter yet: said once, when first used.
+LITELLM_UNRECORDED = frozenset(
+    {
+        "text_completion",
+        "atext_completion",
+        "responses",
+        "aresponses",
+        "image_generation",
+        "aimage_generation",
+        "image_edit",
+        "aimage_edit",
+        "transcription",
+        "atranscription",
+        "speech",
+        "aspeech",
+        "rerank",
+        "arerank",
+        "batch_completion",
+    }
+)
 
 
 class WrappedLiteLLM(_Proxy):

@@ -220,3 +220,23 @@ def test_litellm_embedding_and_aembedding(sink):
     asyncio.run(llm.aembedding(model="text-embedding-3-small", input=["c"]))
     assert [(r.client, r.provider, r.kind) for r in sink.records] == [("litellm", "openai", "call")] * 2
     assert all(r.cost_usd > 0 and r.output_tokens == 0 for r in sink.records)
+
+
+def test_litellm_functions_costkit_cannot_record_say_so_once(sink):
+    from costkit.testing import FakeLiteLLM
+
+    llm = costkit.wrap(FakeLiteLLM(FakeProvider()), sink=sink)
+    with pytest.warns(costkit.CostkitWarning, match=r"litellm\.image_generation"):
+        llm.image_generation
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llm.image_generation  # said once
+        llm.completion  # recorded: no warning
+
+
+def test_anthropic_beta_messages_go_through_the_chain(server, fake, sink):
+    client = wrapped_anthropic(server, sink)
+    reply = client.beta.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=Q)
+    assert reply.content[0].text == PLACE
+    (record,) = sink.records
+    assert (record.client, record.provider, record.output_tokens) == ("anthropic", "anthropic", reply.usage.output_tokens)
