@@ -5,6 +5,8 @@ Variants (interleaved call by call in a shuffled order, so machine noise hits al
   wrapped    costkit.wrap(client) with no policies (records to a MemorySink)
   policies   costkit.wrap(client) with every non-embedding policy that exists (cache misses)
   litellm    litellm.completion against the same server
+  state-mem  Guardrails + Dedup + Budget + CircuitBreaker + RetryBudget, state in this process
+  state-redis  the same five with their state in a local redis-server (started for the run)
 
 Prints median and p99 per call and the median of the per-round differences to the raw SDK
 (the paired difference is what the wrapper adds; it is far less noisy than comparing two medians).
@@ -77,6 +79,20 @@ def available_policies() -> list[object]:
     return policies
 
 
+def state_policies(redis_url: str | None) -> list[object]:
+    """The five stateful policies, their state in process or in Redis."""
+    from costkit.backends import RedisBudgetBackend
+
+    limits = [costkit.BudgetLimit(usd=1_000_000.0, window="day", tenant="*")]
+    return [
+        costkit.Guardrails(max_output_tokens=800, max_cost_usd=1.0),
+        costkit.Dedup(redis=redis_url) if redis_url else costkit.Dedup(),
+        costkit.Budget(limits, backend=RedisBudgetBackend(redis_url) if redis_url else None),
+        costkit.CircuitBreaker(redis=redis_url) if redis_url else costkit.CircuitBreaker(),
+        costkit.RetryBudget(redis=redis_url) if redis_url else costkit.RetryBudget(),
+    ]
+
+
 def wrapper_only(rounds: int, policies: list[object]) -> dict[str, float]:
     """Median microseconds of the wrapper's own work per call, with and without policies."""
     from openai.types.chat import ChatCompletion
@@ -95,8 +111,8 @@ def wrapper_only(rounds: int, policies: list[object]) -> dict[str, float]:
 
     out = {}
     for name, chain in (("wrapped", []), ("policies", policies)):
-        create = _Engine(chain, Recorder(MemorySink(), costkit.pricing.default_pricebook())).sync_method(
-            ChatAdapter(), instant_sdk)
+        engine = _Engine(chain, Recorder(MemorySink(), costkit.pricing.default_pricebook()), "openai")
+        create = engine.function(ChatAdapter(), instant_sdk, is_async=False)
         times = []
         for i in range(rounds + 500):
             msgs = [{"role": "user", "content": f"question {i}"}]
@@ -125,7 +141,9 @@ def main() -> None:
     import litellm
     import openai
 
-    with fake_server(args.in_process) as base_url:
+    from _timing import redis_for_run
+
+    with fake_server(args.in_process) as base_url, redis_for_run(None) as redis_url:
         def client() -> openai.OpenAI:
             return openai.OpenAI(base_url=base_url, api_key="sk-fake", max_retries=0)
 
@@ -143,12 +161,19 @@ def main() -> None:
             litellm.completion(model="openai/gpt-4o", api_base=base_url, api_key="sk-fake",
                                messages=[{"role": "user", "content": f"question {i}"}], max_tokens=16)
 
+        state_mem = costkit.wrap(client(), policies=state_policies(None), sink=MemorySink())
         variants: dict[str, Callable[[int], None]] = {
             "raw": lambda i: openai_call(raw, i),
             "wrapped": lambda i: openai_call(wrapped, i),
             "policies": lambda i: openai_call(with_policies, i),
+            "state-mem": lambda i: openai_call(state_mem, i),
             "litellm": litellm_call,
         }
+        if redis_url:
+            state_redis = costkit.wrap(client(), policies=state_policies(redis_url), sink=MemorySink())
+            variants["state-redis"] = lambda i: openai_call(state_redis, i)
+        else:
+            print("(no redis-server on PATH: the state-redis variant is skipped)")
         times: dict[str, list[float]] = {k: [] for k in variants}
         order = list(variants.items())
         rng = random.Random(0)
@@ -166,10 +191,10 @@ def main() -> None:
     us = 1e6
     base = times["raw"]
     print(f"\n{args.rounds} rounds, one call of each variant per round, against one local HTTP server\n")
-    print(f"{'variant':<10} {'median us':>10} {'p99 us':>10} {'x raw':>7} {'paired diff median us':>22}")
+    print(f"{'variant':<12} {'median us':>10} {'p99 us':>10} {'x raw':>7} {'paired diff median us':>22}")
     for name, vals in times.items():
         diffs = [a - b for a, b in zip(vals, base)]
-        print(f"{name:<10} {statistics.median(vals) * us:>10.1f} {pct(vals, 0.99) * us:>10.1f} "
+        print(f"{name:<12} {statistics.median(vals) * us:>10.1f} {pct(vals, 0.99) * us:>10.1f} "
               f"{statistics.median(vals) / statistics.median(base):>7.3f} {statistics.median(diffs) * us:>22.1f}")
 
     own = wrapper_only(max(args.rounds, 5000), available_policies())

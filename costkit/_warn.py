@@ -21,6 +21,7 @@ _lock = threading.Lock()
 _AREA = re.compile(r"[^:]+")
 
 logger = logging.getLogger("costkit")
+logger.addHandler(logging.NullHandler())  # a library: the application decides where its logs go
 
 
 def logger_for(key: str) -> logging.Logger:
