@@ -79,6 +79,28 @@ def encode_tags(tags: Mapping[str, Any] | Tags) -> str:
     return json.dumps(tags.as_dict(), separators=(",", ":"))
 
 
+def send_writes(call: Call) -> None:
+    """The request has ended: its layers' Redis writes go out, one pipeline per server."""
+    writes = call.scope.writes if call.scope is not None else None
+    if writes:
+        from ._redis import flush_writes
+
+        call.scope.writes = None  # type: ignore[union-attr]  # anything later is sent at once
+        flush_writes(writes)
+
+
+async def asend_writes(call: Call) -> None:
+    """:func:`send_writes` from async code (redis-py's client blocks: a worker thread)."""
+    writes = call.scope.writes if call.scope is not None else None
+    if writes:
+        import asyncio
+
+        from ._redis import flush_writes
+
+        call.scope.writes = None  # type: ignore[union-attr]
+        await asyncio.to_thread(flush_writes, writes)
+
+
 class Interceptor:
     """The wrapped client's ``request``: routes spending requests through the chain (see the module docstring).
 
@@ -131,6 +153,7 @@ class Interceptor:
         call = self.recorder.begin(route.adapter.to_call(body, tags))
         assert call.scope is not None
         call.scope.raw_response = raw_response
+        call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
         return call, options, raw_response
 
     def sender(self, route: Route, cast_to: Any, options: Any, stream_cls: Any) -> Callable[[Call], Any]:
@@ -187,6 +210,8 @@ class Interceptor:
         except BaseException:
             self.recorder.end(call, None)
             raise
+        finally:
+            send_writes(call)
         return self.finish(route, call, result, started, options, ResultStream)
 
 
@@ -208,7 +233,9 @@ class AsyncInterceptor(Interceptor):
         except BaseException:
             self.recorder.end(call, None)
             raise
+        finally:
+            await asend_writes(call)
         return self.finish(route, call, result, started, options, AsyncResultStream)
 
 
-__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "Route", "encode_tags"]
+__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "Route", "asend_writes", "encode_tags", "send_writes"]

@@ -42,6 +42,9 @@ class RequestScope:
     #: answer it from elsewhere, and ``response`` holds that object once the provider answered
     raw_response: bool = False
     response: Any = None
+    #: Redis writes nothing waits for (settlements, lock releases, counters), sent in one pipeline
+    #: when the request ends; None outside a wrapped client (then each is sent at once)
+    writes: list[Any] | None = None
 
     # No lock: a request's records are appended one at a time (list.append is atomic) and read by
     # slicing (atomic too); one built per call, on the hot path, a lock would only cost.

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from ._call import SOURCE_PROVIDER, Call, Result
 from ._context import current_tags
 from ._env import Env, bind_all
-from ._intercept import TAGS_HEADER, AsyncInterceptor, Interceptor, Route, encode_tags
+from ._intercept import TAGS_HEADER, AsyncInterceptor, Interceptor, Route, asend_writes, encode_tags, send_writes
 from ._pipeline import Pipeline, check_policies
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
@@ -172,6 +172,8 @@ class _Engine:
                 except BaseException:
                     recorder.end(call, None)
                     raise
+                finally:
+                    await asend_writes(call)
                 return _finish(adapter, recorder, call, result, started, AsyncResultStream)
 
             return acall
@@ -187,6 +189,8 @@ class _Engine:
             except BaseException:
                 recorder.end(call, None)
                 raise
+            finally:
+                send_writes(call)
             return _finish(adapter, recorder, call, result, started, ResultStream)
 
         return call_
@@ -234,6 +238,7 @@ def _start(
     assert call.scope is not None
     call.scope.lifted = lifted
     call.scope.send = send
+    call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
     return call, time.perf_counter()
 
 

@@ -223,3 +223,43 @@ def test_a_blackholed_redis_costs_the_process_one_timeout_not_one_per_policy() -
         assert sum(g.failures for g in guards) <= 1
     finally:
         hole.close()
+
+
+# ------------------------------------------------------------------ a call's Redis writes in one round trip
+
+
+@pytest.mark.redis
+def test_the_writes_after_a_call_go_in_one_round_trip(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dedup's answer and lock release, the budget's settlement, the circuit's outcome and the retry
+    budget's call count need no answer before the call returns: they go in one pipeline at its end.
+    What is left before the provider call is what decides it: Dedup's claim, the reservation, the
+    circuit's admission."""
+    import costkit
+    from costkit.backends import RedisBudgetBackend
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    limit = costkit.BudgetLimit(usd=100.0)
+    budget = costkit.Budget([limit], backend=RedisBudgetBackend(redis_url))
+    retry = costkit.RetryBudget(redis=redis_url)
+    circuit = costkit.CircuitBreaker(redis=redis_url)
+    client = costkit.wrap(
+        FakeOpenAI(), [costkit.Dedup(redis=redis_url), budget, circuit, retry], sink=MemorySink()
+    )
+    q = [{"role": "user", "content": "warm up"}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CostkitWarning)  # the test Redis persists nothing: said once
+        client.chat.completions.create(model="gpt-4o", messages=q, max_tokens=5, temperature=0)
+    trips: list[str] = []
+    real = RedisGuard.call
+
+    def counted(self: RedisGuard, op: Any) -> Any:
+        trips.append(self.what)
+        return real(self, op)
+
+    monkeypatch.setattr(RedisGuard, "call", counted)
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                                           max_tokens=5, temperature=0)
+    assert reply.choices[0].message.content
+    assert len(trips) == 4  # three before the call (they decide it), one after
+    assert budget.spent(limit) > 0 and retry.stats.window_calls == 2 and circuit.stats.admitted == 2

@@ -23,7 +23,7 @@ import math
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +33,7 @@ from .._env import Env
 from .._estimate import PricingLike, WorstCase, WorstCaseEstimator
 from .._ledger import RequestSpend
 from .._pipeline import Flow, FlowPolicy, Io
+from .._redis import write_now_or_later
 from .._warn import warn_once
 from ..errors import BudgetExceeded, ConfigError
 from .budget_backends import (
@@ -480,6 +481,17 @@ class Budget(FlowPolicy):
 
         return Io(lambda: self._alerts(plan, self.backend.settle(res, amounts)), asettle)
 
+    def _settle_answered(
+        self, call: Call, plan: _Plan, res: Reservation, usd: float, tokens: int
+    ) -> Generator[Io, Any, None]:
+        """Settle after the answer: in Redis, with the request's other writes (one round trip at its end)."""
+        settle_write = getattr(self.backend, "settle_write", None)
+        if callable(settle_write):
+            write = settle_write(res, self._amounts(plan, usd, tokens), lambda changes: self._alerts(plan, changes))
+            yield from write_now_or_later(call.scope, write)
+            return
+        yield self._settle_io(plan, res, usd, tokens)
+
     def _release_io(self, res: Reservation) -> Io:
         return Io(lambda: self.backend.release(res), lambda: self.backend.arelease(res))
 
@@ -510,7 +522,7 @@ class Budget(FlowPolicy):
             raise
         if result.stream is None:
             if res.enforced:
-                yield self._settle_io(plan, res, *spend.total(result))
+                yield from self._settle_answered(call, plan, res, *spend.total(result))
             return result
         return self._after(plan, res, spend, result)
 

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._ledger import (
@@ -29,7 +29,7 @@ from .._ledger import (
     usd_to_nano,
     window_of,
 )
-from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, as_text, check_name, connect
+from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, RedisWrite, as_text, check_name, connect
 from .._warn import warn_once
 from ..errors import ConfigError
 
@@ -332,6 +332,26 @@ class RedisBudgetBackend:
             self._count("dropped")
             return [(0, 0) for _ in reservation.holds]
         return [(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+    def settle_write(
+        self, reservation: Reservation, actual: Sequence[int], then: Callable[[list[tuple[int, int]]], None]
+    ) -> RedisWrite:
+        """:meth:`settle` as a write the request's other Redis writes can go with (one pipeline)."""
+        args: list[Any] = [reservation.id]
+        for h, amount in zip(reservation.holds, actual, strict=True):
+            args += [int(amount), self._expire_at(h)]
+
+        def done(flat: Any) -> None:
+            then([(int(flat[i]), int(flat[i + 1])) for i in range(0, len(flat), 2)])
+
+        return RedisWrite(
+            self.redis_guard,
+            self._scripts["settle"],
+            tuple(self.key(h.key) for h in reservation.holds),
+            tuple(args),
+            then=done,
+            fallback=lambda: self._count("dropped"),
+        )
 
     def release(self, reservation: Reservation) -> None:
         if not reservation.enforced:

@@ -27,14 +27,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 import attrs
 
 from .._call import Call
-from .._pipeline import Flow, FlowPolicy, blocking
-from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
+from .._pipeline import Flow, FlowPolicy, Io, blocking
+from .._redis import (
+    FAIL_OPEN,
+    RedisGuard,
+    RedisWrite,
+    as_text,
+    check_fail_mode,
+    check_name,
+    check_positive,
+    connect,
+    write_now_or_later,
+)
 from ..classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 from ..errors import CircuitOpen, ConfigError
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
@@ -311,6 +321,23 @@ class _RedisCircuits:
             lambda: int(self._run("after", key, failed, probe)) == 1, lambda: self._fallback.after(key, failed, probe)
         )
 
+    def after_write(self, key: tuple[str, str], failed: bool, probe: bool, opened: Callable[[], None]) -> RedisWrite:
+        """:meth:`after` as a write the request's other Redis writes go with (one round trip at its end)."""
+        args = ("after", repr(self._clock()), *self._static, int(failed), int(probe), self._ttl_ms)
+
+        def fallback() -> None:
+            if self._guard.on_redis_error == FAIL_OPEN and self._fallback.after(key, failed, probe):
+                opened()
+
+        return RedisWrite(
+            self._guard,
+            self._script,
+            (self.key(key),),
+            args,
+            then=lambda answer: opened() if int(answer) == 1 else None,
+            fallback=fallback,
+        )
+
     def state(self, key: tuple[str, str]) -> str:
         return self._guard.run(lambda: as_text(self._run("read", key)), lambda: self._fallback.state(key))
 
@@ -416,11 +443,21 @@ class CircuitBreaker(FlowPolicy):
         try:
             result = yield call
         except Exception as exc:
-            failed = self.is_failure(exc)
-            yield from blocking(lambda: self._after(key, failed, probe), io=self._blocking)
+            yield from self._record_outcome(call, key, self.is_failure(exc), probe)
             raise
-        yield from blocking(lambda: self._after(key, False, probe), io=self._blocking)
+        yield from self._record_outcome(call, key, False, probe)
         return result
+
+    def _record_outcome(self, call: Call, key: tuple[str, str], failed: bool, probe: bool) -> Generator[Io, Any, None]:
+        """The attempt's outcome: in process at once; in Redis with the request's other writes."""
+        if not isinstance(self._circuits, _RedisCircuits):
+            self._after(key, failed, probe)
+            return
+        if failed:
+            self._count("failures")
+        yield from write_now_or_later(
+            call.scope, self._circuits.after_write(key, failed, probe, lambda: self._count("opened"))
+        )
 
     def __repr__(self) -> str:
         s = self.settings

@@ -53,10 +53,20 @@ import attrs
 
 from .._call import SOURCE_DEDUP, Call, Result
 from .._pipeline import Flow, FlowPolicy, Io, Sleep, Wait
-from .._redis import FAIL_OPEN, RedisGuard, as_text, check_fail_mode, check_name, check_positive, connect
+from .._redis import (
+    FAIL_OPEN,
+    RedisGuard,
+    RedisWrite,
+    as_text,
+    check_fail_mode,
+    check_name,
+    check_positive,
+    connect,
+    write_now_or_later,
+)
 from .._serialize import SerializationError, result_from_json, result_to_json
 from .._warn import warn_once
-from ..errors import ConfigError, StateUnavailable
+from ..errors import ConfigError
 from ._redis_state import check_int
 
 DERIVE_MODES = ("deterministic", "never", "always")
@@ -282,9 +292,20 @@ class Dedup(FlowPolicy):
 
         return self.redis_guard.run(op, lambda: ("local", None))
 
-    def _redis_finish(self, key: str, token: str, shared: Result | None) -> None:
-        """Store the answer (if any) and release the lock, in one script; never fails the call."""
+    def _finish_write(self, key: str, token: str, shared: Result | None) -> RedisWrite:
+        """Store the answer (if any) and release the lock, as a write the request's other Redis writes
+        go with (one round trip when the request ends)."""
         assert self.redis_guard is not None
+        ttl_ms = max(1, int(self.ttl_s * 1000))
+        return RedisWrite(
+            self.redis_guard,
+            self._complete_script,
+            tuple(self._keys(key)),
+            (token, self._payload(shared), ttl_ms),
+            fallback=lambda: self._count("store_failures"),  # the call succeeded: its answer is not thrown away
+        )
+
+    def _payload(self, shared: Result | None) -> str:
         import json
 
         payload = ""
@@ -294,13 +315,11 @@ class Dedup(FlowPolicy):
             except (SerializationError, TypeError, ValueError) as exc:
                 self._count("store_failures")
                 warn_once(f"dedup-store:{type(exc).__name__}", f"costkit: a dedup answer could not be stored ({exc!r})")
-        ttl_ms = max(1, int(self.ttl_s * 1000))
-        try:
-            self.redis_guard.run(
-                lambda: self._complete_script(keys=self._keys(key), args=[token, payload, ttl_ms]), lambda: None
-            )
-        except StateUnavailable:
-            self._count("store_failures")  # the call itself succeeded: its answer is not thrown away
+        return payload
+
+    def _redis_finish(self, key: str, token: str, shared: Result | None) -> None:
+        """:meth:`_finish_write` sent at once (a stream's end, an abandoned flight); never fails the call."""
+        self._finish_write(key, token, shared).run()
 
     def _finish_later(self, key: str, token: str, shared: Result | None) -> None:
         """From a stream's completion hook: off the event loop when there is one."""
@@ -379,7 +398,7 @@ class Dedup(FlowPolicy):
                 settled = True
                 self._local.fail(key, flight, exc)
                 if token is not None:
-                    yield Io(lambda: self._redis_finish(key, token, None))
+                    yield from write_now_or_later(call.scope, self._finish_write(key, token, None))
                 raise
             settled = True
             if result.stream is not None:
@@ -391,7 +410,7 @@ class Dedup(FlowPolicy):
             else:
                 self._local.complete(key, flight, shared)
             if token is not None:
-                yield Io(lambda: self._redis_finish(key, token, shared))
+                yield from write_now_or_later(call.scope, self._finish_write(key, token, shared))
             return result
         finally:
             if not settled:  # cancelled or interrupted before an outcome: a waiter takes over

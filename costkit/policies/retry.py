@@ -38,7 +38,16 @@ import attrs
 from .._call import Call
 from .._env import Env
 from .._pipeline import Flow, FlowPolicy, Sleep, blocking
-from .._redis import FAIL_OPEN, RedisGuard, check_fail_mode, check_name, check_positive, connect
+from .._redis import (
+    FAIL_OPEN,
+    RedisGuard,
+    RedisWrite,
+    check_fail_mode,
+    check_name,
+    check_positive,
+    connect,
+    write_now_or_later,
+)
 from ..classify import is_retryable, retry_after_s
 from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
 from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
@@ -178,6 +187,13 @@ class _RedisBudget:
         with contextlib.suppress(StateUnavailable):
             self._guard.run(lambda: self._run("call"), self._fallback.record_call)
 
+    def call_write(self) -> RedisWrite:
+        """:meth:`record_call` as a write the request's other Redis writes go with (nothing waits for it)."""
+        args = ("call", repr(self._clock()), repr(self._width), _BUCKETS, repr(self._ratio), repr(self._reserve))
+        return RedisWrite(
+            self._guard, self._script, (self._key,), (*args, self._ttl_ms), fallback=self._fallback.record_call
+        )
+
     def try_retry(self) -> bool:
         try:
             return self._guard.run(lambda: int(self._run("retry")) == 1, self._fallback.try_retry)
@@ -294,7 +310,11 @@ class RetryBudget(FlowPolicy):
         return ok
 
     def flow(self, call: Call) -> Flow:
-        yield from blocking(self._record_call, io=self._blocking)
+        if isinstance(self._budget, _RedisBudget):  # counted with the request's other Redis writes
+            self._count("calls")
+            yield from write_now_or_later(call.scope, self._budget.call_write())
+        else:
+            self._record_call()
         current = call
         attempts = 1
         while True:
