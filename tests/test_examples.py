@@ -1,7 +1,8 @@
-"""The README's main example runs offline and shows what it claims."""
+"""Every example runs offline, as a user would run it (a subprocess), and prints what it claims."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,13 +10,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def example(name: str) -> str:
+    return run(str(ROOT / "examples" / name))
+
+
+def number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    assert found, f"{pattern!r} not in:\n{text}"
+    return float(found.group(1))
+
+
 def test_quickstart_runs_and_saves_money():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
+    out = example("quickstart.py")
     assert "answer: Refunds are processed within 5 business days." in out
     assert "provider calls made: 7   cost records: 9" in out  # 3 FAQ asks -> 1 call; one 429 retried
     assert out.count("cache_hit") == 2
     assert "ticket_triage   gpt-4o-mini" in out  # classification routed to the cheap model
-    total = next(line for line in out.splitlines() if line.strip().startswith("total"))
-    saved = float(total.split("saved=$")[1].split()[0])
-    assert saved > 0
+    assert number(r"total .* saved=\$([\d.]+)", out) > 0
+
+
+def test_web_tenants_refuses_a_tenant_over_its_plan_and_tags_every_call():
+    out = example("web_tenants.py")
+    statuses = re.findall(r"^(\w+)\s+(\S+)\s+HTTP (\d+)", out, re.M)
+    assert [s for t, _, s in statuses if t == "acme"] == ["200", "200", "200"]
+    assert [s for t, _, s in statuses if t == "initech"] == ["200", "200", "200", "429", "429"]
+    assert "unknown tenant: 401" in out
+    assert "provider calls: 5   cost records: 6" in out  # refused calls never reached the provider
+    assert re.search(r"acme\s+bob\s+support_answer\s+cache_hit", out)  # tags from the headers, one shared hit
+    assert re.search(r"acme\s+ann\s+summarize\s+call\s+gpt-4o-mini", out)
+    assert number(r"initech spent \$([\d.]+) of its \$0.002 plan", out) <= 0.002
+    assert "by tenant x feature" in out
