@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,3 +48,15 @@ def test_web_tenants_refuses_a_tenant_over_its_plan_and_tags_every_call():
     assert re.search(r"acme\s+ann\s+summarize\s+call\s+gpt-4o-mini", out)
     assert number(r"initech spent \$([\d.]+) of its \$0.002 plan", out) <= 0.002
     assert "by tenant x feature" in out
+
+
+def test_agent_loop_stops_the_runaway_tasks_by_tool_steps_and_by_calls():
+    out = example("agent_loop.py")
+    assert "lisbon   answered: FINAL: 24 C in Lisbon; 200 USD is 184 EUR." in out
+    assert "flights  stopped by GuardrailViolation('max_tool_steps')" in out
+    assert "dither   stopped by GuardrailViolation('max_calls')" in out
+    assert "provider calls: 13   cost records: 13" in out
+    calls = dict(re.findall(r"^  (\w+)\s+calls=(\d+)", out, re.M))
+    assert calls == {"lisbon": "3", "flights": "4", "dither": "6"}  # max_tool_steps=3, max_calls=6
+    spent = number(r"trip_agent spent today \(this process\): \$([\d.]+)", out)
+    assert spent == pytest.approx(sum(float(c) for c in re.findall(r"cost=\$([\d.]+)", out)), abs=2e-6)
