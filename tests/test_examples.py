@@ -60,3 +60,17 @@ def test_agent_loop_stops_the_runaway_tasks_by_tool_steps_and_by_calls():
     assert calls == {"lisbon": "3", "flights": "4", "dither": "6"}  # max_tool_steps=3, max_calls=6
     spent = number(r"trip_agent spent today \(this process\): \$([\d.]+)", out)
     assert spent == pytest.approx(sum(float(c) for c in re.findall(r"cost=\$([\d.]+)", out)), abs=2e-6)
+
+
+def test_rag_answerer_trims_context_and_caches_without_wrong_answers():
+    out = example("rag_answerer.py")
+    assert "provider calls: 8   cost records: 10   wrong answers: 0" in out
+    lines = {line.split(" -> ")[0].strip(): line for line in out.splitlines() if " -> " in line}
+    assert "exact" in lines["Who was the duke in the battle of Hastings?"].split(" -> ")[1]
+    assert "semantic (score" in lines["Who was the leader of the Norse?"]
+    french = lines["When was the French version of the word Norman first recorded?"]  # near miss: not served
+    assert "The documents do not say." in french and "tokens sent" in french
+    sent = [int(n) for n in re.findall(r"(\d+) tokens sent", out)]
+    assert len(sent) == 8 and max(sent) < 300  # ContextBudget(retrieved=250) + the question and framing
+    for layer in ("context_budget", "exact", "semantic"):
+        assert number(rf"; saved .*{layer} \$([\d.]+)", out) > 0
