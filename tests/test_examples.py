@@ -74,3 +74,16 @@ def test_rag_answerer_trims_context_and_caches_without_wrong_answers():
     assert len(sent) == 8 and max(sent) < 300  # ContextBudget(retrieved=250) + the question and framing
     for layer in ("context_budget", "exact", "semantic"):
         assert number(rf"; saved .*{layer} \$([\d.]+)", out) > 0
+
+
+def test_nightly_batch_runs_at_half_price_and_resumes_without_resubmitting():
+    out = example("nightly_batch.py")
+    assert "nightly job: 60 answers, labels {'billing': 20, 'bug': 40}" in out
+    assert "items submitted to the Batch API: 55 (5 answered by the exact cache), submitted twice: 0" in out
+    assert "the same job run again (a restart): 60 answers, items submitted now 55" in out
+    assert "cost records: 65" in out
+    assert re.search(r"nightly_triage\s+cache_hit\s+requests=5 ", out)
+    interactive = number(r"interactive \$([\d.]+) ->", out)
+    batch = number(r"-> batch \$([\d.]+)", out)
+    assert batch == pytest.approx(interactive / 2, abs=2e-7)
+    assert number(r"savings\['batch'\] \$([\d.]+)", out) == pytest.approx(interactive - batch, abs=2e-7)
