@@ -87,3 +87,14 @@ def test_nightly_batch_runs_at_half_price_and_resumes_without_resubmitting():
     batch = number(r"-> batch \$([\d.]+)", out)
     assert batch == pytest.approx(interactive / 2, abs=2e-7)
     assert number(r"savings\['batch'\] \$([\d.]+)", out) == pytest.approx(interactive - batch, abs=2e-7)
+
+
+def test_learned_router_is_saved_loaded_and_routes_unseen_prompts():
+    out = example("learned_router.py")
+    assert "trained on 1000 logged outcomes, saved to router.npz" in out
+    calls = re.search(r"provider calls: 300 \((\d+) to gpt-4o-mini, (\d+) to gpt-4o\)", out)
+    assert calls and int(calls.group(1)) + int(calls.group(2)) == 300
+    assert int(calls.group(1)) >= 30  # the cheap model takes a real share
+    assert number(r"quality ratio >= ([\d.]+) of gpt-4o", out) >= 0.95  # the calibrated bound
+    assert number(r"\(quality ratio ([\d.]+)\)", out) >= 0.9  # measured on 300 unseen questions
+    assert number(r"router saved \$[\d.]+ \((\d+)%\)", out) >= 10
