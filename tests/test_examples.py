@@ -98,3 +98,8 @@ def test_learned_router_is_saved_loaded_and_routes_unseen_prompts():
     assert number(r"quality ratio >= ([\d.]+) of gpt-4o", out) >= 0.95  # the calibrated bound
     assert number(r"\(quality ratio ([\d.]+)\)", out) >= 0.9  # measured on 300 unseen questions
     assert number(r"router saved \$[\d.]+ \((\d+)%\)", out) >= 10
+
+
+def test_pytest_app_suite_passes_with_costkits_fixtures():
+    out = run("-m", "pytest", str(ROOT / "examples" / "pytest_app"), "-q", "-p", "no:cacheprovider")
+    assert re.search(r"^7 passed", out, re.M), out
