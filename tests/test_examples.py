@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,18 @@ def test_learned_router_is_saved_loaded_and_routes_unseen_prompts():
 def test_pytest_app_suite_passes_with_costkits_fixtures():
     out = run("-m", "pytest", str(ROOT / "examples" / "pytest_app"), "-q", "-p", "no:cacheprovider")
     assert re.search(r"^7 passed", out, re.M), out
+
+
+@pytest.mark.redis
+def test_redis_fleet_shares_cache_dedup_and_budget_between_processes():
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/test installs it)")
+    out = example("redis_fleet.py")
+    workers = re.findall(r"^worker (\d) \(pid (\d+)\): provider calls (\d+), trial calls refused (\d+)", out, re.M)
+    assert len({pid for _, pid, _, _ in workers}) == 4
+    assert "same question, 5 asks from 4 processes: 1 none, 3 dedup, 1 exact" in out  # one provider call
+    answered = int(number(r"trial tenant: (\d+) calls answered", out))
+    assert answered + sum(int(refused) for *_, refused in workers) == 4 * 6
+    recorded = number(r"\$([\d.]+) recorded", out)
+    assert recorded == number(r"\$([\d.]+) settled in Redis", out)
+    assert recorded <= 0.003
