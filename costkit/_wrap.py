@@ -87,8 +87,10 @@ def _is_async_client(obj: Any) -> bool:
 class _Engine:
     """What one wrapped client shares between its methods: chain, recorder.
 
-    The chain always enforces ``@costkit.budgeted`` scopes: a :class:`ScopeCheck` goes outermost
-    unless the user placed one (last in the chain, it holds each attempt's worst case). Its
+    The chain always enforces ``@costkit.budgeted`` scopes: a :class:`ScopeCheck` goes first (after
+    the chain's leading policies that only cap a call, ``narrows_calls = True`` such as
+    ``Guardrails``, so it reserves for the capped call) unless the user placed
+    one (last in the chain, it holds each attempt's worst case). Its
     terminal sends each call the way the request's scope says (``scope.send``: the SDK's own
     ``request`` with this body, or the litellm function with these keywords).
     """
@@ -98,7 +100,10 @@ class _Engine:
 
         chain = list(check_policies(policies))
         if not any(isinstance(p, ScopeCheck) for p in chain):
-            chain.insert(0, ScopeCheck())
+            leading = 0  # policies that only cap a call (narrows_calls = True: Guardrails) go before it
+            while leading < len(chain) and getattr(chain[leading], "narrows_calls", False) is True:
+                leading += 1
+            chain.insert(leading, ScopeCheck())  # budgets reserve for the call as the guardrails cap it
         env = Env(recorder.pricing, recorder, client=client)
         bind_all(chain, env)  # prices from the wrapper's book; a retrying policy turns the SDK's retries off
         self.policies = tuple(chain)

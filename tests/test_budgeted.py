@@ -694,3 +694,20 @@ def test_the_per_call_day_and_month_ledgers_are_each_charged() -> None:
     assert f.budget.spent_this_month() == pytest.approx(2 * ACTUAL, abs=1e-12)  # type: ignore[attr-defined]
     day = f.budget.backend.usage(f.budget._key("day")[0])  # type: ignore[attr-defined]
     assert (day.spent, day.reserved) == (23_000_000, 0)
+
+
+def test_a_budgeted_scope_reserves_for_the_call_as_the_leading_guardrails_cap_it() -> None:
+    """A call without max_tokens was priced at the model's 16k-token ceiling and refused, although the
+    Guardrails in front capped it at 300."""
+    import costkit
+    from costkit.sinks import MemorySink
+    from costkit.testing import FakeOpenAI
+
+    client = costkit.wrap(FakeOpenAI(), [costkit.Guardrails(max_output_tokens=300)], sink=MemorySink())
+    assert [type(p).__name__ for p in client.costkit_policies] == ["Guardrails", "ScopeCheck"]
+
+    @budgeted(max_usd_per_call=0.01)
+    def ask() -> Any:
+        return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+
+    assert ask().choices[0].message.content

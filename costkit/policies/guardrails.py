@@ -80,6 +80,8 @@ def _check_limit(field: str, value: float | None, *, integer: bool) -> None:
 class Guardrails(FlowPolicy):
     """Per-request limits checked before the call; see the module docstring."""
 
+    narrows_calls = True  # it only caps a call: @budgeted's check goes after it and reserves for the cap
+
     def __init__(
         self,
         *,
