@@ -27,6 +27,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..records import CostRecord
+from ._sql import quote as q
 
 #: dimensions a request's records always share (from its tags)
 CONSTANT_DIMS = ("feature", "tenant", "route", "prompt_version", "experiment", "arm")
@@ -102,10 +103,6 @@ class RequestMemory:
             seen.add((-1, ""))
             bits |= HIT_BIT
         return bits
-
-
-def q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _cell_columns() -> str:

@@ -31,6 +31,8 @@ from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, record_from_mapping
 from ._rollup import RequestMemory, rollup_ddl, rollup_rows, rollup_upsert_sql, savings_rows, savings_upsert_sql
+from ._sql import quote as _q
+from ._sql import where_clause
 from .background import BackgroundSink
 
 DEFAULT_TABLE = "cost_records"
@@ -65,10 +67,6 @@ def _driver() -> Any:
     except ImportError:
         raise ConfigError("url", "PostgresSink needs psycopg 3: pip install 'costkit[postgres]'") from None
     return psycopg
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _column_type(name: str) -> str:
@@ -340,7 +338,7 @@ def iter_postgres(
     unknown = sorted(set(equals) - set(FIELDS))
     if unknown:
         raise ConfigError(unknown[0], f"not a CostRecord field; fields are {', '.join(FIELDS)}")
-    where, args = time_and_equals(since, until, equals)
+    where, args = where_clause(since, until, equals, placeholder="%s")
     sql = f"SELECT {', '.join(map(_q, FIELDS))} FROM {_q(table)}{where} ORDER BY id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
@@ -349,24 +347,6 @@ def iter_postgres(
         cur.execute(sql, args)
         for values in cur:
             yield _record(dict(zip(FIELDS, values, strict=True)))
-
-
-def time_and_equals(since: float | None, until: float | None, equals: dict[str, Any]) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        where.append("timestamp >= %s")
-        args.append(since)
-    if until is not None:
-        where.append("timestamp < %s")
-        args.append(until)
-    for k, v in equals.items():
-        if v is None:
-            where.append(f"{_q(k)} IS NULL")
-        else:
-            where.append(f"{_q(k)} = %s")
-            args.append(v)
-    return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
 def iter_postgres_outcomes(url: str, *, table: str = DEFAULT_TABLE) -> Iterator[Outcome]:

@@ -19,6 +19,8 @@ from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
 from ._rollup import RequestMemory, rollup_ddl, rollup_update_sql, savings_rows, savings_upsert_sql
+from ._sql import quote as _q
+from ._sql import where_clause
 from .background import BackgroundSink, usable_path
 
 SCHEMA_VERSION = 2  # 2: task, experiment, arm columns and the outcomes table
@@ -47,10 +49,6 @@ HOUR_SQL = "CAST(timestamp / 3600 AS INTEGER)"
 def _column_type(name: str) -> str:
     kind = "INTEGER" if name in _INTEGER | _BOOL else "REAL" if name in _REAL else "TEXT"
     return f"{kind} NOT NULL" if name in _NOT_NULL else kind
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
@@ -326,20 +324,7 @@ def iter_sqlite(
         raise ConfigError(unknown[0], f"not a CostRecord field; fields are {', '.join(FIELDS)}")
     if not Path(path).exists():
         raise FileNotFoundError(f"no such file: {path}")
-    where: list[str] = []
-    args: list[Any] = []
-    if since is not None:
-        where.append("timestamp >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("timestamp < ?")
-        args.append(until)
-    for k, v in equals.items():
-        if v is None:
-            where.append(f"{_q(k)} IS NULL")
-        else:
-            where.append(f"{_q(k)} = ?")
-            args.append(v)
+    where, args = where_clause(since, until, equals, placeholder="?")
     conn = _connect(Path(path))
     try:
         present = [row[1] for row in conn.execute(f"PRAGMA table_info({_q(table)})")]
@@ -347,9 +332,7 @@ def iter_sqlite(
             raise ConfigError("table", f"{path} has no table {table!r}; is it a costkit SQLite file?")
         cols = [c for c in present if c not in ("id", "firsts")]
         sql = f"SELECT {', '.join(map(_q, cols))} FROM {_q(table)}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
+        sql += where + " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         for values in conn.execute(sql, args):
@@ -374,16 +357,8 @@ def iter_sqlite_outcomes(
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (outcomes,)).fetchone():
             return
         sql = f"SELECT task, success, value, labels, timestamp FROM {_q(outcomes)}"
-        where, args = [], []
-        if since is not None:
-            where.append("timestamp >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("timestamp < ?")
-            args.append(until)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        for task, success, value, labels, ts in conn.execute(sql + " ORDER BY id", args):
+        where, args = where_clause(since, until, {}, placeholder="?")
+        for task, success, value, labels, ts in conn.execute(sql + where + " ORDER BY id", args):
             yield Outcome.from_dict(
                 {"task": task, "success": success, "value": value, "labels": loads_mapping(labels), "timestamp": ts}
             )
