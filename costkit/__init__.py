@@ -10,11 +10,11 @@ Heavy modules (openai, anthropic, litellm, faiss, numpy) are imported only when 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._call import Call, Result, Tags, Usage
 from ._env import Env
+from ._lazy import lazy_exports
 from ._pipeline import Flow, FlowPolicy, Io, Policy, Sleep, Wait
 from .errors import (
     BudgetExceeded,
@@ -122,19 +122,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"costkit.{name}")
-    else:
-        raise AttributeError(f"module 'costkit' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), submodules=_SUBMODULES)
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -7,9 +7,9 @@ callable. Sinks that do I/O (JSONL, SQLite, Postgres, your own) sit behind :clas
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from .base import CallableSink, FanoutSink, Inline, Sink, SinkStats, as_sink, close_sink, flush_sink, safe_emit
 from .memory import MemorySink
 
@@ -42,16 +42,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'costkit.sinks' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
