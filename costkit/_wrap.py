@@ -483,7 +483,19 @@ def wrap(
     if kind == "litellm":
         return _wrap_litellm(client, engine)  # type: ignore[return-value]
     copy = client.copy(max_retries=0) if engine.owns_retries else client.copy()  # type: ignore[attr-defined]
+    _keep_what_copy_drops(client, copy)
     return _install(copy, client, kind, engine)
+
+
+# Client settings the SDKs' copy() does not carry over (a constructor argument copy() never passes):
+# the wrapped client must validate responses exactly as the user's does.
+_NOT_COPIED = ("_strict_response_validation",)
+
+
+def _keep_what_copy_drops(client: Any, copy: Any) -> None:
+    for name in _NOT_COPIED:
+        if name in vars(client):
+            setattr(copy, name, getattr(client, name))
 
 
 __all__ = ["WrappedLiteLLM", "default_db_path", "is_wrapped", "wrap"]

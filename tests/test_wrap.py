@@ -102,6 +102,30 @@ def test_the_wrapped_client_is_the_sdks_own_type_and_everything_else_passes_thro
         assert same is client
 
 
+def test_the_wrapped_client_validates_responses_as_strictly_as_the_users(sink):
+    import openai
+    import openai._base_client
+
+    http = getattr(openai._base_client, "httpx2", None) or openai._base_client.httpx  # httpx2 from openai 3.0
+    transport = http.MockTransport(lambda request: http.Response(200, json={"foo": {"invalid": True}}))
+
+    class Model(openai.BaseModel):
+        foo: str
+
+    def client(strict: bool) -> openai.OpenAI:
+        http_client = http.Client(transport=transport)
+        return openai.OpenAI(api_key="k", http_client=http_client, _strict_response_validation=strict)
+
+    raw = client(strict=True)
+    assert raw.copy()._strict_response_validation is False  # the SDK's copy() does not carry it over
+    with pytest.raises(openai.APIResponseValidationError):
+        raw.get("/foo", cast_to=Model)
+    wrapped = costkit.wrap(raw, sink=sink)
+    with pytest.raises(openai.APIResponseValidationError):  # as strict as the user's client
+        wrapped.get("/foo", cast_to=Model)
+    assert costkit.wrap(client(strict=False), sink=sink).get("/foo", cast_to=Model).foo == {"invalid": True}
+
+
 class AnswerFromMemory(FlowPolicy):
     """A minimal cache used to check how the wrapper treats answers that skip the provider."""
 
