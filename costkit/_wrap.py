@@ -487,9 +487,11 @@ def wrap(
     return _install(copy, client, kind, engine)
 
 
-# Client settings the SDKs' copy() does not carry over (a constructor argument copy() never passes):
-# the wrapped client must validate responses exactly as the user's does.
-_NOT_COPIED = ("_strict_response_validation",)
+# Client settings the SDKs' copy() does not carry over, which the wrapped client must keep to behave as
+# the user's: response validation (a constructor argument copy() never passes) and, in openai 2.x,
+# an Azure client's deployment and endpoint (without them, a request to an endpoint that is not per
+# deployment, such as /models, keeps the deployment in its URL).
+_NOT_COPIED = ("_strict_response_validation", "_azure_deployment", "_azure_endpoint")
 
 
 def _keep_what_copy_drops(client: Any, copy: Any) -> None:

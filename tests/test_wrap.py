@@ -126,6 +126,30 @@ def test_the_wrapped_client_validates_responses_as_strictly_as_the_users(sink):
     assert costkit.wrap(client(strict=False), sink=sink).get("/foo", cast_to=Model).foo == {"invalid": True}
 
 
+@pytest.mark.parametrize("deployment", ["deployment-client", None])
+def test_a_wrapped_azure_client_keeps_its_deployment_routing(sink, deployment):
+    import openai
+    import openai._base_client
+
+    http = getattr(openai._base_client, "httpx2", None) or openai._base_client.httpx
+    urls = []
+
+    def answer(request):
+        urls.append(str(request.url))
+        return http.Response(200, json={"object": "list", "data": []})
+
+    def client():
+        return openai.AzureOpenAI(
+            api_version="2024-02-01", api_key="k", azure_endpoint="https://example-resource.azure.openai.com",
+            azure_deployment=deployment, http_client=http.Client(transport=http.MockTransport(answer)),
+        )  # fmt: skip
+
+    # a POST to an endpoint that is not per deployment: the SDK takes the deployment out of the URL
+    client().post("/models", body={}, cast_to=object)
+    costkit.wrap(client(), sink=sink).post("/models", body={}, cast_to=object)
+    assert urls[0] == urls[1] == "https://example-resource.azure.openai.com/openai/models?api-version=2024-02-01"
+
+
 class AnswerFromMemory(FlowPolicy):
     """A minimal cache used to check how the wrapper treats answers that skip the provider."""
 
