@@ -25,6 +25,7 @@ from ._call import SOURCE_PROVIDER, Call, Tags
 from ._context import current_tags
 from ._warn import warn_once
 from .errors import ConfigError
+from .providers.base import NotACall
 
 if TYPE_CHECKING:
     from ._recorder import Recorder
@@ -111,9 +112,9 @@ class Interceptor:
                 )
         return None
 
-    def start(self, route: Route, options: Any) -> tuple[Call, Any, bool]:
-        """The Call of this request, the options to send it with (costkit's header removed), and
-        whether the caller asked for the SDK's raw response object."""
+    def start(self, route: Route, options: Any) -> tuple[Call | None, Any]:
+        """The Call of this request (None when costkit cannot read it) and the options to send it
+        with (costkit's header removed)."""
         headers = getattr(options, "headers", None)
         tags = current_tags()
         raw_response = False
@@ -128,10 +129,21 @@ class Interceptor:
         extra = getattr(options, "extra_json", None)
         if isinstance(extra, Mapping) and extra:  # the SDK merges it over the body: so do we
             body.update(extra)
-        call = self.recorder.begin(route.adapter.to_call(body, tags))
+        try:
+            call = route.adapter.to_call(body, tags)
+        except NotACall as exc:
+            # e.g. responses.create without model= (it continues previous_response_id, or a stored prompt
+            # names the model): the SDK accepts it, so it goes out as the caller sent it
+            warn_once(
+                f"unread:{route.name}:{exc}",
+                f"costkit: a {route.name} request that costkit cannot read ({exc}) went to the provider "
+                "unchanged, with no policy and no cost record",
+            )
+            return None, options
+        call = self.recorder.begin(call)
         assert call.scope is not None
         call.scope.raw_response = raw_response
-        return call, options, raw_response
+        return call, options
 
     def sender(self, route: Route, cast_to: Any, options: Any, stream_cls: Any) -> Callable[[Call], Any]:
         """How the chain's terminal sends a call: its body in a copy of the options, through the SDK."""
@@ -178,7 +190,9 @@ class Interceptor:
             return self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import ResultStream
 
-        call, options, _ = self.start(route, options)
+        call, options = self.start(route, options)
+        if call is None:
+            return self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
         call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
@@ -199,7 +213,9 @@ class AsyncInterceptor(Interceptor):
             return await self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import AsyncResultStream
 
-        call, options, _ = self.start(route, options)
+        call, options = self.start(route, options)
+        if call is None:
+            return await self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
         call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))

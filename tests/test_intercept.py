@@ -143,6 +143,23 @@ def test_a_spending_path_costkit_cannot_record_says_so_once(server, fake, sink):
     assert sink.records == []
 
 
+def test_a_request_costkit_cannot_read_goes_out_as_sent_and_says_so_once(server, fake, sink):
+    import openai
+
+    client = wrapped_openai(server, sink)
+    # the Responses API takes a request without model= (it continues previous_response_id); the fake
+    # refuses it, so the caller must get the SDK's own error, not costkit's
+    with pytest.warns(costkit.CostkitWarning, match=r"responses request that costkit cannot read"):
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(previous_response_id="resp_1", input="and then?", costkit={"feature": "f"})
+    assert fake.last.body == {"previous_response_id": "resp_1", "input": "and then?"}
+    assert "x-costkit-tags" not in fake.last.headers and sink.records == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(previous_response_id="resp_2", input="again")  # said once
+
+
 def test_the_sdks_own_signatures_are_kept():
     import openai
 
