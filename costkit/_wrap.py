@@ -26,7 +26,15 @@ from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
-from .providers.base import Adapter, NotACall, PassThrough, as_sent, pop_costkit_tags, restore_sent
+from .providers.base import (
+    Adapter,
+    NotACall,
+    PassThrough,
+    as_sent,
+    estimate_usage,
+    pop_costkit_tags,
+    restore_sent,
+)
 
 _DEFAULT = object()
 
@@ -123,10 +131,10 @@ class _Engine:
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                stream = ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                stream = ResultStream(raw, _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
-            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
+            return recorder.attempt(call, _read(adapter, call, raw), None, started)  # type: ignore[return-value]
 
         async def aterminal(call: Call) -> Result:
             scope = call.scope
@@ -143,10 +151,10 @@ class _Engine:
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                stream = AsyncResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                stream = AsyncResultStream(raw, _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
-            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
+            return recorder.attempt(call, _read(adapter, call, raw), None, started)  # type: ignore[return-value]
 
         pipeline = Pipeline(self.policies, terminal, aterminal)
         return pipeline.run, pipeline.arun
@@ -190,6 +198,54 @@ class _Engine:
             return _finish(adapter, recorder, call, result, started, ResultStream)
 
         return call_
+
+
+def _unreadable(adapter: Adapter, call: Call, exc: Exception) -> Result:
+    """What a response costkit cannot read counts: the prompt's tokens (estimated), no output."""
+    warn_once(
+        f"unreadable:{adapter.api}",
+        f"costkit: a {adapter.api} response was not the API's own object ({type(exc).__name__}: {exc}); "
+        "the caller gets it unchanged, its record counts estimated tokens",
+    )
+    usage = estimate_usage(call, "")
+    return Result(usage=usage, model=call.model, notes={"response_unreadable": type(exc).__name__})
+
+
+def _read(adapter: Adapter, call: Call, raw: Any) -> Result:
+    """The Result of a whole response. A body that is not the API's object (a proxy's, a test
+    double's empty 200) is the SDK's to return as it does; costkit only loses its exact usage."""
+    try:
+        return adapter.to_result(call, raw)
+    except Exception as exc:
+        return _unreadable(adapter, call, exc).evolve(raw=raw)
+
+
+class _Guarded:
+    """An adapter's stream accumulator that never breaks the caller's stream: a chunk it cannot
+    read reaches the caller and is left out of the count; a final result it cannot build is
+    estimated from the text seen (each said once)."""
+
+    def __init__(self, adapter: Adapter, call: Call) -> None:
+        self._adapter = adapter
+        self._call = call
+        self._inner = adapter.accumulator(call)
+
+    def add(self, chunk: Any) -> bool:
+        try:
+            return self._inner.add(chunk)
+        except Exception as exc:
+            warn_once(
+                f"unreadable:{self._adapter.api}:chunk",
+                f"costkit: a {self._adapter.api} stream chunk could not be read ({type(exc).__name__}: {exc}); "
+                "it reaches the caller unchanged",
+            )
+            return True
+
+    def result(self) -> Result:
+        try:
+            return self._inner.result()
+        except Exception as exc:
+            return _unreadable(self._adapter, self._call, exc)
 
 
 def _hand_over(response: Any, parsed: Any, stream: Any) -> None:
