@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,55 @@ def encode_tags(tags: Mapping[str, Any] | Tags) -> str:
             raise ConfigError("costkit", f"must be a dict of tags, got {type(tags).__name__}")
         tags = Tags.from_mapping(tags, where="costkit")
     return json.dumps(tags.as_dict(), separators=(",", ":"))
+
+
+# ----------------------------------------------------------------------------- streams of the SDK's type
+
+
+class ProviderStream:
+    """What costkit's stream reads a provider stream through: the SDK stream's own chunk generator
+    (``_iterator``, without the per-chunk hooks its ``__next__`` adds: those run once, on the
+    caller's object) and the SDK's own ``close``. ``sdk_stream`` is the SDK object itself."""
+
+    def __init__(self, sdk_stream: Any) -> None:
+        self.sdk_stream = sdk_stream
+        self._chunks = sdk_stream._iterator
+
+    def __iter__(self) -> Any:
+        return self._chunks
+
+    def __aiter__(self) -> Any:
+        return self._chunks
+
+    def close(self) -> Any:
+        return type(self.sdk_stream).close(self.sdk_stream)  # a coroutine for an async stream
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sdk_stream":  # not set yet (a copy being built)
+            raise AttributeError(name)
+        return getattr(self.sdk_stream, name)  # response, ...: the SDK stream's own
+
+
+def caller_stream(stream: Any, stream_cls: Any) -> Any:
+    """costkit's ``stream`` as an object of exactly the SDK's stream class (``openai.Stream``,
+    ``anthropic.AsyncStream``...: ``stream_cls`` as the SDK passed it to ``request``, generic or not),
+    so ``isinstance`` holds, even where the SDK's metaclass refuses subclasses (anthropic < 1.0).
+
+    The SDK classes iterate ``self._iterator`` and close through ``self.close()``: the object carries
+    the provider stream's attributes, with costkit's stream as its ``_iterator`` and costkit's
+    ``close`` (which records, then closes the SDK's). Without a class, ``stream`` itself."""
+    cls = typing.get_origin(stream_cls) or stream_cls
+    if not isinstance(cls, type):
+        return stream
+    sdk = getattr(stream, "sdk_stream", None)  # the ProviderStream's, through costkit's stream
+    out: Any = object.__new__(cls)
+    if isinstance(sdk, cls):
+        out.__dict__.update(vars(sdk))
+    else:  # replayed from a cache: the stand-in response the SDK's stream helpers read
+        out.response = getattr(stream, "response", None)
+    out._iterator = stream
+    out.close = stream.close
+    return out
 
 
 class Interceptor:
@@ -160,7 +210,9 @@ class Interceptor:
 
         return send
 
-    def finish(self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type) -> Any:
+    def finish(
+        self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type, stream_cls: Any
+    ) -> Any:
         """What the caller gets: the SDK's own object (a raw response, a stream, a parsed completion)."""
         from ._stream import ReplaySource
         from .providers.base import PassThrough
@@ -176,9 +228,10 @@ class Interceptor:
             return scope.response
         if call.stream:
             if result.stream is not None:
-                return result.stream
+                return caller_stream(result.stream, stream_cls)
             # answered whole (a cache hit, a cascade step that had to be checked first): replayed as chunks
-            return stream_type(ReplaySource(route.adapter.replay(call, result)), PassThrough(result))
+            replay = stream_type(ReplaySource(route.adapter.replay(call, result)), PassThrough(result))
+            return caller_stream(replay, stream_cls)
         parser = getattr(options, "post_parser", None)
         if not from_provider and callable(parser):  # parse(): the SDK's own parser over the stored answer
             return parser(result.raw)
@@ -195,13 +248,14 @@ class Interceptor:
             return self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
-        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        stream_cls = kwargs.get("stream_cls")
+        call.scope.send = self.sender(route, cast_to, options, stream_cls)
         try:
             result = route.run(call)
         except BaseException:
             self.recorder.end(call, None)
             raise
-        return self.finish(route, call, result, started, options, ResultStream)
+        return self.finish(route, call, result, started, options, ResultStream, stream_cls)
 
 
 class AsyncInterceptor(Interceptor):
@@ -218,13 +272,14 @@ class AsyncInterceptor(Interceptor):
             return await self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
-        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        stream_cls = kwargs.get("stream_cls")
+        call.scope.send = self.sender(route, cast_to, options, stream_cls)
         try:
             result = await route.arun(call)
         except BaseException:
             self.recorder.end(call, None)
             raise
-        return self.finish(route, call, result, started, options, AsyncResultStream)
+        return self.finish(route, call, result, started, options, AsyncResultStream, stream_cls)
 
 
-__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "Route", "encode_tags"]
+__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "ProviderStream", "Route", "caller_stream", "encode_tags"]

@@ -20,7 +20,15 @@ from typing import Any, TypeVar
 from ._call import SOURCE_PROVIDER, Call, Result
 from ._context import current_tags
 from ._env import Env, bind_all
-from ._intercept import TAGS_HEADER, AsyncInterceptor, Interceptor, Route, encode_tags
+from ._intercept import (
+    TAGS_HEADER,
+    AsyncInterceptor,
+    Interceptor,
+    ProviderStream,
+    Route,
+    caller_stream,
+    encode_tags,
+)
 from ._pipeline import Pipeline, check_policies
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
@@ -114,8 +122,11 @@ class _Engine:
         recorder.listeners.append(charge)
         self.owns_retries = env.sdk_retries_off
 
-    def runners(self, adapter: Adapter) -> tuple[Callable[[Call], Result], Callable[[Call], Any]]:
-        """The chain for ``adapter``'s calls, sync and async (built once per adapter and client)."""
+    def runners(
+        self, adapter: Adapter, source: Callable[[Any], Any] = lambda raw: raw
+    ) -> tuple[Callable[[Call], Result], Callable[[Call], Any]]:
+        """The chain for ``adapter``'s calls, sync and async (built once per adapter and client);
+        ``source`` is what costkit's stream reads a provider stream through."""
         recorder = self.recorder
 
         def terminal(call: Call) -> Result:
@@ -131,7 +142,7 @@ class _Engine:
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                stream = ResultStream(raw, _Guarded(adapter, call), _finalizer(recorder, call, started))
+                stream = ResultStream(source(raw), _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
             return recorder.attempt(call, _read(adapter, call, raw), None, started)  # type: ignore[return-value]
@@ -151,7 +162,7 @@ class _Engine:
                 recorder.attempt(call, None, exc, started)
                 raise
             if call.stream:
-                stream = AsyncResultStream(raw, _Guarded(adapter, call), _finalizer(recorder, call, started))
+                stream = AsyncResultStream(source(raw), _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
             return recorder.attempt(call, _read(adapter, call, raw), None, started)  # type: ignore[return-value]
@@ -250,9 +261,11 @@ class _Guarded:
 
 def _hand_over(response: Any, parsed: Any, stream: Any) -> None:
     """A raw response's streamed body is ours to listen in on: the SDK wrapper's ``parse()`` (which
-    caches what it parsed) must hand the caller our stream, not the one we read from."""
+    caches what it parsed) must hand the caller our stream (as the SDK's stream type), not the one we
+    read from."""
     if response is None:
         return
+    stream = caller_stream(stream, type(parsed))
     cache = getattr(response, "_parsed_by_type", None)
     replaced = False
     if isinstance(cache, dict):
@@ -354,7 +367,7 @@ def _routes(kind: str, engine: _Engine) -> list[Route]:
 
         routes.append(Route("messages", MessagesAdapter(), lambda p: p.endswith("/v1/messages")))
     for route in routes:
-        route.run, route.arun = engine.runners(route.adapter)
+        route.run, route.arun = engine.runners(route.adapter, ProviderStream)
     return routes
 
 

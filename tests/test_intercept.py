@@ -111,6 +111,43 @@ def test_with_raw_response_and_with_streaming_response_are_recorded(server, fake
     assert sink.records[2].usage_estimated is False and sink.records[2].output_tokens > 0
 
 
+def test_streams_are_the_sdks_own_stream_class(server, fake, sink):
+    import openai
+
+    client = wrapped_openai(server, sink, [costkit.ExactCache(store="memory")])
+    ask = {"model": "gpt-4o", "messages": Q, "stream": True, "temperature": 0}
+    made = client.chat.completions.create(**ask)
+    assert isinstance(made, openai.Stream) and made.response.status_code == 200
+    assert "".join(c.choices[0].delta.content or "" for c in made) == PLACE
+    hit = client.chat.completions.create(**ask)  # replayed from the cache
+    assert isinstance(hit, openai.Stream) and "".join(c.choices[0].delta.content or "" for c in hit) == PLACE
+    with client.chat.completions.with_streaming_response.create(**ask) as response:
+        parsed = response.parse()
+        assert isinstance(parsed, openai.Stream) and not response.is_closed
+        parsed.close()  # the SDK's close: the response, and costkit's record of a stream cut short
+    raw = client.chat.completions.with_raw_response.create(**ask).parse()
+    with raw:
+        assert isinstance(raw, openai.Stream) and next(raw).choices[0].delta.role == "assistant"
+    assert len(fake.calls) == 3 and [r.kind for r in sink.records] == ["call", "cache_hit", "call", "call"]
+    assert [r.notes.get("stream_incomplete") for r in sink.records] == [None, None, True, True]
+
+
+async def test_async_streams_are_the_sdks_own_stream_class(server, fake, sink):
+    import anthropic
+    import openai
+
+    oa = costkit.wrap(server.async_openai_client(), sink=sink)
+    made = await oa.chat.completions.create(model="gpt-4o", messages=Q, stream=True)
+    assert isinstance(made, openai.AsyncStream)
+    assert "".join([c.choices[0].delta.content or "" async for c in made]) == PLACE
+    an = costkit.wrap(server.async_anthropic_client(), sink=sink)
+    async with await an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=Q, stream=True) as events:
+        assert isinstance(events, anthropic.AsyncStream)
+        assert (await events.__anext__()).type == "message_start"
+    got = [(r.client, r.notes.get("stream_incomplete")) for r in sink.records]
+    assert got == [("openai", None), ("anthropic", True)]
+
+
 def test_embeddings_are_recorded_budgeted_and_cached(server, fake, sink):
     limit = costkit.BudgetLimit(usd=1.0)
     budget = costkit.Budget([limit])
