@@ -135,12 +135,15 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = scope.send(call)
-                if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
-                    scope.response = raw
-                    raw = raw.parse()
             except BaseException as exc:  # KeyboardInterrupt mid-request: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
+            if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
+                scope.response = raw
+                try:
+                    raw = raw.parse()
+                except BaseException as exc:
+                    return _parse_failed(adapter, recorder, call, exc, started)
             if call.stream:
                 stream = ResultStream(source(raw), _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
@@ -153,14 +156,17 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = await scope.send(call)
-                if scope.raw_response:
-                    scope.response = raw
-                    raw = raw.parse()
-                    if inspect.isawaitable(raw):  # with_streaming_response on an async client
-                        raw = await raw
             except BaseException as exc:  # a cancelled task too: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
+            if scope.raw_response:
+                scope.response = raw
+                try:
+                    raw = raw.parse()
+                    if inspect.isawaitable(raw):  # with_streaming_response on an async client
+                        raw = await raw
+                except BaseException as exc:
+                    return _parse_failed(adapter, recorder, call, exc, started)
             if call.stream:
                 stream = AsyncResultStream(source(raw), _Guarded(adapter, call), _finalizer(recorder, call, started))
                 _hand_over(scope.response, raw, stream)
@@ -220,6 +226,18 @@ def _unreadable(adapter: Adapter, call: Call, exc: Exception) -> Result:
     )
     usage = estimate_usage(call, "")
     return Result(usage=usage, model=call.model, notes={"response_unreadable": type(exc).__name__})
+
+
+def _parse_failed(adapter: Adapter, recorder: Recorder, call: Call, exc: BaseException, started: float) -> Result:
+    """A raw response wrapper whose body does not parse as the API's object (cut short, a proxy's
+    page) is the caller's to ``parse()``, raising as the SDK's does: the call itself succeeded. A
+    transport failure while reading the body (or an interrupt) fails the attempt."""
+    from .classify import CONNECTION, TIMEOUT, classify
+
+    if not isinstance(exc, Exception) or classify(exc) in (CONNECTION, TIMEOUT):
+        recorder.attempt(call, None, exc, started)
+        raise exc
+    return recorder.attempt(call, _unreadable(adapter, call, exc), None, started)  # type: ignore[return-value]
 
 
 def _read(adapter: Adapter, call: Call, raw: Any) -> Result:
