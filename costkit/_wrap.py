@@ -217,15 +217,18 @@ class _Engine:
         return call_
 
 
-def _unreadable(adapter: Adapter, call: Call, exc: Exception) -> Result:
-    """What a response costkit cannot read counts: the prompt's tokens (estimated), no output."""
+def _unreadable(adapter: Adapter, call: Call, exc: Exception | None, text: str = "") -> Result:
+    """What a response costkit cannot read (``exc``), or one without usage (``exc`` None), counts:
+    the prompt's tokens and ``text``'s, estimated."""
+    why = "it reports no usage" if exc is None else f"{type(exc).__name__}: {exc}"
     warn_once(
         f"unreadable:{adapter.api}",
-        f"costkit: a {adapter.api} response was not the API's own object ({type(exc).__name__}: {exc}); "
+        f"costkit: a {adapter.api} response was not the API's own object ({why}); "
         "the caller gets it unchanged, its record counts estimated tokens",
     )
-    usage = estimate_usage(call, "")
-    return Result(usage=usage, model=call.model, notes={"response_unreadable": type(exc).__name__})
+    usage = estimate_usage(call, text)
+    note = "no usage" if exc is None else type(exc).__name__
+    return Result(usage=usage, model=call.model, notes={"response_unreadable": note})
 
 
 def _parse_failed(adapter: Adapter, recorder: Recorder, call: Call, exc: BaseException, started: float) -> Result:
@@ -242,11 +245,16 @@ def _parse_failed(adapter: Adapter, recorder: Recorder, call: Call, exc: BaseExc
 
 def _read(adapter: Adapter, call: Call, raw: Any) -> Result:
     """The Result of a whole response. A body that is not the API's object (a proxy's, a test
-    double's empty 200) is the SDK's to return as it does; costkit only loses its exact usage."""
+    double's empty 200) is the SDK's to return as it does; costkit only loses its exact usage. A body
+    without usage was billed all the same: its tokens are counted, never recorded as $0."""
     try:
-        return adapter.to_result(call, raw)
+        result = adapter.to_result(call, raw)
     except Exception as exc:
         return _unreadable(adapter, call, exc).evolve(raw=raw)
+    if getattr(raw, "usage", _DEFAULT) is not None:
+        return result
+    counted = _unreadable(adapter, call, None, result.text or "")
+    return result.evolve(usage=counted.usage, model=result.model or call.model, notes={**result.notes, **counted.notes})
 
 
 class _Guarded:
