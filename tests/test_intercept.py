@@ -263,6 +263,31 @@ def test_a_raw_response_whose_body_is_cut_short_reaches_the_caller(server, fake,
     check_recorded_unreadable(sink, seen, "JSONDecodeError")
 
 
+class DropsMidBody(FakeProvider):
+    """Sends half of each whole answer, then drops the connection: a transport failure, not a body to read."""
+
+    def handle(self, method, path, headers, body):
+        answer = super().handle(method, path, headers, body)
+        if answer.status != 200 or answer.frames is not None:
+            return answer
+        return attrs.evolve(answer, frames=(answer.body[: len(answer.body) // 2],), drop=True)
+
+
+def test_a_connection_lost_while_reading_a_streamed_body_fails_the_attempt(sink):
+    with serve(DropsMidBody()) as srv:
+        raw, wrapped = srv.openai_client(), wrapped_openai(srv, sink)
+        ask = {"model": "gpt-4o", "messages": Q}
+        with pytest.raises(Exception) as expected:
+            with raw.chat.completions.with_streaming_response.create(**ask) as response:
+                response.parse()
+        with pytest.raises(type(expected.value)):  # what the raw client raises, from the same block
+            with wrapped.chat.completions.with_streaming_response.create(**ask) as response:
+                response.parse()
+    [rec] = sink.records  # the prompt was sent: billed at its counted input, as a failed attempt
+    assert (rec.success, rec.error_type, rec.usage_estimated) == (False, type(expected.value).__name__, True)
+    assert rec.input_tokens > 0 and "response_unreadable" not in rec.notes
+
+
 async def test_an_async_raw_response_whose_body_is_cut_short_reaches_the_caller(server, fake, sink):
     client = costkit.wrap(server.async_openai_client(), sink=sink)
     fake.fail_next(1, Failure.malformed())
