@@ -211,7 +211,7 @@ class NotTheAPIsObject(FakeProvider):
 
     def handle(self, method, path, headers, body):
         answer = super().handle(method, path, headers, body)
-        return attrs.evolve(answer, body=b'{"status": "queued"}') if answer.status == 200 else answer
+        return attrs.evolve(answer, body=b'{"detail": "accepted by the gateway"}') if answer.status == 200 else answer
 
 
 def unreadable_sdk_call(server, sdk, sink):
