@@ -20,18 +20,25 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
 COMPAT = Path("scripts/compat")
-# costkit's tests that go through the SDKs: the drop-in and adapter tests, the fake provider (real
-# SDK clients over HTTP), the tokenizers read from litellm's wheel, and the policies over a wrapped
-# client. Not tests/test_pricing.py: it checks the newest LiteLLM price map (its size, models of the
-# last months) against litellm.completion_cost, data that an older litellm lacks by design.
+# costkit's tests that go through the SDKs: the drop-in and adapter tests (every spending method over
+# HTTP, the "not given" sentinels, SDK objects stored and rebuilt), the fake provider (real SDK clients
+# over HTTP), the tokenizers read from litellm's wheel, the classification of the SDKs' exception
+# classes, the batch lane, and the policies over a wrapped client. Not tests/test_pricing.py: it checks the
+# newest LiteLLM price map (its size, models of the last months) against litellm.completion_cost,
+# data that an older litellm lacks by design.
 COMPAT_TESTS = (
     "tests/test_dropin.py",
     "tests/test_wrap.py",
+    "tests/test_intercept.py",
+    "tests/test_serialize.py",
+    "tests/test_estimate.py",
     "tests/test_stream.py",
     "tests/testing",
     "tests/test_recorder.py",
     "tests/test_budgeted.py",
     "tests/test_tokens.py",
+    "tests/test_classify.py",
+    "tests/batch",
     "tests/policies",
 )
 SDKS = ("openai", "anthropic", "litellm")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from ._call import SOURCE_PROVIDER, Call, Tags
 from ._context import current_tags
 from ._warn import warn_once
 from .errors import ConfigError
+from .providers.base import NotACall
 
 if TYPE_CHECKING:
     from ._recorder import Recorder
@@ -101,6 +103,55 @@ async def asend_writes(call: Call) -> None:
         await asyncio.to_thread(flush_writes, writes)
 
 
+# ----------------------------------------------------------------------------- streams of the SDK's type
+
+
+class ProviderStream:
+    """What costkit's stream reads a provider stream through: the SDK stream's own chunk generator
+    (``_iterator``, without the per-chunk hooks its ``__next__`` adds: those run once, on the
+    caller's object) and the SDK's own ``close``. ``sdk_stream`` is the SDK object itself."""
+
+    def __init__(self, sdk_stream: Any) -> None:
+        self.sdk_stream = sdk_stream
+        self._chunks = sdk_stream._iterator
+
+    def __iter__(self) -> Any:
+        return self._chunks
+
+    def __aiter__(self) -> Any:
+        return self._chunks
+
+    def close(self) -> Any:
+        return type(self.sdk_stream).close(self.sdk_stream)  # a coroutine for an async stream
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sdk_stream":  # not set yet (a copy being built)
+            raise AttributeError(name)
+        return getattr(self.sdk_stream, name)  # response, ...: the SDK stream's own
+
+
+def caller_stream(stream: Any, stream_cls: Any) -> Any:
+    """costkit's ``stream`` as an object of exactly the SDK's stream class (``openai.Stream``,
+    ``anthropic.AsyncStream``...: ``stream_cls`` as the SDK passed it to ``request``, generic or not),
+    so ``isinstance`` holds, even where the SDK's metaclass refuses subclasses (anthropic < 1.0).
+
+    The SDK classes iterate ``self._iterator`` and close through ``self.close()``: the object carries
+    the provider stream's attributes, with costkit's stream as its ``_iterator`` and costkit's
+    ``close`` (which records, then closes the SDK's). Without a class, ``stream`` itself."""
+    cls = typing.get_origin(stream_cls) or stream_cls
+    if not isinstance(cls, type):
+        return stream
+    sdk = getattr(stream, "sdk_stream", None)  # the ProviderStream's, through costkit's stream
+    out: Any = object.__new__(cls)
+    if isinstance(sdk, cls):
+        out.__dict__.update(vars(sdk))
+    else:  # replayed from a cache: the stand-in response the SDK's stream helpers read
+        out.response = getattr(stream, "response", None)
+    out._iterator = stream
+    out.close = stream.close
+    return out
+
+
 class Interceptor:
     """The wrapped client's ``request``: routes spending requests through the chain (see the module docstring).
 
@@ -133,9 +184,9 @@ class Interceptor:
                 )
         return None
 
-    def start(self, route: Route, options: Any) -> tuple[Call, Any, bool]:
-        """The Call of this request, the options to send it with (costkit's header removed), and
-        whether the caller asked for the SDK's raw response object."""
+    def start(self, route: Route, options: Any) -> tuple[Call | None, Any]:
+        """The Call of this request (None when costkit cannot read it) and the options to send it
+        with (costkit's header removed)."""
         headers = getattr(options, "headers", None)
         tags = current_tags()
         raw_response = False
@@ -150,11 +201,22 @@ class Interceptor:
         extra = getattr(options, "extra_json", None)
         if isinstance(extra, Mapping) and extra:  # the SDK merges it over the body: so do we
             body.update(extra)
-        call = self.recorder.begin(route.adapter.to_call(body, tags))
+        try:
+            call = route.adapter.to_call(body, tags)
+        except NotACall as exc:
+            # e.g. responses.create without model= (it continues previous_response_id, or a stored prompt
+            # names the model): the SDK accepts it, so it goes out as the caller sent it
+            warn_once(
+                f"unread:{route.name}:{exc}",
+                f"costkit: a {route.name} request that costkit cannot read ({exc}) went to the provider "
+                "unchanged, with no policy and no cost record",
+            )
+            return None, options
+        call = self.recorder.begin(call)
         assert call.scope is not None
         call.scope.raw_response = raw_response
         call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
-        return call, options, raw_response
+        return call, options
 
     def sender(self, route: Route, cast_to: Any, options: Any, stream_cls: Any) -> Callable[[Call], Any]:
         """How the chain's terminal sends a call: its body in a copy of the options, through the SDK."""
@@ -171,7 +233,9 @@ class Interceptor:
 
         return send
 
-    def finish(self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type) -> Any:
+    def finish(
+        self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type, stream_cls: Any
+    ) -> Any:
         """What the caller gets: the SDK's own object (a raw response, a stream, a parsed completion)."""
         from ._stream import ReplaySource
         from .providers.base import PassThrough
@@ -187,9 +251,10 @@ class Interceptor:
             return scope.response
         if call.stream:
             if result.stream is not None:
-                return result.stream
+                return caller_stream(result.stream, stream_cls)
             # answered whole (a cache hit, a cascade step that had to be checked first): replayed as chunks
-            return stream_type(ReplaySource(route.adapter.replay(call, result)), PassThrough(result))
+            replay = stream_type(ReplaySource(route.adapter.replay(call, result)), PassThrough(result))
+            return caller_stream(replay, stream_cls)
         parser = getattr(options, "post_parser", None)
         if not from_provider and callable(parser):  # parse(): the SDK's own parser over the stored answer
             return parser(result.raw)
@@ -201,10 +266,13 @@ class Interceptor:
             return self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import ResultStream
 
-        call, options, _ = self.start(route, options)
+        call, options = self.start(route, options)
+        if call is None:
+            return self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
-        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        stream_cls = kwargs.get("stream_cls")
+        call.scope.send = self.sender(route, cast_to, options, stream_cls)
         try:
             result = route.run(call)
         except BaseException:
@@ -212,7 +280,7 @@ class Interceptor:
             raise
         finally:
             send_writes(call)
-        return self.finish(route, call, result, started, options, ResultStream)
+        return self.finish(route, call, result, started, options, ResultStream, stream_cls)
 
 
 class AsyncInterceptor(Interceptor):
@@ -224,10 +292,13 @@ class AsyncInterceptor(Interceptor):
             return await self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import AsyncResultStream
 
-        call, options, _ = self.start(route, options)
+        call, options = self.start(route, options)
+        if call is None:
+            return await self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
         assert call.scope is not None
-        call.scope.send = self.sender(route, cast_to, options, kwargs.get("stream_cls"))
+        stream_cls = kwargs.get("stream_cls")
+        call.scope.send = self.sender(route, cast_to, options, stream_cls)
         try:
             result = await route.arun(call)
         except BaseException:
@@ -235,7 +306,17 @@ class AsyncInterceptor(Interceptor):
             raise
         finally:
             await asend_writes(call)
-        return self.finish(route, call, result, started, options, AsyncResultStream)
+        return self.finish(route, call, result, started, options, AsyncResultStream, stream_cls)
 
 
-__all__ = ["TAGS_HEADER", "AsyncInterceptor", "Interceptor", "Route", "asend_writes", "encode_tags", "send_writes"]
+__all__ = [
+    "TAGS_HEADER",
+    "AsyncInterceptor",
+    "Interceptor",
+    "ProviderStream",
+    "Route",
+    "asend_writes",
+    "caller_stream",
+    "encode_tags",
+    "send_writes",
+]

@@ -20,13 +20,31 @@ from typing import Any, TypeVar
 from ._call import SOURCE_PROVIDER, Call, Result
 from ._context import current_tags
 from ._env import Env, bind_all
-from ._intercept import TAGS_HEADER, AsyncInterceptor, Interceptor, Route, asend_writes, encode_tags, send_writes
+from ._intercept import (
+    TAGS_HEADER,
+    AsyncInterceptor,
+    Interceptor,
+    ProviderStream,
+    Route,
+    asend_writes,
+    caller_stream,
+    encode_tags,
+    send_writes,
+)
 from ._pipeline import Pipeline, check_policies
+from ._read import GuardedAccumulator, parse_failed, read_whole
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
-from .providers.base import Adapter, NotACall, PassThrough, as_sent, pop_costkit_tags, restore_sent
+from .providers.base import (
+    Adapter,
+    NotACall,
+    PassThrough,
+    as_sent,
+    pop_costkit_tags,
+    restore_sent,
+)
 
 _DEFAULT = object()
 
@@ -111,8 +129,11 @@ class _Engine:
         recorder.listeners.append(charge)
         self.owns_retries = env.sdk_retries_off
 
-    def runners(self, adapter: Adapter) -> tuple[Callable[[Call], Result], Callable[[Call], Any]]:
-        """The chain for ``adapter``'s calls, sync and async (built once per adapter and client)."""
+    def runners(
+        self, adapter: Adapter, source: Callable[[Any], Any] = lambda raw: raw
+    ) -> tuple[Callable[[Call], Result], Callable[[Call], Any]]:
+        """The chain for ``adapter``'s calls, sync and async (built once per adapter and client);
+        ``source`` is what costkit's stream reads a provider stream through."""
         recorder = self.recorder
 
         def terminal(call: Call) -> Result:
@@ -121,17 +142,22 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = scope.send(call)
-                if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
-                    scope.response = raw
-                    raw = raw.parse()
             except BaseException as exc:  # KeyboardInterrupt mid-request: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
+            if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
+                scope.response = raw
+                try:
+                    raw = raw.parse()
+                except BaseException as exc:
+                    return parse_failed(adapter, recorder, call, exc, started)
             if call.stream:
-                stream = ResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                stream = ResultStream(
+                    source(raw), GuardedAccumulator(adapter, call), _finalizer(recorder, call, started)
+                )
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
-            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
+            return recorder.attempt(call, read_whole(adapter, call, raw), None, started)  # type: ignore[return-value]
 
         async def aterminal(call: Call) -> Result:
             scope = call.scope
@@ -139,19 +165,24 @@ class _Engine:
             started = time.perf_counter()
             try:
                 raw = await scope.send(call)
-                if scope.raw_response:
-                    scope.response = raw
-                    raw = raw.parse()
-                    if inspect.isawaitable(raw):  # with_streaming_response on an async client
-                        raw = await raw
             except BaseException as exc:  # a cancelled task too: the prompt was sent
                 recorder.attempt(call, None, exc, started)
                 raise
+            if scope.raw_response:
+                scope.response = raw
+                try:
+                    raw = raw.parse()
+                    if inspect.isawaitable(raw):  # with_streaming_response on an async client
+                        raw = await raw
+                except BaseException as exc:
+                    return parse_failed(adapter, recorder, call, exc, started)
             if call.stream:
-                stream = AsyncResultStream(raw, adapter.accumulator(call), _finalizer(recorder, call, started))
+                stream = AsyncResultStream(
+                    source(raw), GuardedAccumulator(adapter, call), _finalizer(recorder, call, started)
+                )
                 _hand_over(scope.response, raw, stream)
                 return Result(stream=stream, model=call.model)
-            return recorder.attempt(call, adapter.to_result(call, raw), None, started)  # type: ignore[return-value]
+            return recorder.attempt(call, read_whole(adapter, call, raw), None, started)  # type: ignore[return-value]
 
         pipeline = Pipeline(self.policies, terminal, aterminal)
         return pipeline.run, pipeline.arun
@@ -203,9 +234,11 @@ class _Engine:
 
 def _hand_over(response: Any, parsed: Any, stream: Any) -> None:
     """A raw response's streamed body is ours to listen in on: the SDK wrapper's ``parse()`` (which
-    caches what it parsed) must hand the caller our stream, not the one we read from."""
+    caches what it parsed) must hand the caller our stream (as the SDK's stream type), not the one we
+    read from."""
     if response is None:
         return
+    stream = caller_stream(stream, type(parsed))
     cache = getattr(response, "_parsed_by_type", None)
     replaced = False
     if isinstance(cache, dict):
@@ -308,7 +341,7 @@ def _routes(kind: str, engine: _Engine) -> list[Route]:
 
         routes.append(Route("messages", MessagesAdapter(), lambda p: p.endswith("/v1/messages")))
     for route in routes:
-        route.run, route.arun = engine.runners(route.adapter)
+        route.run, route.arun = engine.runners(route.adapter, ProviderStream)
     return routes
 
 
@@ -521,7 +554,21 @@ def wrap(
     if kind == "litellm":
         return _wrap_litellm(client, engine)  # type: ignore[return-value]
     copy = client.copy(max_retries=0) if engine.owns_retries else client.copy()  # type: ignore[attr-defined]
+    _keep_what_copy_drops(client, copy)
     return _install(copy, client, kind, engine)
+
+
+# Client settings the SDKs' copy() does not carry over, which the wrapped client must keep to behave as
+# the user's: response validation (a constructor argument copy() never passes) and, in openai 2.x,
+# an Azure client's deployment and endpoint (without them, a request to an endpoint that is not per
+# deployment, such as /models, keeps the deployment in its URL).
+_NOT_COPIED = ("_strict_response_validation", "_azure_deployment", "_azure_endpoint")
+
+
+def _keep_what_copy_drops(client: Any, copy: Any) -> None:
+    for name in _NOT_COPIED:
+        if name in vars(client):
+            setattr(copy, name, getattr(client, name))
 
 
 __all__ = ["WrappedLiteLLM", "default_db_path", "is_wrapped", "wrap"]

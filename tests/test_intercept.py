@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import warnings
 
+import attrs
 import pydantic
 import pytest
 
 import costkit
 from costkit.sinks import MemorySink
-from costkit.testing import FakeProvider, serve
+from costkit.testing import Failure, FakeProvider, serve
 
 Q = [{"role": "user", "content": "Where is Paris?"}]
 PLACE = '{"city": "Paris", "country": "France"}'
@@ -111,6 +113,43 @@ def test_with_raw_response_and_with_streaming_response_are_recorded(server, fake
     assert sink.records[2].usage_estimated is False and sink.records[2].output_tokens > 0
 
 
+def test_streams_are_the_sdks_own_stream_class(server, fake, sink):
+    import openai
+
+    client = wrapped_openai(server, sink, [costkit.ExactCache(store="memory")])
+    ask = {"model": "gpt-4o", "messages": Q, "stream": True, "temperature": 0}
+    made = client.chat.completions.create(**ask)
+    assert isinstance(made, openai.Stream) and made.response.status_code == 200
+    assert "".join(c.choices[0].delta.content or "" for c in made) == PLACE
+    hit = client.chat.completions.create(**ask)  # replayed from the cache
+    assert isinstance(hit, openai.Stream) and "".join(c.choices[0].delta.content or "" for c in hit) == PLACE
+    with client.chat.completions.with_streaming_response.create(**ask) as response:
+        parsed = response.parse()
+        assert isinstance(parsed, openai.Stream) and not response.is_closed
+        parsed.close()  # the SDK's close: the response, and costkit's record of a stream cut short
+    raw = client.chat.completions.with_raw_response.create(**ask).parse()
+    with raw:
+        assert isinstance(raw, openai.Stream) and next(raw).choices[0].delta.role == "assistant"
+    assert len(fake.calls) == 3 and [r.kind for r in sink.records] == ["call", "cache_hit", "call", "call"]
+    assert [r.notes.get("stream_incomplete") for r in sink.records] == [None, None, True, True]
+
+
+async def test_async_streams_are_the_sdks_own_stream_class(server, fake, sink):
+    import anthropic
+    import openai
+
+    oa = costkit.wrap(server.async_openai_client(), sink=sink)
+    made = await oa.chat.completions.create(model="gpt-4o", messages=Q, stream=True)
+    assert isinstance(made, openai.AsyncStream)
+    assert "".join([c.choices[0].delta.content or "" async for c in made]) == PLACE
+    an = costkit.wrap(server.async_anthropic_client(), sink=sink)
+    async with await an.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=Q, stream=True) as events:
+        assert isinstance(events, anthropic.AsyncStream)
+        assert (await events.__anext__()).type == "message_start"
+    got = [(r.client, r.notes.get("stream_incomplete")) for r in sink.records]
+    assert got == [("openai", None), ("anthropic", True)]
+
+
 def test_embeddings_are_recorded_budgeted_and_cached(server, fake, sink):
     limit = costkit.BudgetLimit(usd=1.0)
     budget = costkit.Budget([limit])
@@ -141,6 +180,123 @@ def test_a_spending_path_costkit_cannot_record_says_so_once(server, fake, sink):
         warnings.simplefilter("error")
         generate()  # said once
     assert sink.records == []
+
+
+def costkit_warnings(seen):
+    return [str(w.message) for w in seen if issubclass(w.category, costkit.CostkitWarning)]
+
+
+def test_a_request_costkit_cannot_read_goes_out_as_sent_and_says_so_once(server, fake, sink):
+    import openai
+
+    client = wrapped_openai(server, sink)
+    # the Responses API takes a request without model= (it continues previous_response_id); the fake
+    # refuses it, so the caller must get the SDK's own error, not costkit's
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for previous in ("resp_1", "resp_2"):
+            with pytest.raises(openai.BadRequestError):
+                client.responses.create(previous_response_id=previous, input="and then?", costkit={"feature": "f"})
+    [said] = costkit_warnings(seen)
+    assert "a responses request that costkit cannot read" in said and "no cost record" in said
+    assert [c.body for c in fake.calls] == [
+        {"previous_response_id": "resp_1", "input": "and then?"},
+        {"previous_response_id": "resp_2", "input": "and then?"},
+    ]
+    assert "x-costkit-tags" not in fake.last.headers and sink.records == []
+
+
+class NotTheAPIsObject(FakeProvider):
+    """Answers 200 with JSON that is not the API's object, as a proxy's status page or a mock's stub does."""
+
+    def handle(self, method, path, headers, body):
+        answer = super().handle(method, path, headers, body)
+        return attrs.evolve(answer, body=b'{"detail": "accepted by the gateway"}') if answer.status == 200 else answer
+
+
+def unreadable_sdk_call(server, sdk, sink):
+    """The raw and the wrapped ``create`` of ``sdk`` on ``server``, with the same arguments."""
+    if sdk == "openai":
+        ask = {"model": "gpt-4o", "messages": Q}
+        raw, wrapped = server.openai_client(), wrapped_openai(server, sink)
+        return raw.chat.completions, wrapped.chat.completions, ask
+    ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": Q}
+    raw, wrapped = server.anthropic_client(), wrapped_anthropic(server, sink)
+    return raw.messages, wrapped.messages, ask
+
+
+def check_recorded_unreadable(sink, seen, error):
+    [rec] = sink.records  # the prompt was sent and billed: recorded, tokens estimated, no output known
+    assert (rec.success, rec.usage_estimated, rec.output_tokens) == (True, True, 0) and rec.input_tokens > 0
+    assert rec.notes == {"response_unreadable": error}
+    [said] = costkit_warnings(seen)
+    assert "response was not the API's own object" in said and "estimated tokens" in said
+
+
+# what costkit's record says: chat completions builds an object without usage (counted, never $0),
+# messages one costkit cannot read (no content list)
+@pytest.mark.parametrize(("sdk", "note"), [("openai", "no usage"), ("anthropic", "TypeError")])
+def test_a_response_body_that_is_not_the_apis_object_reaches_the_caller(sdk, note, sink):
+    with serve(NotTheAPIsObject()) as srv:
+        raw, wrapped, ask = unreadable_sdk_call(srv, sdk, sink)
+        expected = raw.create(**ask)  # the SDK builds what it can, unvalidated
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            got = wrapped.create(**ask)
+        assert got == expected and type(got) is type(expected) and len(srv.fake.calls) == 2
+    check_recorded_unreadable(sink, seen, note)
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_a_raw_response_whose_body_is_cut_short_reaches_the_caller(server, fake, sink, sdk):
+    raw, wrapped, ask = unreadable_sdk_call(server, sdk, sink)
+    fake.fail_next(2, Failure.malformed())  # a 200 whose JSON stops half way
+    expected = raw.with_raw_response.create(**ask)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = wrapped.with_raw_response.create(**ask)  # no exception: parse() is the caller's to call
+    assert type(got) is type(expected) and got.status_code == expected.status_code == 200
+    assert len(got.http_response.content) == len(expected.http_response.content)  # the same answer, cut alike
+    for response in (expected, got):
+        with pytest.raises(json.JSONDecodeError):  # as the SDK's own does, when the caller parses it
+            response.parse()
+    check_recorded_unreadable(sink, seen, "JSONDecodeError")
+
+
+class DropsMidBody(FakeProvider):
+    """Sends half of each whole answer, then drops the connection: a transport failure, not a body to read."""
+
+    def handle(self, method, path, headers, body):
+        answer = super().handle(method, path, headers, body)
+        if answer.status != 200 or answer.frames is not None:
+            return answer
+        return attrs.evolve(answer, frames=(answer.body[: len(answer.body) // 2],), drop=True)
+
+
+def test_a_connection_lost_while_reading_a_streamed_body_fails_the_attempt(sink):
+    with serve(DropsMidBody()) as srv:
+        raw, wrapped = srv.openai_client(), wrapped_openai(srv, sink)
+        ask = {"model": "gpt-4o", "messages": Q}
+        with pytest.raises(Exception) as expected:
+            with raw.chat.completions.with_streaming_response.create(**ask) as response:
+                response.parse()
+        with pytest.raises(type(expected.value)):  # what the raw client raises, from the same block
+            with wrapped.chat.completions.with_streaming_response.create(**ask) as response:
+                response.parse()
+    [rec] = sink.records  # the prompt was sent: billed at its counted input, as a failed attempt
+    assert (rec.success, rec.error_type, rec.usage_estimated) == (False, type(expected.value).__name__, True)
+    assert rec.input_tokens > 0 and "response_unreadable" not in rec.notes
+
+
+async def test_an_async_raw_response_whose_body_is_cut_short_reaches_the_caller(server, fake, sink):
+    client = costkit.wrap(server.async_openai_client(), sink=sink)
+    fake.fail_next(1, Failure.malformed())
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        got = await client.chat.completions.with_raw_response.create(model="gpt-4o", messages=Q)
+        with pytest.raises(json.JSONDecodeError):
+            got.parse()
+    check_recorded_unreadable(sink, seen, "JSONDecodeError")
 
 
 def test_the_sdks_own_signatures_are_kept():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
+import json
 import os
 
 import pytest
@@ -100,6 +103,109 @@ def test_the_wrapped_client_is_the_sdks_own_type_and_everything_else_passes_thro
     assert not hasattr(client, "some_attribute")
     with client as same:  # special methods are the SDK's own (leaving closes the shared connection pool)
         assert same is client
+
+
+def sdk_http(sdk):
+    """The HTTP module the installed SDK builds its clients on: httpx2 from openai 3.0 and anthropic 1.0."""
+    base = importlib.import_module(f"{sdk}._base_client")
+    return getattr(base, "httpx2", None) or base.httpx
+
+
+def test_the_wrapped_client_validates_responses_as_strictly_as_the_users(sink):
+    import openai
+
+    http = sdk_http("openai")
+    transport = http.MockTransport(lambda request: http.Response(200, json={"foo": {"invalid": True}}))
+
+    class Model(openai.BaseModel):
+        foo: str
+
+    def client(strict: bool) -> openai.OpenAI:
+        http_client = http.Client(transport=transport)
+        return openai.OpenAI(api_key="k", http_client=http_client, _strict_response_validation=strict)
+
+    raw = client(strict=True)
+    assert raw.copy()._strict_response_validation is False  # the SDK's copy() does not carry it over
+    with pytest.raises(openai.APIResponseValidationError):
+        raw.get("/foo", cast_to=Model)
+    wrapped = costkit.wrap(raw, sink=sink)
+    with pytest.raises(openai.APIResponseValidationError):  # as strict as the user's client
+        wrapped.get("/foo", cast_to=Model)
+    assert costkit.wrap(client(strict=False), sink=sink).get("/foo", cast_to=Model).foo == {"invalid": True}
+
+
+@pytest.mark.parametrize("deployment", ["deployment-client", None])
+def test_a_wrapped_azure_client_keeps_its_deployment_routing(sink, deployment):
+    import openai
+
+    http = sdk_http("openai")
+    urls = []
+
+    def answer(request):
+        urls.append(str(request.url))
+        return http.Response(200, json={"object": "list", "data": []})
+
+    def client():
+        return openai.AzureOpenAI(
+            api_version="2024-02-01", api_key="k", azure_endpoint="https://example-resource.azure.openai.com",
+            azure_deployment=deployment, http_client=http.Client(transport=http.MockTransport(answer)),
+        )  # fmt: skip
+
+    # a POST to an endpoint that is not per deployment: the SDK takes the deployment out of the URL
+    client().post("/models", body={}, cast_to=object)
+    costkit.wrap(client(), sink=sink).post("/models", body={}, cast_to=object)
+    assert urls[0] == urls[1] == "https://example-resource.azure.openai.com/openai/models?api-version=2024-02-01"
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_a_body_that_is_not_the_apis_object_reaches_the_caller_and_is_recorded_estimated(sink, sdk):
+    import anthropic
+    import openai
+
+    http = sdk_http(sdk)
+    transport = http.MockTransport(lambda request: http.Response(200))  # an empty 200: a proxy's, a mock's
+    if sdk == "openai":
+        client = openai.OpenAI(api_key="k", http_client=http.Client(transport=transport))
+        create = functools.partial(client.chat.completions.with_raw_response.create, model="gpt-4o", messages=MSG)
+        wrapped = costkit.wrap(client, sink=sink).chat.completions.with_raw_response.create
+    else:
+        client = anthropic.Anthropic(api_key="k", http_client=http.Client(transport=transport))
+        create = functools.partial(client.messages.with_raw_response.create, model="claude-haiku-4-5",
+                                   max_tokens=20, messages=MSG)
+        wrapped = costkit.wrap(client, sink=sink).messages.with_raw_response.create
+    raw = create()
+    with pytest.warns(costkit.CostkitWarning, match="was not the API's own object"):
+        got = wrapped(**create.keywords)
+    assert type(got) is type(raw) and got.status_code == raw.status_code == 200
+    assert got.parse() == raw.parse() and got.retries_taken == raw.retries_taken == 0
+    [rec] = sink.records
+    assert rec.success and rec.usage_estimated and rec.output_tokens == 0 and rec.input_tokens > 0
+    assert rec.notes["response_unreadable"]
+
+
+def test_a_stream_chunk_costkit_cannot_read_reaches_the_caller(sink):
+    import openai
+
+    http = sdk_http("openai")
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o"}
+    events = [
+        {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Paris."}}]},
+        {**chunk},  # no choices at all: the SDK hands it on unvalidated
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    transport = http.MockTransport(
+        lambda request: http.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    )
+
+    def client():
+        return openai.OpenAI(api_key="k", http_client=http.Client(transport=transport))
+
+    raw = [c.model_dump() for c in client().chat.completions.create(model="gpt-4o", messages=MSG, stream=True)]
+    with pytest.warns(costkit.CostkitWarning, match="stream chunk could not be read"):
+        stream = costkit.wrap(client(), sink=sink).chat.completions.create(model="gpt-4o", messages=MSG, stream=True)
+        assert [c.model_dump() for c in stream] == raw
+    [rec] = sink.records
+    assert rec.success and rec.usage_estimated and rec.output_tokens == 2  # "Paris." counted from the text
 
 
 class AnswerFromMemory(FlowPolicy):

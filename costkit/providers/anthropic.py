@@ -176,6 +176,7 @@ class MessagesAccumulator:
         self._adapter = adapter
         self._call = call
         self._message: dict[str, Any] | None = None
+        self._message_type: Any = None  # Message, or BetaMessage for beta.messages (its own content blocks)
         self._blocks: dict[int, dict[str, Any]] = {}
         self._json: dict[int, list[str]] = {}
         self._usage: dict[str, Any] = {}
@@ -184,6 +185,7 @@ class MessagesAccumulator:
     def add(self, event: Any) -> bool:
         kind = getattr(event, "type", None)
         if kind == "message_start":
+            self._message_type = type(event.message)
             self._message = event.message.model_dump()
             self._usage.update({k: v for k, v in (self._message.get("usage") or {}).items() if v is not None})
         elif kind == "content_block_start":
@@ -230,7 +232,7 @@ class MessagesAccumulator:
             **self._stop,
             "usage": {**(self._message.get("usage") or {}), **self._usage},
         }
-        raw = Message.model_validate(msg)
+        raw = (self._message_type or Message).model_validate(msg)
         res = self._adapter.to_result(self._call, raw)
         if not self._stop:  # never saw message_delta: output tokens unknown, count them
             return res.evolve(usage=estimate_usage(self._call, res.text or ""), finish_reason=None)

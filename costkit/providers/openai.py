@@ -1,8 +1,8 @@
 """OpenAI: ``chat.completions.create`` and ``responses.create``, plain and streamed.
 
 For a stream the cost record needs the provider's exact usage; when the caller did not ask for
-it (``stream_options.include_usage``) the adapter asks, and its accumulator hides the extra
-usage-only chunk so the caller sees exactly the stream it asked for.
+it (``stream_options.include_usage``) the adapter asks, and its accumulator hides the usage report
+that asking adds (a chunk with nothing else in it), so the caller sees the stream it asked for.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class ChatAccumulator:
                 self._finish[i] = choice.finish_reason
             else:
                 self._finish.setdefault(i, None)
-        return not (self._hide and usage is not None and not any(_has_delta(c) for c in chunk.choices))
+        return not (self._hide and usage is not None and _is_usage_report(chunk))
 
     def result(self) -> Result:
         indexes = sorted(set(self._finish) | set(self._text) | set(self._tools)) or [0]
@@ -216,6 +216,25 @@ class ChatAccumulator:
         res = self._adapter.to_result(self._call, raw)
         finish = self._finish.get(indexes[0])
         return res.evolve(usage=usage, finish_reason=res.finish_reason if finish else None)
+
+
+# What the usage report OpenAI streams when asked (``stream_options.include_usage``) carries: the
+# chunk's identity, the usage, and choices without content (``[]``).
+_USAGE_REPORT_FIELDS = frozenset(
+    {"id", "object", "created", "model", "system_fingerprint", "service_tier", "obfuscation", "choices", "usage"}
+)
+
+
+def _is_usage_report(chunk: Any) -> bool:
+    """Whether ``chunk`` is only the usage report costkit asked for, which it hides. A chunk that says
+    anything else (a moderation report, even an empty one, or a field costkit does not know) is one the
+    server sends for its own reasons: the caller sees it."""
+    if any(_has_delta(c) for c in chunk.choices):
+        return False
+    present = getattr(chunk, "model_fields_set", None)
+    if present is not None and not present <= _USAGE_REPORT_FIELDS:
+        return False
+    return not getattr(chunk, "model_extra", None)
 
 
 def _has_delta(choice: Any) -> bool:

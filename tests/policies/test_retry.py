@@ -438,14 +438,22 @@ def test_wrapped_anthropic_client_sdk_retries_are_off_and_529_is_retried() -> No
     from costkit.sinks import MemorySink
     from costkit.testing import FakeAnthropic, FakeProvider
 
+    # what the installed SDK raises for a 529 (OverloadedError; its parent class differs by version:
+    # APIStatusError before anthropic 2.5, InternalServerError from 2.5 on): the wrapped client must raise it too
+    raw = FakeAnthropic(FakeProvider(), max_retries=0)
+    raw.fake.fail_next(1, 529)
+    with pytest.raises(anthropic.APIStatusError) as raw_info:
+        raw.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+
     fake = FakeProvider()
     sink = MemorySink()
     retry = RetryBudget(max_attempts=2, backoff_base_s=0)
     wrapped = costkit.wrap(FakeAnthropic(fake, max_retries=2), policies=[retry], sink=sink)
     fake.fail_next(3, 529)
-    with pytest.raises(anthropic.InternalServerError) as info:  # OverloadedError, the SDK's own class
+    with pytest.raises(anthropic.APIStatusError) as info:
         wrapped.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
-    assert info.value.status_code == 529
+    assert type(info.value) is type(raw_info.value)
+    assert info.value.status_code == raw_info.value.status_code == 529
     # two costkit attempts, one request each: the SDK's own retries (max_retries=2) were turned off
     assert len(fake.calls) == 2
     assert [(r.attempt, r.kind, r.success) for r in sink.records] == [(1, "call", False), (2, "retry", False)]

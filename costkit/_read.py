@@ -1,0 +1,88 @@
+"""Reading a provider's response without ever failing the caller's call.
+
+A body that is not the API's object (a proxy's page, a test double's empty 200, a body cut short)
+is the SDK's to return or raise as it does; costkit only loses its exact usage, and counts the
+tokens it can estimate instead of recording $0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._call import Call, Result
+from ._recorder import Recorder
+from ._warn import warn_once
+from .providers.base import Adapter, estimate_usage
+
+_MISSING = object()
+
+
+def unreadable(adapter: Adapter, call: Call, exc: Exception | None, text: str = "") -> Result:
+    """What a response costkit cannot read (``exc``), or one without usage (``exc`` None), counts:
+    the prompt's tokens and ``text``'s, estimated."""
+    why = "it reports no usage" if exc is None else f"{type(exc).__name__}: {exc}"
+    warn_once(
+        f"unreadable:{adapter.api}",
+        f"costkit: a {adapter.api} response was not the API's own object ({why}); "
+        "the caller gets it unchanged, its record counts estimated tokens",
+    )
+    usage = estimate_usage(call, text)
+    note = "no usage" if exc is None else type(exc).__name__
+    return Result(usage=usage, model=call.model, notes={"response_unreadable": note})
+
+
+def parse_failed(adapter: Adapter, recorder: Recorder, call: Call, exc: BaseException, started: float) -> Result:
+    """A raw response wrapper whose body does not parse as the API's object (cut short, a proxy's
+    page) is the caller's to ``parse()``, raising as the SDK's does: the call itself succeeded. A
+    transport failure while reading the body (or an interrupt) fails the attempt."""
+    from .classify import CONNECTION, TIMEOUT, classify
+
+    if not isinstance(exc, Exception) or classify(exc) in (CONNECTION, TIMEOUT):
+        recorder.attempt(call, None, exc, started)
+        raise exc
+    return recorder.attempt(call, unreadable(adapter, call, exc), None, started)  # type: ignore[return-value]
+
+
+def read_whole(adapter: Adapter, call: Call, raw: Any) -> Result:
+    """The Result of a whole response. A body that is not the API's object (a proxy's, a test
+    double's empty 200) is the SDK's to return as it does; costkit only loses its exact usage. A body
+    without usage was billed all the same: its tokens are counted, never recorded as $0."""
+    try:
+        result = adapter.to_result(call, raw)
+    except Exception as exc:
+        return unreadable(adapter, call, exc).evolve(raw=raw)
+    if getattr(raw, "usage", _MISSING) is not None:
+        return result
+    counted = unreadable(adapter, call, None, result.text or "")
+    return result.evolve(usage=counted.usage, model=result.model or call.model, notes={**result.notes, **counted.notes})
+
+
+class GuardedAccumulator:
+    """An adapter's stream accumulator that never breaks the caller's stream: a chunk it cannot
+    read reaches the caller and is left out of the count; a final result it cannot build is
+    estimated from the text seen (each said once)."""
+
+    def __init__(self, adapter: Adapter, call: Call) -> None:
+        self._adapter = adapter
+        self._call = call
+        self._inner = adapter.accumulator(call)
+
+    def add(self, chunk: Any) -> bool:
+        try:
+            return self._inner.add(chunk)
+        except Exception as exc:
+            warn_once(
+                f"unreadable:{self._adapter.api}:chunk",
+                f"costkit: a {self._adapter.api} stream chunk could not be read ({type(exc).__name__}: {exc}); "
+                "it reaches the caller unchanged",
+            )
+            return True
+
+    def result(self) -> Result:
+        try:
+            return self._inner.result()
+        except Exception as exc:
+            return unreadable(self._adapter, self._call, exc)
+
+
+__all__ = ["GuardedAccumulator", "parse_failed", "read_whole", "unreadable"]
