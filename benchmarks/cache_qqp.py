@@ -27,8 +27,6 @@ so the lookups see exactly the model's vectors; the cache's own lookup path is w
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import random
 import re
 import statistics
@@ -37,17 +35,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _qqp import duplicates_of, halves, read_pairs  # noqa: E402
+from _replay import Replay  # noqa: E402
 
 from costkit import Call, Result, Tags  # noqa: E402
-from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
+from costkit.embedders import as_embedder  # noqa: E402
 from costkit.policies.cache.calibration import calibrate  # noqa: E402
 from costkit.policies.cache.semantic import SemanticCache  # noqa: E402
 
-DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
 RATES = (0.01, 0.02, 0.05)
 LOOKUP_US: list[float] = []  # every cache.lookup timed (embedding, search, rescoring, decision)
 
@@ -97,33 +96,6 @@ def easy_variant(question: str, rng: random.Random) -> str:
 
 
 # ------------------------------------------------------------------------------------ plumbing
-
-
-class PrecomputedEmbedder:
-    """Replays a model's vectors (computed once, in batches) under the model's own name."""
-
-    def __init__(self, name: str, dim: int, table: dict[str, np.ndarray]) -> None:
-        self.name = name
-        self.dim = dim
-        self.table = table
-
-    def __call__(self, texts: Any) -> np.ndarray:
-        return np.stack([self.table[t] for t in texts])
-
-
-def embed_all(embedder: Any, texts: list[str], cache_dir: Path) -> PrecomputedEmbedder:
-    unique = sorted(set(texts))
-    digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:16]
-    path = cache_dir / f"{embedder.name}-{digest}.npy"
-    if path.exists():
-        vecs = np.load(path, allow_pickle=False)
-    else:
-        t0 = time.perf_counter()
-        vecs = normalize_rows(embedder(unique))
-        print(f"  embedded {len(unique)} texts with {embedder.name} in {time.perf_counter() - t0:.0f} s", flush=True)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.save(path, vecs, allow_pickle=False)
-    return PrecomputedEmbedder(embedder.name, vecs.shape[1], dict(zip(unique, vecs, strict=True)))
 
 
 def provider_terminal() -> Any:
@@ -259,12 +231,6 @@ def run_with_verifier(
     return out
 
 
-def halves(rows: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
-    order = np.random.default_rng(seed).permutation(len(rows))
-    half = len(rows) // 2
-    return [rows[i] for i in order[:half]], [rows[i] for i in order[half:]]
-
-
 # ------------------------------------------------------------------------------------ the run
 
 
@@ -278,19 +244,15 @@ def main() -> None:
     parser.add_argument("--no-verifier", action="store_true", help="skip the verifier table (the slowest part)")
     args = parser.parse_args()
 
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    rows = read_pairs()
     if args.pairs:
         rows = rows[: args.pairs]
-    same: dict[str, set[str]] = {}
-    for r in rows:
-        if r["duplicate"]:
-            same.setdefault(r["a"], set()).add(r["b"])
-            same.setdefault(r["b"], set()).add(r["a"])
+    same = duplicates_of(rows)
     model = as_embedder(None if args.embedder == "wordllama" else args.embedder)
     questions = list(dict.fromkeys([r["a"] for r in rows] + [r["b"] for r in rows if not r["duplicate"]]))
     variants = {seed: {q: easy_variant(q, random.Random(f"{seed}:{q}")) for q in questions} for seed in args.seeds}
     texts = [r["a"] for r in rows] + [r["b"] for r in rows] + [v for m in variants.values() for v in m.values()]
-    emb = embed_all(model, texts, Path(args.cache_dir))
+    emb = Replay(model, texts, Path(args.cache_dir))
     print(f"embedder {emb.name}; {len(rows)} QQP pairs; seeds {args.seeds}", flush=True)
 
     qqp: dict[float, list[tuple[float, float]]] = {r: [] for r in RATES}

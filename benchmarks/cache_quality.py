@@ -34,8 +34,6 @@ Embeddings are computed once per text and replayed under the embedder's own name
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import random
 import sys
@@ -44,18 +42,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _qqp import duplicates_of, halves, read_pairs  # noqa: E402
+from _replay import Replay  # noqa: E402
 from near_miss import near_misses  # noqa: E402
 
 import costkit  # noqa: E402
-from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
+from costkit.embedders import as_embedder  # noqa: E402
 from costkit.policies.cache import SemanticCache, Verifier  # noqa: E402
 from costkit.sinks import MemorySink  # noqa: E402
 from costkit.testing import FakeOpenAI  # noqa: E402
@@ -87,40 +85,12 @@ def paraphrase_clusters(path: Path = DATA / "everyday_paraphrases.txt") -> list[
 
 
 def qqp_held_out(limit: int) -> tuple[list[dict[str, Any]], dict[str, set[str]]]:
-    rows = [json.loads(line) for line in (DATA / "qqp_pairs_dev.jsonl").read_text().splitlines() if line.strip()]
-    same: dict[str, set[str]] = {}
-    for r in rows:
-        if r["duplicate"]:
-            same.setdefault(r["a"], set()).add(r["b"])
-            same.setdefault(r["b"], set()).add(r["a"])
-    order = np.random.default_rng(0).permutation(len(rows))  # the split scripts/make_cache_calibration.py uses
-    held = [rows[i] for i in order[len(rows) // 2 :]]
-    return (held[:limit] if limit else held), same
+    rows = read_pairs()
+    _, held = halves(rows, seed=0)  # the split scripts/make_cache_calibration.py uses
+    return (held[:limit] if limit else held), duplicates_of(rows)
 
 
 # ------------------------------------------------------------------------------------- plumbing
-
-
-class Replay:
-    """A model's vectors, computed once in batches (and kept on disk), replayed under its own name."""
-
-    def __init__(self, model: Any, texts: list[str], cache_dir: Path) -> None:
-        unique = sorted(set(texts))
-        digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:16]
-        path = cache_dir / f"{model.name}-{digest}.npy"
-        if path.exists():
-            vecs = np.load(path, allow_pickle=False)
-        else:
-            t0 = time.perf_counter()
-            vecs = normalize_rows(model(unique))
-            print(f"  embedded {len(unique)} texts with {model.name} in {time.perf_counter() - t0:.0f} s", flush=True)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            np.save(path, vecs, allow_pickle=False)
-        self.name, self.dim = model.name, int(vecs.shape[1])
-        self.table = dict(zip(unique, vecs, strict=True))
-
-    def __call__(self, texts: Any) -> np.ndarray:
-        return np.stack([self.table[t] for t in texts])
 
 
 class Frozen:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, cast
 
 import attrs
 
@@ -49,6 +49,23 @@ TAG_FIELDS = (
 )
 
 
+class RecordTags(TypedDict):
+    """The tags a cost record carries, as :class:`~costkit.records.CostRecord` keyword arguments (the
+    other tags steer layers: cache namespaces, idempotency, corpus versions)."""
+
+    tenant: str | None
+    user: str | None
+    feature: str | None
+    route: str | None
+    prompt_version: str | None
+    task: str | None
+    experiment: str | None
+    arm: str | None
+
+
+RECORD_TAGS: tuple[str, ...] = tuple(RecordTags.__annotations__)
+
+
 @attrs.frozen(kw_only=True, slots=True)
 class Tags:
     """Who and what a call is for: the attribution carried into every cost record."""
@@ -87,6 +104,10 @@ class Tags:
 
     def as_dict(self) -> dict[str, str]:
         return {f: v for f in TAG_FIELDS if (v := getattr(self, f)) is not None}
+
+    def for_record(self) -> RecordTags:
+        """The attribution a cost record made for these tags carries (``CostRecord(**tags.for_record())``)."""
+        return cast(RecordTags, {f: getattr(self, f) for f in RECORD_TAGS})
 
 
 NO_TAGS = Tags()
@@ -264,10 +285,12 @@ class Result:
 __all__ = [
     "CALL_KINDS",
     "NO_TAGS",
+    "RECORD_TAGS",
     "TAG_FIELDS",
     "ZERO_USAGE",
     "Call",
     "CallKind",
+    "RecordTags",
     "Result",
     "Source",
     "Tags",

@@ -133,7 +133,10 @@ class Recorder:
         shadow = notes.get("shadow_model")
         if isinstance(shadow, str) and kind != "cache_hit":  # what the route not taken would have cost
             notes["shadow_cost_usd"] = self.pricing.cost(shadow, usage, provider=call.provider)
-        tags = call.tags
+        tags = call.tags.for_record()
+        # an experiment arm's cache hit is recorded from the request's own call: its notes name the arm
+        tags["experiment"] = tags["experiment"] or _str_note(notes, "experiment")
+        tags["arm"] = tags["arm"] or _str_note(notes, "arm")
         return CostRecord(
             request_id=call.request_id,
             attempt=call.attempt,
@@ -143,15 +146,7 @@ class Recorder:
             client=call.client,
             requested_model=call.requested_model,
             model=model,
-            tenant=tags.tenant,
-            user=tags.user,
-            feature=tags.feature,
-            route=tags.route,
-            prompt_version=tags.prompt_version,
-            task=tags.task,
-            # an experiment arm's cache hit is recorded from the request's own call: its notes name the arm
-            experiment=tags.experiment or _str_note(notes, "experiment"),
-            arm=tags.arm or _str_note(notes, "arm"),
+            **tags,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_read_tokens=usage.cached_read_tokens,
@@ -303,7 +298,6 @@ def record_side_call(
     records and emitted with them; False when the call is not a wrapped request (nothing to hold it)."""
     if call.scope is None:
         return False
-    tags = call.tags
     call.scope.add(
         CostRecord(
             request_id=call.request_id,
@@ -314,14 +308,7 @@ def record_side_call(
             client=call.client,
             requested_model=model,
             model=model,
-            tenant=tags.tenant,
-            user=tags.user,
-            feature=tags.feature,
-            route=tags.route,
-            prompt_version=tags.prompt_version,
-            task=tags.task,
-            experiment=tags.experiment,
-            arm=tags.arm,
+            **call.tags.for_record(),
             input_tokens=input_tokens,
             cost_usd=cost_usd,
             priced=cost_usd is not None,

@@ -17,53 +17,24 @@ of minutes on a small CPU).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
+from _qqp import halves, read_pairs  # noqa: E402
+from _replay import Replay  # noqa: E402
+
+from costkit.embedders import as_embedder  # noqa: E402
 from costkit.policies.cache.calibration import calibrate, feature_tensor, simulate, veto_mask  # noqa: E402
 
-DATA = ROOT / "benchmarks" / "data" / "qqp_pairs_dev.jsonl"
 OUT = ROOT / "costkit" / "data"
-
-
-def halves(seed: int) -> tuple[list[dict], list[dict]]:
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    order = np.random.default_rng(seed).permutation(len(rows))
-    half = len(rows) // 2
-    return [rows[i] for i in order[:half]], [rows[i] for i in order[half:]]
-
-
-class Cached:
-    """The model's vectors for every text of the file, computed once and kept on disk."""
-
-    def __init__(self, model: Any, texts: list[str], cache_dir: Path) -> None:
-        unique = sorted(set(texts))
-        digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:16]
-        path = cache_dir / f"{model.name}-{digest}.npy"
-        if path.exists():
-            vecs = np.load(path, allow_pickle=False)
-        else:
-            t0 = time.perf_counter()
-            vecs = normalize_rows(model(unique))
-            print(f"embedded {len(unique)} texts with {model.name} in {time.perf_counter() - t0:.0f} s", flush=True)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            np.save(path, vecs, allow_pickle=False)
-        self.name, self.dim = model.name, int(vecs.shape[1])
-        self.table = dict(zip(unique, vecs, strict=True))
-
-    def __call__(self, texts: Any) -> np.ndarray:
-        return np.stack([self.table[t] for t in texts])
 
 
 def main() -> None:
@@ -72,8 +43,8 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-bench")
     args = parser.parse_args()
     model = as_embedder(None if args.embedder == "wordllama" else args.embedder)
-    cal_pairs, held_out = halves(seed=0)
-    embedder = Cached(model, [r[k] for r in cal_pairs + held_out for k in ("a", "b")], args.cache_dir)
+    cal_pairs, held_out = halves(read_pairs(), seed=0)
+    embedder = Replay(model, [r[k] for r in cal_pairs + held_out for k in ("a", "b")], args.cache_dir)
     t0 = time.perf_counter()
     cal = calibrate(
         cal_pairs,

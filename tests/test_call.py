@@ -1,7 +1,8 @@
 import pytest
 
 from costkit import Call, ConfigError, Result, Tags, Usage
-from costkit._call import content_text
+from costkit._call import RECORD_TAGS, TAG_FIELDS, content_text
+from costkit.records import FIELDS
 
 
 def test_usage_uncached_remainder_and_validation():
@@ -45,3 +46,18 @@ def test_result_when_complete_runs_now_without_stream():
     seen = []
     Result(text="x").when_complete(seen.append)
     assert seen[0].text == "x"
+
+
+def test_record_tags_are_the_tags_a_cost_record_has_a_field_for():
+    assert RECORD_TAGS == tuple(f for f in TAG_FIELDS if f in FIELDS)
+    tags = Tags(tenant="acme", task="t", arm="b", namespace="ns", idempotency_key="k")
+    assert tags.for_record() == {
+        "tenant": "acme",
+        "user": None,
+        "feature": None,
+        "route": None,
+        "prompt_version": None,
+        "task": "t",
+        "experiment": None,
+        "arm": "b",
+    }

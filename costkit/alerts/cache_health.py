@@ -123,44 +123,27 @@ class CacheHealth:
         return wrong_share * (semantic + c.verified_wrong) / lookups, sampled
 
     def judge_hour(self, value: str | None, hour: int, c: HourCounts, at: float) -> list[Alert]:
-        subject, out = self._subject(value), []
-        window = (hour * 3600.0, (hour + 1) * 3600.0)
+        out = []
         if self.min_hit_rate is not None:
             rate, lookups = self.hit_rate(c)
             if lookups >= self.min_lookups and rate < self.min_hit_rate:
                 which = "cache" if self.cache == "any" else f"{self.cache} cache"
-                out.append(
-                    Alert(
-                        rule=f"{self.name}_hit_rate",
-                        subject=subject,
-                        at=at,
-                        window_start_s=window[0],
-                        window_end_s=window[1],
-                        value=rate,
-                        threshold=self.min_hit_rate,
-                        message=f"{who(subject)}: {which} hit rate {rate:.1%} in {hour_label(hour)}, under the "
-                        f"{self.min_hit_rate:.1%} floor ({lookups:,} lookups)",
-                        details={"lookups": lookups, "cache": self.cache},
-                    )
+                finding = (
+                    f"{which} hit rate {rate:.1%} in {hour_label(hour)}, under the "
+                    f"{self.min_hit_rate:.1%} floor ({lookups:,} lookups)"
                 )
+                details = {"lookups": lookups, "cache": self.cache}
+                out.append(self._alert("hit_rate", value, hour, at, rate, self.min_hit_rate, finding, details))
         delta = self.max_false_hit_rate if self.max_false_hit_rate is not None else c.delta
         estimate = self.false_hits(c) if delta is not None else None
         if estimate is not None and delta is not None and estimate[0] > delta:
             rate, sampled = estimate
-            out.append(
-                Alert(
-                    rule=f"{self.name}_false_hits",
-                    subject=subject,
-                    at=at,
-                    window_start_s=window[0],
-                    window_end_s=window[1],
-                    value=rate,
-                    threshold=delta,
-                    message=f"{who(subject)}: live false-hit estimate {rate:.2%} in {hour_label(hour)}, over "
-                    f"delta {delta:.2%} ({c.verified_wrong} of {sampled} sampled hits wrong)",
-                    details={"sampled": sampled, "wrong": c.verified_wrong},
-                )
+            finding = (
+                f"live false-hit estimate {rate:.2%} in {hour_label(hour)}, over "
+                f"delta {delta:.2%} ({c.verified_wrong} of {sampled} sampled hits wrong)"
             )
+            details = {"sampled": sampled, "wrong": c.verified_wrong}
+            out.append(self._alert("false_hits", value, hour, at, rate, delta, finding, details))
         return out
 
     def ttl_for(self, feature: str | None, noted: float | None) -> float | None:
@@ -171,18 +154,32 @@ class CacheHealth:
         return self.ttl_s
 
     def _stale_alert(self, value: str | None, hour: int, age: float, ttl: float, at: float) -> Alert:
+        finding = f"a cache hit at {iso(at)} served an entry {age:,.0f} s old, past its {ttl:,.0f} s TTL"
+        return self._alert("stale", value, hour, at, age, ttl, finding, {"age_s": age, "ttl_s": ttl})
+
+    def _alert(
+        self,
+        check: str,
+        value: str | None,
+        hour: int,
+        at: float,
+        measured: float,
+        threshold: float,
+        finding: str,
+        details: dict[str, Any],
+    ) -> Alert:
+        """One of this rule's checks fired for a subject's hour; ``finding`` follows the subject in the message."""
         subject = self._subject(value)
         return Alert(
-            rule=f"{self.name}_stale",
+            rule=f"{self.name}_{check}",
             subject=subject,
             at=at,
             window_start_s=hour * 3600.0,
             window_end_s=(hour + 1) * 3600.0,
-            value=age,
-            threshold=ttl,
-            message=f"{who(subject)}: a cache hit at {iso(at)} served an entry {age:,.0f} s old, past its "
-            f"{ttl:,.0f} s TTL",
-            details={"age_s": age, "ttl_s": ttl},
+            value=measured,
+            threshold=threshold,
+            message=f"{who(subject)}: {finding}",
+            details=details,
         )
 
     # -- live ------------------------------------------------------------------------------------

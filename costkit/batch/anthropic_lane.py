@@ -14,11 +14,11 @@ ended) carry this chunk's custom ids. While such a candidate is still running th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from .lane import Found, ItemResult, ProviderBatch
+from .lane import ChunkRef, Found, ItemResult, Lookup, ProviderBatch, Requests
 from .methods import BatchMethod
 from .split import ANTHROPIC_LIMITS
 
@@ -45,15 +45,7 @@ class AnthropicLane:
     def size(self, custom_id: str, method: BatchMethod, body: Mapping[str, Any]) -> int:
         return len(_dumps({"custom_id": custom_id, "params": body}).encode()) + 1
 
-    def submit(
-        self,
-        client: Any,
-        method: BatchMethod,
-        requests: Sequence[tuple[str, Mapping[str, Any]]],
-        *,
-        job_id: str,
-        seq: int,
-    ) -> ProviderBatch:
+    def submit(self, client: Any, method: BatchMethod, requests: Requests, chunk: ChunkRef) -> ProviderBatch:
         batch = client.with_options(max_retries=0).messages.batches.create(
             requests=[{"custom_id": cid, "params": dict(body)} for cid, body in requests]
         )
@@ -66,29 +58,20 @@ class AnthropicLane:
         for line in client.messages.batches.results(batch.id):
             yield parse_result(line)
 
-    def find(
-        self,
-        client: Any,
-        *,
-        job_id: str,
-        seq: int,
-        custom_ids: frozenset[str],
-        since: float,
-        claimed: set[str],
-    ) -> Found:
+    def find(self, client: Any, lookup: Lookup) -> Found:
         running = False
         for batch in client.messages.batches.list(limit=100):  # newest first, the SDK pages on
-            if _timestamp(batch.created_at) < since:
+            if _timestamp(batch.created_at) < lookup.since:
                 break
             counts = batch.request_counts
             total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-            if batch.id in claimed or total != len(custom_ids):
+            if batch.id in lookup.claimed or total != len(lookup.custom_ids):
                 continue
             if batch.processing_status != "ended":
                 running = True
                 continue
             first = next(iter(client.messages.batches.results(batch.id)), None)
-            if first is not None and first.custom_id in custom_ids:
+            if first is not None and first.custom_id in lookup.custom_ids:
                 return Found("yes", batch.id)
         return Found("unknown") if running else Found("no")
 

@@ -124,7 +124,6 @@ def _anthropic_batch(kwargs: Mapping[str, Any], answer: Any, uploads: dict[str, 
 
 
 def _record(recorder: Any, name: str, note: Mapping[str, Any]) -> None:
-    tags = current_tags()
     models = note.get("models") or []
     model = models[0] if len(models) == 1 else "unknown"
     notes = {"direct_batch": name, **{k: v for k, v in note.items() if k not in ("record", "provider")}}
@@ -137,11 +136,7 @@ def _record(recorder: Any, name: str, note: Mapping[str, Any]) -> None:
             provider=str(note.get("provider")),
             requested_model=model,
             model=model,
-            tenant=tags.tenant,
-            user=tags.user,
-            feature=tags.feature,
-            route=tags.route,
-            prompt_version=tags.prompt_version,
+            **current_tags().for_record(),
             cost_usd=None,
             priced=False,
             notes=notes,

@@ -29,7 +29,7 @@ from .._warn import warn_once
 from ..errors import ConfigError
 from . import hooks, recording
 from .errors import BatchError, JobNotFinished
-from .lane import CLOCK_SKEW_S, ItemResult, Lane, ProviderBatch, lane_for
+from .lane import CLOCK_SKEW_S, ChunkRef, ItemResult, Lane, Lookup, ProviderBatch, lane_for
 from .methods import METHODS, BatchMethod, resolve
 from .poll import Backoff
 from .prepare import Prepared, call_doc, call_of, job_id_for, prepare, reserve_all, to_calls
@@ -327,7 +327,7 @@ class Job:
         items = self.store.items(self.id, [SUBMITTING], chunk=seq)
         requests = [(str(i.custom_id), i.body) for i in items]
         try:
-            batch = self.lane.submit(self._sdk, self.method, requests, job_id=self.id, seq=seq)
+            batch = self.lane.submit(self._sdk, self.method, requests, ChunkRef(self.id, seq))
         except Exception as exc:
             self.store.chunk_attempt(self.id, seq, repr(exc))
             status = getattr(exc, "status_code", None)
@@ -351,14 +351,13 @@ class Job:
             return
         custom_ids = self.store.custom_ids(self.id, chunk.seq, [SUBMITTING])
         try:
-            found = self.lane.find(
-                self._sdk,
-                job_id=self.id,
-                seq=chunk.seq,
+            lookup = Lookup(
+                chunk=ChunkRef(self.id, chunk.seq),
                 custom_ids=frozenset(custom_ids),
                 since=chunk.intent_at - CLOCK_SKEW_S,
-                claimed=self.store.claimed_batches(self.method.provider),
+                claimed=frozenset(self.store.claimed_batches(self.method.provider)),
             )
+            found = self.lane.find(self._sdk, lookup)
         except Exception as exc:
             warn_once(f"batch-reconcile:{type(exc).__name__}", f"costkit.batch: could not list batches ({exc!r})")
             return

@@ -50,6 +50,29 @@ class Found:
     batch_id: str | None = None
 
 
+#: a chunk's requests as submitted: (custom id, request body) each
+Requests = Sequence[tuple[str, Mapping[str, Any]]]
+
+
+@attrs.frozen
+class ChunkRef:
+    """Which chunk of which job a provider batch is for (OpenAI's batch metadata and file name carry it)."""
+
+    job_id: str
+    seq: int
+
+
+@attrs.frozen(kw_only=True)
+class Lookup:
+    """What a restarted process knows of a chunk whose create may have gone unanswered: enough for
+    :meth:`Lane.find` to recognise the batch it made."""
+
+    chunk: ChunkRef
+    custom_ids: frozenset[str]
+    since: float  # epoch seconds: a batch created before this is not the chunk's
+    claimed: frozenset[str]  # provider batch ids other chunks of the state file own
+
+
 class Lane(Protocol):
     provider: str
     limits: Limits
@@ -58,30 +81,13 @@ class Lane(Protocol):
         """Bytes this request adds to a batch (what the provider's size limit counts)."""
         ...
 
-    def submit(
-        self,
-        client: Any,
-        method: BatchMethod,
-        requests: Sequence[tuple[str, Mapping[str, Any]]],
-        *,
-        job_id: str,
-        seq: int,
-    ) -> ProviderBatch: ...
+    def submit(self, client: Any, method: BatchMethod, requests: Requests, chunk: ChunkRef) -> ProviderBatch: ...
 
     def retrieve(self, client: Any, batch_id: str) -> ProviderBatch: ...
 
     def results(self, client: Any, batch: ProviderBatch) -> Iterator[ItemResult]: ...
 
-    def find(
-        self,
-        client: Any,
-        *,
-        job_id: str,
-        seq: int,
-        custom_ids: frozenset[str],
-        since: float,
-        claimed: set[str],
-    ) -> Found: ...
+    def find(self, client: Any, lookup: Lookup) -> Found: ...
 
     def cancel(self, client: Any, batch_id: str) -> None: ...
 
@@ -99,4 +105,15 @@ def lane_for(provider: str) -> Lane:
 #: seconds before a chunk's intent that a batch created for it may carry (clock skew)
 CLOCK_SKEW_S = 600.0
 
-__all__ = ["CLOCK_SKEW_S", "Found", "ItemResult", "ItemStatus", "Lane", "ProviderBatch", "lane_for"]
+__all__ = [
+    "CLOCK_SKEW_S",
+    "ChunkRef",
+    "Found",
+    "ItemResult",
+    "ItemStatus",
+    "Lane",
+    "Lookup",
+    "ProviderBatch",
+    "Requests",
+    "lane_for",
+]

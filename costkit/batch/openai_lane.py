@@ -13,10 +13,10 @@ file; requests that failed, expired (``batch_expired``) or were cancelled are in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .lane import Found, ItemResult, ProviderBatch
+from .lane import ChunkRef, Found, ItemResult, Lookup, ProviderBatch, Requests
 from .methods import BatchMethod
 from .split import OPENAI_LIMITS
 
@@ -37,22 +37,15 @@ class OpenAILane:
     def size(self, custom_id: str, method: BatchMethod, body: Mapping[str, Any]) -> int:
         return len(line(custom_id, method, body))
 
-    def submit(
-        self,
-        client: Any,
-        method: BatchMethod,
-        requests: Sequence[tuple[str, Mapping[str, Any]]],
-        *,
-        job_id: str,
-        seq: int,
-    ) -> ProviderBatch:
+    def submit(self, client: Any, method: BatchMethod, requests: Requests, chunk: ChunkRef) -> ProviderBatch:
         data = b"".join(line(cid, method, body) for cid, body in requests)
-        upload = client.files.create(file=(f"costkit-{job_id}-{seq}.jsonl", data, "application/jsonl"), purpose="batch")
+        name = f"costkit-{chunk.job_id}-{chunk.seq}.jsonl"
+        upload = client.files.create(file=(name, data, "application/jsonl"), purpose="batch")
         batch = client.with_options(max_retries=0).batches.create(
             input_file_id=upload.id,
             endpoint=method.endpoint,
             completion_window="24h",
-            metadata={"costkit_job": job_id, "costkit_chunk": str(seq)},
+            metadata={"costkit_job": chunk.job_id, "costkit_chunk": str(chunk.seq)},
         )
         return _seen(batch, upload.id)
 
@@ -69,21 +62,13 @@ class OpenAILane:
                 if raw.strip():
                     yield parse_line(json.loads(raw))
 
-    def find(
-        self,
-        client: Any,
-        *,
-        job_id: str,
-        seq: int,
-        custom_ids: frozenset[str],
-        since: float,
-        claimed: set[str],
-    ) -> Found:
+    def find(self, client: Any, lookup: Lookup) -> Found:
+        chunk = lookup.chunk
         for batch in client.batches.list(limit=100):  # newest first, the SDK pages on
-            if batch.created_at < since:
+            if batch.created_at < lookup.since:
                 break
             meta = batch.metadata or {}
-            if meta.get("costkit_job") == job_id and meta.get("costkit_chunk") == str(seq):
+            if meta.get("costkit_job") == chunk.job_id and meta.get("costkit_chunk") == str(chunk.seq):
                 return Found("yes", batch.id)
         return Found("no")
 

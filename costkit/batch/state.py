@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -417,56 +417,32 @@ class JobStore:
             )
 
 
+_Row = TypeVar("_Row", JobRow, ItemRow, ChunkRow)
+
+
+def _from_row(
+    cls: type[_Row], r: Mapping[str, Any], *, json_maps: tuple[str, ...] = (), json_values: tuple[str, ...] = ()
+) -> _Row:
+    """A table row as its value: each field is the column of its name; ``json_maps`` columns hold
+    JSON objects (NULL reads as ``{}``), ``json_values`` columns any JSON (NULL reads as None)."""
+    values = {f.name: r[f.name] for f in attrs.fields(cls)}
+    for name in json_maps:
+        values[name] = _loads(values[name]) or {}
+    for name in json_values:
+        values[name] = _loads(values[name])
+    return cls(**values)
+
+
 def _job(r: Mapping[str, Any]) -> JobRow:
-    return JobRow(
-        id=r["id"],
-        provider=r["provider"],
-        method=r["method"],
-        created_at=r["created_at"],
-        n_items=r["n_items"],
-        status=r["status"],
-        meta=_loads(r["meta"]) or {},
-        owner=r["owner"],
-        owner_seen=r["owner_seen"],
-    )
+    return _from_row(JobRow, r, json_maps=("meta",))
 
 
 def _item(r: Mapping[str, Any]) -> ItemRow:
-    return ItemRow(
-        job_id=r["job_id"],
-        idx=r["idx"],
-        status=r["status"],
-        attempt=r["attempt"],
-        chunk=r["chunk"],
-        custom_id=r["custom_id"],
-        body=_loads(r["body"]) or {},
-        call=_loads(r["call"]) or {},
-        tickets=_loads(r["tickets"]) or {},
-        result=_loads(r["result"]),
-        error=_loads(r["error"]),
-        cost_usd=r["cost_usd"],
-        interactive_usd=r["interactive_usd"],
-        finished_at=r["finished_at"],
-    )
+    return _from_row(ItemRow, r, json_maps=("body", "call", "tickets"), json_values=("result", "error"))
 
 
 def _chunk(r: Mapping[str, Any]) -> ChunkRow:
-    return ChunkRow(
-        job_id=r["job_id"],
-        seq=r["seq"],
-        status=r["status"],
-        model=r["model"],
-        n_items=r["n_items"],
-        n_bytes=r["n_bytes"],
-        intent_at=r["intent_at"],
-        provider_batch=r["provider_batch"],
-        input_file=r["input_file"],
-        submitted_at=r["submitted_at"],
-        ended_at=r["ended_at"],
-        provider_status=r["provider_status"],
-        attempts=r["attempts"],
-        last_error=r["last_error"],
-    )
+    return _from_row(ChunkRow, r)
 
 
 __all__ = [

@@ -57,12 +57,8 @@ class ModelPrice:
     _flat: Rates = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        inp = self.input_per_token
-        flat = Rates(
-            inp,
-            self.output_per_token,
-            inp if self.cache_read_per_token is None else self.cache_read_per_token,
-            inp if self.cache_write_per_token is None else self.cache_write_per_token,
+        flat = Rates.billed(
+            self.input_per_token, self.output_per_token, self.cache_read_per_token, self.cache_write_per_token
         )
         object.__setattr__(self, "_flat", flat)
 
@@ -130,13 +126,8 @@ class ModelPrice:
         if self.range_tiers:
             tier = self._range_tier(input_tokens)
             if tier is not None:
-                t_in = tier.input_per_token
-                return Rates(
-                    t_in,
-                    self.output_per_token if tier.output_per_token is None else tier.output_per_token,
-                    t_in if tier.cache_read_per_token is None else tier.cache_read_per_token,
-                    t_in if tier.cache_write_per_token is None else tier.cache_write_per_token,
-                )
+                out = self.output_per_token if tier.output_per_token is None else tier.output_per_token
+                return Rates.billed(tier.input_per_token, out, tier.cache_read_per_token, tier.cache_write_per_token)
         if not self.tiers or not self._crosses(input_tokens, self.tiers[0].above_tokens):
             return self._flat
         inp, out = self.input_per_token, self.output_per_token
@@ -148,7 +139,7 @@ class ModelPrice:
             out = out if step.output_per_token is None else step.output_per_token
             read = read if step.cache_read_per_token is None else step.cache_read_per_token
             write = write if step.cache_write_per_token is None else step.cache_write_per_token
-        return Rates(inp, out, inp if read is None else read, inp if write is None else write)
+        return Rates.billed(inp, out, read, write)
 
     def worst_case_cost(
         self,
@@ -193,4 +184,4 @@ class ModelPrice:
             return Rates(half, out, read, write)
         b_read = self._batch_tier_rate(input_tokens, "batch_cache_read_per_token", self.batch_cache_read_per_token)
         b_write = self._batch_tier_rate(input_tokens, "batch_cache_write_per_token", self.batch_cache_write_per_token)
-        return Rates(b_in, out, b_in if b_read is None else b_read, b_in if b_write is None else b_write)
+        return Rates.billed(b_in, out, b_read, b_write)

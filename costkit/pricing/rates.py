@@ -23,6 +23,13 @@ class Rates:
     cache_read: float
     cache_write: float
 
+    @classmethod
+    def billed(cls, input: float, output: float, cache_read: float | None, cache_write: float | None) -> Rates:
+        """Rates where a cache rate the provider does not publish (None) bills at the input rate."""
+        return cls(
+            input, output, input if cache_read is None else cache_read, input if cache_write is None else cache_write
+        )
+
     def cost(self, usage: Usage) -> float:
         return (
             usage.uncached_input_tokens * self.input

@@ -35,3 +35,12 @@ def test_anthropic_message_batches_create_is_recorded(sink):
         client.messages.batches.create(requests=[{"custom_id": "a", "params": params}] * 1)
     (record,) = sink.records
     assert record.notes["direct_batch"] == "messages.batches.create" and record.notes["requests"] == 1
+
+
+def test_direct_batch_record_carries_every_record_tag_of_the_context(sink):
+    client = costkit.wrap(FakeAnthropic(), sink=sink)
+    params = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
+    with costkit.tags(tenant="acme", feature="faq", task="t-1", namespace="ns"), pytest.warns(CostkitWarning):
+        client.messages.batches.create(requests=[{"custom_id": "a", "params": params}])
+    (record,) = sink.records
+    assert (record.tenant, record.feature, record.task, record.user) == ("acme", "faq", "t-1", None)

@@ -387,3 +387,18 @@ def test_a_judge_is_recorded_as_a_judge_attempt_of_the_same_request() -> None:
         ("call", 1, "gpt-4o-mini"), ("judge", 2, "gpt-4o-mini"), ("escalation", 3, "gpt-4o")]
     assert len({r.request_id for r in sink.records}) == 1
     assert sink.records[1].notes["judge_of"] == "gpt-4o-mini"
+
+
+def test_learned_offers_every_training_keyword_of_train_with_the_same_default():
+    """Router.learned restates train()'s keyword list (it is the public signature); this keeps the two from drifting."""
+    import inspect
+
+    from costkit.policies.routing.learned import train
+
+    ours = inspect.signature(Router.learned).parameters
+    theirs = inspect.signature(train).parameters
+    forwarded = set(theirs) - {"embeddings"}  # precomputed vectors: a benchmark's shortcut, not a router option
+    assert forwarded <= set(ours)
+    for name in forwarded - {"l2_grid", "linear_weights"}:  # None there means train's default grid
+        assert ours[name].default == theirs[name].default, name
+        assert ours[name].kind == theirs[name].kind, name

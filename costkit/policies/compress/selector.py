@@ -54,7 +54,8 @@ class SentenceSelector:
     ) -> list[str | None]:
         ratio = self.token_ratio
         if ratio is not None:
-            pruned = self._select_then_prune(texts, query, budget_tokens, count, overhead, ratio)
+            chosen = self._select(texts, query, int(budget_tokens / ratio), count, overhead)
+            pruned = _prune_to(chosen, budget_tokens, count, overhead, query)
             used = sum(count(t) + o for t, o in zip(pruned, overhead, strict=True) if t is not None)
             if used <= budget_tokens:
                 return pruned
@@ -76,22 +77,17 @@ class SentenceSelector:
         ).texts
         return list(chosen)
 
-    def _select_then_prune(
-        self,
-        texts: Sequence[str],
-        query: str,
-        budget_tokens: int,
-        count: Callable[[str], int],
-        overhead: Sequence[int],
-        ratio: float,
-    ) -> list[str | None]:
-        chosen = self._select(texts, query, int(budget_tokens / ratio), count, overhead)
-        kept_tokens = sum(count(t) for t in chosen if t is not None)
-        room = budget_tokens - sum(o for t, o in zip(chosen, overhead, strict=True) if t is not None)
-        if kept_tokens <= room or kept_tokens == 0:
-            return list(chosen)
-        factor = max(0.0, room / kept_tokens)
-        return [None if t is None else prune_tokens(t, factor, count, query) for t in chosen]
+
+def _prune_to(
+    chosen: list[str | None], budget_tokens: int, count: Callable[[str], int], overhead: Sequence[int], query: str
+) -> list[str | None]:
+    """Prune the least informative words of the kept texts by one factor, so they and their overhead fit the budget."""
+    kept_tokens = sum(count(t) for t in chosen if t is not None)
+    room = budget_tokens - sum(o for t, o in zip(chosen, overhead, strict=True) if t is not None)
+    if kept_tokens <= room or kept_tokens == 0:
+        return chosen
+    factor = max(0.0, room / kept_tokens)
+    return [None if t is None else prune_tokens(t, factor, count, query) for t in chosen]
 
 
 __all__ = ["SentenceSelector"]
