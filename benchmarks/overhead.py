@@ -140,7 +140,6 @@ def main() -> None:
 
     import litellm
     import openai
-
     from _timing import redis_for_run
 
     with fake_server(args.in_process) as base_url, redis_for_run(None) as redis_url:
