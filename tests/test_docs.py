@@ -1,7 +1,8 @@
 """The docs are a site that builds, and their code runs as written.
 
 * The mkdocs site builds with ``--strict``: a broken link or anchor, or a page left out of the nav,
-  fails it (``mkdocs.yml``'s ``validation``).
+  fails it (``mkdocs.yml``'s ``validation``); a nav entry for a page still being written on
+  another branch (``scripts/mkdocs_hooks.py``) appears once its file exists.
 * Every ```python block of README.md and of every page in docs/ runs, each page in a fresh
   interpreter, its blocks in order in one namespace (as a reader runs them, top to bottom), in an
   empty working directory that sees the repository's ``benchmarks/`` and ``examples/`` (a reader
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -69,7 +71,9 @@ def _fences(page: str) -> list[tuple[str, int, str, str]]:
 
 
 def python_blocks(page: str) -> list[tuple[int, str]]:
-    return [(line, code) for lang, line, code, above in _fences(page) if lang == "python" and not _NOT_RUN.search(above)]
+    """(first line, code) of the page's python blocks, without those marked ``not run``."""
+    fences = _fences(page)
+    return [(line, code) for lang, line, code, above in fences if lang == "python" and not _NOT_RUN.search(above)]
 
 
 @pytest.fixture(scope="module")
@@ -140,23 +144,43 @@ def test_blocks_left_out_name_a_test_that_exists() -> None:
         assert re.search(rf"^(?:async )?def {m.group(2)}\b", path.read_text(), re.M), m.group(0)
 
 
-def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
-    """``mkdocs build --strict``: broken links and anchors, and pages missing from the nav, fail."""
+def _build_site(root: Path, site: Path) -> None:
+    """``mkdocs build --strict`` of the project at ``root`` (offline: the theme fetches no fonts)."""
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=ROOT,
+        cwd=root,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "site" / "index.html").is_file()
-    assert (tmp_path / "site" / "deployment" / "index.html").is_file()
+
+
+def test_the_docs_site_builds_strictly(tmp_path: Path) -> None:
+    """``mkdocs build --strict``: broken links and anchors, and pages missing from the nav, fail."""
+    _build_site(ROOT, tmp_path / "site")
+    for page in ("index.html", "deployment/index.html", "benchmarks/index.html", "examples/index.html"):
+        assert (tmp_path / "site" / page).is_file(), page
+    assert "fonts.googleapis.com" not in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_page_still_being_written_joins_the_nav_once_its_file_exists(tmp_path: Path) -> None:
+    """workload.md (another branch) has a nav entry; the hook drops it only while the file is missing."""
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "mkdocs_hooks.py", tmp_path / "scripts")
+    page = tmp_path / "docs" / "workload.md"
+    if not page.is_file():
+        page.write_text("# The workload replay\n")
+    _build_site(tmp_path, tmp_path / "site")
+    assert (tmp_path / "site" / "workload" / "index.html").is_file()
+    assert 'href="workload/"' in (tmp_path / "site" / "index.html").read_text()
 
 
 def _commands() -> list[tuple[str, str]]:
-    """(page, command) for every shell line and inline code span that runs ``python`` or ``costkit``."""
+    """(page, command) for every shell line and inline code span that runs ``python``, ``costkit`` or ``bash``."""
     out = []
     for page in PAGES:
         text = (ROOT / page).read_text()
@@ -165,7 +189,7 @@ def _commands() -> list[tuple[str, str]]:
                 out += [(page, line.strip().removeprefix("$ ")) for line in code.splitlines()]
         prose = _FENCE.sub("", text)
         out += [(page, " ".join(span.split())) for span in re.findall(r"`([^`]+)`", prose)]
-    return [(p, c) for p, c in out if re.match(r"(python3? |costkit [a-z])", c)]
+    return [(p, c) for p, c in out if re.match(r"(python3? |costkit [a-z]|bash )", c)]
 
 
 def _runnable(module: str) -> bool:
@@ -184,6 +208,9 @@ def test_the_python_files_the_pages_run_exist() -> None:
         for path in re.findall(r"(?<![\w/.])((?:benchmarks|examples|tests|scripts)/[\w/.-]+\.py)", command):
             if not (ROOT / path).is_file():
                 missing.append(f"{page}: {command}")
+        script = re.match(r"bash ([\w/.-]+)", command)
+        if script and not (ROOT / script.group(1)).is_file():
+            missing.append(f"{page}: {command}")
         module = re.match(r"python3? -m ([\w.]+)", command)
         if module and module.group(1).startswith("costkit") and not _runnable(module.group(1)):
             missing.append(f"{page}: {command}")
