@@ -262,3 +262,25 @@ def test_every_test_the_security_page_names_exists() -> None:
     for path in (ROOT / "tests").rglob("test_*.py"):
         defined |= set(re.findall(r"^(?:async )?def (test_[a-z0-9_]+)", path.read_text(), re.M))
     assert named and named <= defined, sorted(named - defined)
+
+
+def test_the_sql_the_pages_show_runs_on_a_sqlite_ledger(tmp_path: Path) -> None:
+    """The ad-hoc SQL shown (docs/sinks.md) runs on the file a ``SQLiteSink`` writes."""
+    import sqlite3
+
+    import costkit
+    from costkit.sinks import SQLiteSink
+    from costkit.testing import FakeOpenAI
+
+    path = tmp_path / "costs.db"
+    sink = SQLiteSink(str(path))
+    with costkit.tags(feature="faq"):
+        costkit.wrap(FakeOpenAI(), sink=sink).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}]
+        )
+    sink.close()
+    queries = [code for page in PAGES for lang, _, code, _ in _fences(page) if lang == "sql"]
+    assert queries
+    with sqlite3.connect(path) as db:
+        for query in queries:
+            assert db.execute(query).fetchall(), query  # the record just written matches
