@@ -32,7 +32,7 @@ GROUPINGS = [["feature"], ["tenant", "day"], ["model"], ["kind"], ["cache", "fea
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    """A throw-away Postgres on a unix socket (see tests/policies/cache/conftest.py for why not under basetemp)."""
+    """A throw-away Postgres on a unix socket (see tests/conftest.py pg_uri for why not under basetemp)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
