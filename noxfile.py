@@ -212,6 +212,20 @@ MONEY_PATHS: dict[str, tuple[str, ...]] = {
         "xǁRedisBudgetBackendǁsettle",
         "xǁRedisBudgetBackendǁrelease",
     ),
+    # the record's cost fields: an attempt's price, a cache hit's and each layer's saving, the router's net saving
+    "costkit/_recorder.py": (
+        "xǁRecorderǁprice",
+        "xǁRecorderǁ_input_rate",
+        "xǁRecorderǁ_priced_compression",
+        "xǁRecorderǁ_savings",
+        "xǁRecorderǁattempt",
+        "xǁRecorderǁattempt_cost",
+        "xǁRecorderǁcache_hit",
+        "x__strategy_saving",
+        "x__settle_router_saving",
+        "x_estimate_input_usage",
+        "x__service_tier",
+    ),
 }
 # the tests that exercise those functions (mutmut picks, per mutant, the ones that called it)
 MONEY_TESTS = (
@@ -222,6 +236,11 @@ MONEY_TESTS = (
     "tests/test_budgeted.py",
     "tests/policies/test_budget.py",
     "tests/policies/test_budget_backends.py",
+    "tests/test_recorder.py",
+    "tests/test_wrap.py",
+    "tests/policies/test_router.py",
+    "tests/policies/test_context_budget.py",
+    "tests/policies/compress/test_policy.py",
 )
 # mutmut's exit codes: 1 and 3 = a test failed (killed), timeouts count as killed (as its own score does)
 _KILLED = {1, 3, 36, -24, 24, 152, 255}

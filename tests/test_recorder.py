@@ -119,6 +119,55 @@ def test_cache_hit_saves_the_original_cost_and_costs_nothing():
     assert r.savings == {"semantic": 0.0035}
 
 
+def test_a_cache_hit_saves_the_stored_cost_not_a_reprice():
+    """The stored answer was paid for on the model that wrote it (here the cheap tier), not the one asked for."""
+    rec = recorder()
+    cheap = 1000 * MINI[0] + 100 * MINI[1]
+    rec.cache_hit(make_call(model="gpt-4o-mini"), Result(usage=usage(), source="exact", cost_usd=cheap), 0.0)
+    [r] = rec.sink.records
+    assert (r.savings, r.saved_usd) == ({"exact": cheap}, cheap)
+
+
+def test_a_cache_hit_without_a_stored_cost_saves_the_requested_models_price_for_its_usage():
+    rec = recorder()
+    answer = Result(usage=usage(), source="exact", model="gpt-4o-2024-08-06")
+    rec.cache_hit(make_call(model="gpt-4o-mini"), answer, 0.0)
+    [r] = rec.sink.records
+    full = 1000 * GPT4O[0] + 100 * GPT4O[1]
+    assert r.savings == {"exact": pytest.approx(full, abs=1e-15)}
+    assert (r.model, r.requested_model, r.input_tokens, r.output_tokens, r.cost_usd) == (
+        "gpt-4o-2024-08-06", "gpt-4o", 1000, 100, 0.0)
+
+
+def test_a_cache_hit_is_priced_at_the_calls_provider():
+    book = costkit.pricing.PriceBook(base=None)
+    book.register("llama-3-8b", input_per_million=0.05, output_per_million=0.08, provider="groq")
+    book.register("llama-3-8b", input_per_million=0.2, output_per_million=0.2)
+    rec = Recorder(MemorySink(), book)
+    call = make_call(provider="groq", requested_model="llama-3-8b", model="llama-3-8b")
+    rec.cache_hit(call, Result(usage=usage(), source="exact"), 0.0)
+    assert rec.sink.records[0].savings == {"exact": pytest.approx(1000 * 0.05e-6 + 100 * 0.08e-6, abs=1e-15)}
+
+
+def test_a_cache_hit_of_an_unpriced_model_saves_nothing_it_cannot_price():
+    rec = recorder()
+    call = make_call(requested_model="house-model-7", model="house-model-7")
+    rec.cache_hit(call, Result(usage=usage(), source="semantic"), 0.0)
+    [r] = rec.sink.records
+    assert (r.savings, r.saved_usd, r.cost_usd, r.priced) == ({}, 0.0, 0.0, True)
+
+
+def test_a_cache_hit_records_how_long_the_layer_took(monkeypatch):
+    from types import SimpleNamespace
+
+    from costkit import _recorder
+
+    monkeypatch.setattr(_recorder, "time", SimpleNamespace(perf_counter=lambda: 12.5))
+    rec = recorder()
+    rec.cache_hit(make_call(), Result(usage=usage(), source="exact", cost_usd=0.0035), 12.25)
+    assert rec.sink.records[0].latency_ms == 250.0
+
+
 def test_served_service_tier_is_priced():
     from openai.types.chat import ChatCompletion
 
