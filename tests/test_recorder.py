@@ -140,10 +140,7 @@ def test_a_cache_hit_without_a_stored_cost_saves_the_requested_models_price_for_
 
 
 def test_a_cache_hit_is_priced_at_the_calls_provider():
-    book = costkit.pricing.PriceBook(base=None)
-    book.register("llama-3-8b", input_per_million=0.05, output_per_million=0.08, provider="groq")
-    book.register("llama-3-8b", input_per_million=0.2, output_per_million=0.2)
-    rec = Recorder(MemorySink(), book)
+    rec = Recorder(MemorySink(), groq_book())
     call = make_call(provider="groq", requested_model="llama-3-8b", model="llama-3-8b")
     rec.cache_hit(call, Result(usage=usage(), source="exact"), 0.0)
     assert rec.sink.records[0].savings == {"exact": pytest.approx(1000 * 0.05e-6 + 100 * 0.08e-6, abs=1e-15)}
@@ -218,3 +215,56 @@ def test_a_judge_is_a_cost_of_routing_and_the_answer_keeps_the_saving():
     full = 1000 * GPT4O[0] + 100 * GPT4O[1]
     assert answer.savings == {"router": pytest.approx(full - answer.cost_usd - judge.cost_usd, abs=1e-15)}
     assert (judge.kind, judge.saved_usd) == ("judge", 0.0)
+
+
+def groq_book():
+    book = costkit.pricing.PriceBook(base=None)
+    book.register("llama-3-8b", input_per_million=0.05, output_per_million=0.08, provider="groq")
+    book.register("llama-3-8b", input_per_million=0.2, output_per_million=0.2)
+    return book
+
+
+def compressed_call(strategies, **kw):
+    removed = sum(s.get("tokens_removed", 0) for s in strategies.values() if isinstance(s, dict))
+    notes = {"tokens_removed": removed, "compression": {"layer": "compressor", "strategies": strategies}}
+    return make_call(notes=notes, **kw)
+
+
+def test_each_compression_strategy_saves_its_removed_tokens_at_the_input_rate_less_its_summary():
+    rec = recorder()
+    strategies = {"retrieved": {"tokens_removed": 4000}, "history": {"summary_cost_usd": 0.001}}
+    rec.attempt(compressed_call(strategies), Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    priced = r.notes["compression"]["strategies"]
+    assert priced["retrieved"]["saved_usd"] == pytest.approx(4000 * GPT4O[0], abs=1e-15)
+    assert priced["history"]["saved_usd"] == -0.001  # a summary that removed nothing only cost
+    assert r.savings == {"compressor": pytest.approx(4000 * GPT4O[0] - 0.001, abs=1e-15)}
+
+
+def test_a_compression_entry_that_is_not_a_strategy_saves_nothing():
+    rec = recorder()
+    call = compressed_call({"retrieved": {"tokens_removed": 4000}, "version": "2"})
+    rec.attempt(call, Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert r.savings == {"compressor": pytest.approx(4000 * GPT4O[0], abs=1e-15)}
+    assert set(r.notes["compression"]["strategies"]) == {"retrieved"}
+
+
+def test_compression_is_priced_at_the_input_rate_of_the_calls_provider():
+    rec = Recorder(MemorySink(), groq_book())
+    call = compressed_call({"retrieved": {"tokens_removed": 4000}}, provider="groq", requested_model="llama-3-8b",
+                           model="llama-3-8b")
+    rec.attempt(call, Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert r.notes["compression"]["strategies"]["retrieved"]["saved_usd"] == pytest.approx(4000 * 0.05e-6, abs=1e-15)
+    assert r.savings == {"compressor": pytest.approx(4000 * 0.05e-6, abs=1e-15)}
+
+
+def test_compression_on_an_unpriced_model_is_recorded_as_the_compressor_wrote_it():
+    rec = recorder()
+    strategies = {"retrieved": {"tokens_removed": 4000}}
+    rec.attempt(compressed_call(strategies, requested_model="house-model-7", model="house-model-7"),
+                Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert (r.priced, r.savings) == (False, {})
+    assert r.notes["compression"] == {"layer": "compressor", "strategies": {"retrieved": {"tokens_removed": 4000}}}
