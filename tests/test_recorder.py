@@ -268,3 +268,69 @@ def test_compression_on_an_unpriced_model_is_recorded_as_the_compressor_wrote_it
     [r] = rec.sink.records
     assert (r.priced, r.savings) == (False, {})
     assert r.notes["compression"] == {"layer": "compressor", "strategies": {"retrieved": {"tokens_removed": 4000}}}
+
+
+# ------------------------------------------------------------------ the router's saving settled across attempts
+def rate_limited():
+    import httpx
+    import openai
+
+    request = httpx.Request("POST", "https://api.openai.com/v1/chat/completions")
+    return openai.RateLimitError("slow down", response=httpx.Response(429, request=request), body=None)
+
+
+def test_a_refused_attempt_before_a_routed_answer_takes_nothing_from_its_saving():
+    rec = recorder()
+    call = rec.begin(make_call(model="gpt-4o-mini"))
+    rec.attempt(call, None, rate_limited(), 0.0)  # $0: never reached the model
+    rec.attempt(call.evolve(kind="retry", attempt=2), Result(usage=usage()), None, 0.0)
+    rec.end(call, Result())
+    refused, answer = rec.sink.records
+    full, cheap = 1000 * GPT4O[0] + 100 * GPT4O[1], 1000 * MINI[0] + 100 * MINI[1]
+    assert refused.cost_usd == 0.0
+    assert answer.savings == {"router": pytest.approx(full - cheap, abs=1e-15)}
+    assert answer.saved_usd == pytest.approx(full - cheap, abs=1e-15)
+
+
+def test_a_retry_on_the_requested_model_is_no_routing_and_saves_nothing():
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call, None, TimeoutError("slow"), 0.0)  # billed its input, but nothing was routed
+    rec.attempt(call.evolve(kind="retry", attempt=2), Result(usage=usage()), None, 0.0)
+    rec.end(call, Result())
+    lost, answer = rec.sink.records
+    assert lost.cost_usd > 0
+    assert (answer.savings, answer.saved_usd) == ({}, 0.0)
+
+
+def test_a_judge_on_the_requested_model_is_a_cost_of_routing():
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call.evolve(kind="judge"), Result(usage=usage(200, 1)), None, 0.0)  # the router asked a judge
+    rec.attempt(call.evolve(attempt=2), Result(usage=usage()), None, 0.0)  # and kept the requested model
+    rec.end(call, Result())
+    judge, answer = rec.sink.records
+    assert answer.savings == {"router": -judge.cost_usd}
+    assert answer.saved_usd == -judge.cost_usd
+
+
+def test_an_escalation_before_the_answer_is_a_cost_of_routing():
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call.evolve(kind="escalation"), None, TimeoutError("slow"), 0.0)  # billed its input
+    rec.attempt(call.evolve(kind="retry", attempt=2), Result(usage=usage()), None, 0.0)
+    rec.end(call, Result())
+    escalation, answer = rec.sink.records
+    assert escalation.cost_usd > 0
+    assert (answer.savings, answer.saved_usd) == ({"router": -escalation.cost_usd}, -escalation.cost_usd)
+
+
+def test_an_attempt_before_the_answer_keeps_no_savings_even_a_zero_one():
+    rec = recorder()
+    call = rec.begin(make_call(model="gpt-4o-2024-08-06"))  # routed to a snapshot priced as the model asked for
+    rec.attempt(call, None, TimeoutError("slow"), 0.0)
+    rec.attempt(call.evolve(kind="retry", attempt=2), Result(usage=usage()), None, 0.0)
+    rec.end(call, Result())
+    lost, answer = rec.sink.records
+    assert (lost.savings, lost.saved_usd) == ({}, 0.0)
+    assert answer.savings == {"router": pytest.approx(-lost.cost_usd, abs=1e-15)}
