@@ -334,3 +334,19 @@ def test_an_attempt_before_the_answer_keeps_no_savings_even_a_zero_one():
     lost, answer = rec.sink.records
     assert (lost.savings, lost.saved_usd) == ({}, 0.0)
     assert answer.savings == {"router": pytest.approx(-lost.cost_usd, abs=1e-15)}
+
+
+def test_a_lost_attempt_is_billed_its_prompt_and_tools_as_its_own_model_counts_them():
+    from costkit.tokens import count_messages, count_tools
+
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Weather for a city, über naïve",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+    messages = ({"role": "user", "content": "请把这份很长的报告总结一下。谢谢。" * 10},)
+    rec = recorder()
+    rec.attempt(make_call(messages=messages, params={"tools": tools}), None, TimeoutError("slow"), 0.0)
+    [r] = rec.sink.records
+    n = count_messages(list(messages), "gpt-4o") + count_tools(tools, "gpt-4o")  # o200k: other models count more
+    assert n < count_messages(list(messages), "gpt-4") + count_tools(tools, "gpt-4")
+    assert (r.input_tokens, r.usage_estimated) == (n, True)
+    assert r.cost_usd == pytest.approx(n * GPT4O[0], abs=1e-15)
