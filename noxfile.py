@@ -244,6 +244,7 @@ MONEY_TESTS = (
 )
 # mutmut's exit codes: 1 and 3 = a test failed (killed), timeouts count as killed (as its own score does)
 _KILLED = {1, 3, 36, -24, 24, 152, 255}
+_TIMEOUT = {36, -24, 24, 152, 255}
 _SKIPPED = {34}
 
 
@@ -276,7 +277,11 @@ def _equivalent_mutants(listing: Path) -> dict[str, str]:
 
 
 def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[list[str], list[str]]:
-    """Print the score per module; return (survivors not listed as equivalent, listed ones not surviving)."""
+    """Print the score per module; return (survivors not listed as equivalent, listed ones not surviving).
+
+    "killed" counts timeouts too (mutmut's own score does: a mutant that hangs is noticed); they are
+    also shown on their own. "of non-equiv." is killed over the mutants not listed as equivalent.
+    """
     equivalent = _equivalent_mutants(listing)
     unlisted: list[str] = []
     seen_equivalent: set[str] = set()
@@ -284,36 +289,35 @@ def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[li
     for path, patterns in MONEY_PATHS.items():
         meta = json.loads((workdir / "mutants" / (path + ".meta")).read_text())
         module = path[: -len(".py")].replace("/", ".")
-        killed = survived = equiv = 0
+        counts = [0, 0, 0, 0, 0]  # mutants, killed, of them timeouts, equivalent, survived
         for name, code in sorted(meta["exit_code_by_key"].items()):
             func = name[len(module) + 1 :].partition("__mutmut_")[0]
             if code in _SKIPPED or not any(fnmatch.fnmatchcase(func, p) for p in patterns):
                 continue
             if not any(fnmatch.fnmatchcase(name, s) for s in selected):
                 continue
+            counts[0] += 1
             if code in _KILLED:
-                killed += 1
+                counts[1] += 1
+                counts[2] += code in _TIMEOUT
             elif name in equivalent:
-                equiv += 1
+                counts[3] += 1
                 seen_equivalent.add(name)
             else:
-                survived += 1
+                counts[4] += 1
                 unlisted.append(f"{name} ({_STATUS.get(code, code)})")
-        total = killed + survived + equiv
-        rows.append((module, total, killed, equiv, survived))
-    print(f"\n{'module':<36} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'left':>5} {'score':>7} {'+equiv.':>8}")
-    sums = [0, 0, 0, 0]
-    for module, total, killed, equiv, survived in rows:
-        sums = [a + b for a, b in zip(sums, (total, killed, equiv, survived), strict=True)]
-        print(
-            f"{module:<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
-            f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
-        )
-    total, killed, equiv, survived = sums
+        rows.append((path, counts))
+    rows.append(("all money paths", [sum(c[i] for _, c in rows) for i in range(5)]))
     print(
-        f"{'all money paths':<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
-        f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
+        f"\n{'file':<38} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv.':>7} {'left':>5} "
+        f"{'score':>7} {'+equiv.':>8} {'of non-equiv.':>14}"
     )
+    for path, (total, killed, timeout, equiv, survived) in rows:
+        print(
+            f"{path:<38} {total:>7} {killed:>7} {timeout:>7} {equiv:>7} {survived:>5} "
+            f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%} "
+            f"{killed / max(total - equiv, 1):>14.1%}"
+        )
     stale = sorted(set(equivalent) - seen_equivalent)
     return unlisted, stale
 
