@@ -350,3 +350,48 @@ def test_a_lost_attempt_is_billed_its_prompt_and_tools_as_its_own_model_counts_t
     assert n < count_messages(list(messages), "gpt-4") + count_tools(tools, "gpt-4")
     assert (r.input_tokens, r.usage_estimated) == (n, True)
     assert r.cost_usd == pytest.approx(n * GPT4O[0], abs=1e-15)
+
+
+# ------------------------------------------------------------------ prices at the call's provider and tier
+def test_an_attempt_is_priced_at_its_providers_price():
+    rec = Recorder(MemorySink(), groq_book())
+    call = make_call(provider="groq", requested_model="llama-3-8b", model="llama-3-8b")
+    out = rec.attempt(call, Result(usage=usage()), None, 0.0)
+    assert out.cost_usd == pytest.approx(1000 * 0.05e-6 + 100 * 0.08e-6, abs=1e-15)
+
+
+def test_savings_are_priced_at_the_providers_price_of_the_model_asked_for():
+    book = groq_book()
+    book.register("llama-3-1b", input_per_million=0.01, output_per_million=0.02, provider="groq")
+    rec = Recorder(MemorySink(), book)
+    call = make_call(provider="groq", requested_model="llama-3-8b", model="llama-3-1b", notes={"tokens_removed": 4000})
+    rec.attempt(call, Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    asked, served = 1000 * 0.05e-6 + 100 * 0.08e-6, 1000 * 0.01e-6 + 100 * 0.02e-6
+    assert r.savings == {
+        "context_budget": pytest.approx(4000 * 0.05e-6, abs=1e-15),
+        "router": pytest.approx(asked - served, abs=1e-15),
+    }
+
+
+def test_a_compressor_that_names_no_layer_saves_under_compressor():
+    rec = recorder()
+    notes = {"tokens_removed": 4000, "compression": {"strategies": {"retrieved": {"tokens_removed": 4000}}}}
+    rec.attempt(make_call(notes=notes), Result(usage=usage()), None, 0.0)
+    assert rec.sink.records[0].savings == {"compressor": pytest.approx(4000 * GPT4O[0], abs=1e-15)}
+
+
+def test_tokens_removed_from_a_prompt_for_an_unpriced_model_save_nothing_they_cannot_price():
+    rec = recorder()
+    call = make_call(requested_model="house-model-7", model="gpt-4o-mini", notes={"tokens_removed": 4000})
+    rec.attempt(call, Result(usage=usage()), None, 0.0)
+    [r] = rec.sink.records
+    assert (r.cost_usd, r.savings) == (pytest.approx(1000 * MINI[0] + 100 * MINI[1], abs=1e-15), {})
+
+
+def test_the_service_tier_asked_for_is_priced_when_the_answer_does_not_name_one():
+    rec = recorder()
+    call = make_call(model="gpt-5", requested_model="gpt-5", params={"service_tier": "flex"})
+    out = rec.attempt(call, Result(usage=usage()), None, 0.0)
+    assert out.cost_usd == pytest.approx(costkit.pricing.cost("gpt-5", usage(), service_tier="flex"), abs=1e-15)
+    assert out.cost_usd == pytest.approx(costkit.pricing.cost("gpt-5", usage()) / 2, rel=1e-9)
