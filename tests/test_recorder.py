@@ -395,3 +395,45 @@ def test_the_service_tier_asked_for_is_priced_when_the_answer_does_not_name_one(
     out = rec.attempt(call, Result(usage=usage()), None, 0.0)
     assert out.cost_usd == pytest.approx(costkit.pricing.cost("gpt-5", usage(), service_tier="flex"), abs=1e-15)
     assert out.cost_usd == pytest.approx(costkit.pricing.cost("gpt-5", usage()) / 2, rel=1e-9)
+
+
+# ------------------------------------------------------------------ what the hot path reads before the record is built
+def test_a_held_attempt_carries_its_cost_and_tokens_before_its_record_is_built():
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call.evolve(kind="retry", attempt=2), Result(usage=usage()), None, 0.0)
+    [held] = call.scope.records  # what a budget settles on while the request is still running
+    full = 1000 * GPT4O[0] + 100 * GPT4O[1]
+    assert (held.request_id, held.attempt, held.kind, held.input_tokens, held.output_tokens) == (
+        call.request_id, 2, "retry", 1000, 100)
+    assert held.cost_usd == pytest.approx(full, abs=1e-15)
+
+
+def test_a_lost_attempt_carries_its_billed_input_before_its_record_is_built():
+    from costkit.tokens import count_messages
+
+    rec = recorder()
+    call = rec.begin(make_call())
+    rec.attempt(call, None, TimeoutError("slow"), 0.0)
+    [held] = call.scope.records
+    assert (held.input_tokens, held.output_tokens) == (count_messages(list(call.messages), "gpt-4o"), 0)
+
+
+def test_an_attempt_is_stamped_when_it_ended_and_timed_from_its_start(monkeypatch):
+    from types import SimpleNamespace
+
+    from costkit import _recorder, records
+
+    clock = [100.0]
+    previous = records.set_clock(lambda: clock[0])
+    try:
+        monkeypatch.setattr(_recorder, "time", SimpleNamespace(perf_counter=lambda: 12.5))
+        rec = recorder()
+        call = rec.begin(make_call())
+        rec.attempt(call, Result(usage=usage()), None, 12.25)
+        clock[0] = 200.0  # the request ends later; its records are built then
+        rec.end(call, Result())
+    finally:
+        records.set_clock(previous)
+    [r] = rec.sink.records
+    assert (r.timestamp, r.latency_ms) == (100.0, 250.0)
