@@ -322,29 +322,52 @@ def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[li
     return unlisted, stale
 
 
+def _not_killed(workdir: Path, selected: list[str]) -> list[str]:
+    """The mutants matching ``selected`` that the last run in ``workdir`` did not kill."""
+    names = []
+    for path in MONEY_PATHS:
+        meta = json.loads((workdir / "mutants" / (path + ".meta")).read_text())
+        for name, code in meta["exit_code_by_key"].items():
+            if code not in _KILLED and code not in _SKIPPED and any(fnmatch.fnmatchcase(name, s) for s in selected):
+                names.append(name)
+    return sorted(names)
+
+
 _STATUS = {0: "survived", 33: "no tests", 5: "no tests", None: "not checked", -11: "segfault", -9: "segfault"}
 
 
 @nox.session
 def mutate(session: nox.Session) -> None:
-    """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants."""
+    """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants.
+
+    ``-- --again`` reruns, with the tests as they are now, only the mutants the last run did not
+    kill (after adding tests; the code must be the one that run mutated: a killed mutant stays killed
+    when tests are only added).
+    """
     session.install(".[test]", MUTMUT)
     root = Path.cwd()
     workdir = Path(session.create_tmp()).resolve() / "mutate"
-    if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    shutil.copytree(root / "costkit", workdir / "costkit", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (workdir / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + _mutmut_config())
-    selected = session.posargs or [
+    again = session.posargs[:1] == ["--again"]
+    every = [
         f"{path[: -len('.py')].replace('/', '.')}.{pattern}__mutmut_*"
         for path, patterns in MONEY_PATHS.items()
         for pattern in patterns
     ]
+    if again:
+        shutil.rmtree(workdir / "tests")
+        shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        selected = _not_killed(workdir, every)
+    else:
+        if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        shutil.copytree(root / "costkit", workdir / "costkit", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        (workdir / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + _mutmut_config())
+        selected = session.posargs or every
     with session.chdir(workdir):
         session.run("mutmut", "run", *selected)
-        unlisted, stale = _score_report(workdir, selected, root / "docs" / "mutation.md")
+        unlisted, stale = _score_report(workdir, every if again else selected, root / "docs" / "mutation.md")
     if unlisted:
         print("\nsurvivors not listed as equivalent in docs/mutation.md (see one: cd", workdir, "&& mutmut show NAME):")
         print("\n".join(f"  {name}" for name in unlisted))
