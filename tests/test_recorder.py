@@ -437,3 +437,15 @@ def test_an_attempt_is_stamped_when_it_ended_and_timed_from_its_start(monkeypatc
         records.set_clock(previous)
     [r] = rec.sink.records
     assert (r.timestamp, r.latency_ms) == (100.0, 250.0)
+
+
+def test_a_record_carries_the_price_its_attempt_was_charged_even_if_the_price_changes_before_it_is_built():
+    book = costkit.pricing.PriceBook(base=None)
+    book.register("house-model-7", input_per_million=1.0, output_per_million=2.0)
+    rec = Recorder(MemorySink(), book)
+    call = rec.begin(make_call(requested_model="house-model-7", model="house-model-7"))
+    out = rec.attempt(call, Result(usage=usage()), None, 0.0)
+    book.register("house-model-7", input_per_million=10.0, output_per_million=20.0)  # while the request runs
+    rec.end(call, Result())
+    [r] = rec.sink.records
+    assert r.cost_usd == out.cost_usd == pytest.approx(1000 * 1e-6 + 100 * 2e-6, abs=1e-15)
