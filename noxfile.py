@@ -265,11 +265,14 @@ def _mutmut_config() -> str:
 
 
 def _equivalent_mutants(listing: Path) -> dict[str, str]:
-    """Mutant name -> why it is equivalent, from the table in docs/mutation.md (name first, reason last)."""
+    """Mutant name -> why it is equivalent, from the first table in docs/mutation.md (name first, reason
+    last); the page's later sections (survivors left) are not read."""
     found: dict[str, str] = {}
     if not listing.exists():
         return found
     for line in listing.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and cells[0].startswith("`costkit.") and "__mutmut_" in cells[0]:
             found[cells[0].strip("`")] = cells[-1]
