@@ -219,6 +219,20 @@ MONEY_PATHS: dict[str, tuple[str, ...]] = {
         "xǁRedisBudgetBackendǁsettle",
         "xǁRedisBudgetBackendǁrelease",
     ),
+    # the record's cost fields: an attempt's price, a cache hit's and each layer's saving, the router's net saving
+    "costkit/_recorder.py": (
+        "xǁRecorderǁprice",
+        "xǁRecorderǁ_input_rate",
+        "xǁRecorderǁ_priced_compression",
+        "xǁRecorderǁ_savings",
+        "xǁRecorderǁattempt",
+        "xǁRecorderǁattempt_cost",
+        "xǁRecorderǁcache_hit",
+        "x__strategy_saving",
+        "x__settle_router_saving",
+        "x_estimate_input_usage",
+        "x__service_tier",
+    ),
 }
 # the tests that exercise those functions (mutmut picks, per mutant, the ones that called it)
 MONEY_TESTS = (
@@ -229,9 +243,15 @@ MONEY_TESTS = (
     "tests/test_budgeted.py",
     "tests/policies/test_budget.py",
     "tests/policies/test_budget_backends.py",
+    "tests/test_recorder.py",
+    "tests/test_wrap.py",
+    "tests/policies/test_router.py",
+    "tests/policies/test_context_budget.py",
+    "tests/policies/compress/test_policy.py",
 )
 # mutmut's exit codes: 1 and 3 = a test failed (killed), timeouts count as killed (as its own score does)
 _KILLED = {1, 3, 36, -24, 24, 152, 255}
+_TIMEOUT = {36, -24, 24, 152, 255}
 _SKIPPED = {34}
 
 
@@ -252,11 +272,14 @@ def _mutmut_config() -> str:
 
 
 def _equivalent_mutants(listing: Path) -> dict[str, str]:
-    """Mutant name -> why it is equivalent, from the table in docs/mutation.md (name first, reason last)."""
+    """Mutant name -> why it is equivalent, from the first table in docs/mutation.md (name first, reason
+    last); the page's later sections (survivors left) are not read."""
     found: dict[str, str] = {}
     if not listing.exists():
         return found
     for line in listing.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            break
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 2 and cells[0].startswith("`costkit.") and "__mutmut_" in cells[0]:
             found[cells[0].strip("`")] = cells[-1]
@@ -264,7 +287,11 @@ def _equivalent_mutants(listing: Path) -> dict[str, str]:
 
 
 def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[list[str], list[str]]:
-    """Print the score per module; return (survivors not listed as equivalent, listed ones not surviving)."""
+    """Print the score per module; return (survivors not listed as equivalent, listed ones not surviving).
+
+    "killed" counts timeouts too (mutmut's own score does: a mutant that hangs is noticed); they are
+    also shown on their own. "of non-equiv." is killed over the mutants not listed as equivalent.
+    """
     equivalent = _equivalent_mutants(listing)
     unlisted: list[str] = []
     seen_equivalent: set[str] = set()
@@ -272,38 +299,48 @@ def _score_report(workdir: Path, selected: list[str], listing: Path) -> tuple[li
     for path, patterns in MONEY_PATHS.items():
         meta = json.loads((workdir / "mutants" / (path + ".meta")).read_text())
         module = path[: -len(".py")].replace("/", ".")
-        killed = survived = equiv = 0
+        counts = [0, 0, 0, 0, 0]  # mutants, killed, of them timeouts, equivalent, survived
         for name, code in sorted(meta["exit_code_by_key"].items()):
             func = name[len(module) + 1 :].partition("__mutmut_")[0]
             if code in _SKIPPED or not any(fnmatch.fnmatchcase(func, p) for p in patterns):
                 continue
             if not any(fnmatch.fnmatchcase(name, s) for s in selected):
                 continue
+            counts[0] += 1
             if code in _KILLED:
-                killed += 1
+                counts[1] += 1
+                counts[2] += code in _TIMEOUT
             elif name in equivalent:
-                equiv += 1
+                counts[3] += 1
                 seen_equivalent.add(name)
             else:
-                survived += 1
+                counts[4] += 1
                 unlisted.append(f"{name} ({_STATUS.get(code, code)})")
-        total = killed + survived + equiv
-        rows.append((module, total, killed, equiv, survived))
-    print(f"\n{'module':<36} {'mutants':>7} {'killed':>7} {'equiv.':>7} {'left':>5} {'score':>7} {'+equiv.':>8}")
-    sums = [0, 0, 0, 0]
-    for module, total, killed, equiv, survived in rows:
-        sums = [a + b for a, b in zip(sums, (total, killed, equiv, survived), strict=True)]
-        print(
-            f"{module:<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
-            f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
-        )
-    total, killed, equiv, survived = sums
+        rows.append((path, counts))
+    rows.append(("all money paths", [sum(c[i] for _, c in rows) for i in range(5)]))
     print(
-        f"{'all money paths':<36} {total:>7} {killed:>7} {equiv:>7} {survived:>5} "
-        f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%}"
+        f"\n{'file':<38} {'mutants':>7} {'killed':>7} {'timeout':>7} {'equiv.':>7} {'left':>5} "
+        f"{'score':>7} {'+equiv.':>8} {'of non-equiv.':>14}"
     )
+    for path, (total, killed, timeout, equiv, survived) in rows:
+        print(
+            f"{path:<38} {total:>7} {killed:>7} {timeout:>7} {equiv:>7} {survived:>5} "
+            f"{killed / max(total, 1):>7.1%} {(killed + equiv) / max(total, 1):>8.1%} "
+            f"{killed / max(total - equiv, 1):>14.1%}"
+        )
     stale = sorted(set(equivalent) - seen_equivalent)
     return unlisted, stale
+
+
+def _not_killed(workdir: Path, selected: list[str]) -> list[str]:
+    """The mutants matching ``selected`` that the last run in ``workdir`` did not kill."""
+    names = []
+    for path in MONEY_PATHS:
+        meta = json.loads((workdir / "mutants" / (path + ".meta")).read_text())
+        for name, code in meta["exit_code_by_key"].items():
+            if code not in _KILLED and code not in _SKIPPED and any(fnmatch.fnmatchcase(name, s) for s in selected):
+                names.append(name)
+    return sorted(names)
 
 
 _STATUS = {0: "survived", 33: "no tests", 5: "no tests", None: "not checked", -11: "segfault", -9: "segfault"}
@@ -311,24 +348,36 @@ _STATUS = {0: "survived", 33: "no tests", 5: "no tests", None: "not checked", -1
 
 @nox.session
 def mutate(session: nox.Session) -> None:
-    """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants."""
+    """Mutation testing of the money paths (mutmut); ``-- <mutant glob>...`` runs only those mutants.
+
+    ``-- --again`` reruns, with the tests as they are now, only the mutants the last run did not
+    kill (after adding tests; the code must be the one that run mutated: a killed mutant stays killed
+    when tests are only added).
+    """
     session.install(".[test]", MUTMUT)
     root = Path.cwd()
     workdir = Path(session.create_tmp()).resolve() / "mutate"
-    if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    shutil.copytree(root / "costkit", workdir / "costkit", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    (workdir / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + _mutmut_config())
-    selected = session.posargs or [
+    again = session.posargs[:1] == ["--again"]
+    every = [
         f"{path[: -len('.py')].replace('/', '.')}.{pattern}__mutmut_*"
         for path, patterns in MONEY_PATHS.items()
         for pattern in patterns
     ]
+    if again:
+        shutil.rmtree(workdir / "tests")
+        shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        selected = _not_killed(workdir, every)
+    else:
+        if workdir.exists():  # a fresh run: mutmut keeps earlier verdicts of mutants it is not asked to rerun
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        shutil.copytree(root / "costkit", workdir / "costkit", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(root / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        (workdir / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + _mutmut_config())
+        selected = session.posargs or every
     with session.chdir(workdir):
         session.run("mutmut", "run", *selected)
-        unlisted, stale = _score_report(workdir, selected, root / "docs" / "mutation.md")
+        unlisted, stale = _score_report(workdir, every if again else selected, root / "docs" / "mutation.md")
     if unlisted:
         print("\nsurvivors not listed as equivalent in docs/mutation.md (see one: cd", workdir, "&& mutmut show NAME):")
         print("\n".join(f"  {name}" for name in unlisted))

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
-from costkit._budgeted import ScopeCheck, active_scopes, budgeted, charge
+from costkit._budgeted import _UNLIMITED, BudgetedScope, ScopeCheck, active_scopes, budgeted, charge, deferring
 from costkit._call import Call, Result, Usage
 from costkit._context import current_tags
+from costkit._ledger import Hold
 from costkit._pipeline import Pipeline
 from costkit._scope import RequestScope
 from costkit._stream import ResultStream
@@ -711,3 +714,94 @@ def test_a_budgeted_scope_reserves_for_the_call_as_the_leading_guardrails_cap_it
         return client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
 
     assert ask().choices[0].message.content
+
+
+# ------------------------------------------------------------------ the holds, the refusal, deferred answers
+NOV_22 = datetime(2026, 11, 22, 12, tzinfo=timezone.utc).timestamp()
+NOV_23 = datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()
+DEC_1 = datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
+
+
+def test_the_holds_of_a_call_name_each_ledger_its_limit_and_when_its_window_ends() -> None:
+    scope = BudgetedScope(name="f", max_usd_per_call=0.5, max_usd_per_month=3.0, clock=lambda: NOV_22)
+    with scope.invocation() as inv:
+        assert scope.holds(inv, 7) == [
+            ("max_usd_per_call", Hold(key=inv.call_key, limit=500_000_000, amount=7, expires_at=None)),
+            # no day limit: the ledger only counts (for spent_today())
+            ("max_usd_per_day", Hold(key="day|2026-11-22", limit=_UNLIMITED, amount=7, expires_at=NOV_23)),
+            ("max_usd_per_month", Hold(key="month|2026-11", limit=3_000_000_000, amount=7, expires_at=DEC_1)),
+        ]
+
+
+def test_a_refusal_says_exactly_what_did_not_fit() -> None:
+    provider = Provider()
+    run = chain(provider).run
+    refusals: list[BudgetExceeded] = []
+
+    def second_then_third(call: Call) -> Result:
+        with pytest.raises(BudgetExceeded) as e:
+            run(make_call())  # while this call's worst case is held
+        refusals.append(e.value)
+        return provider(call)
+
+    @budgeted(feature="summary", max_usd_per_call=0.03)
+    def summarize() -> None:
+        run(make_call())
+        Pipeline([ScopeCheck(estimator=FixedInput())], second_then_third).run(make_call())
+
+    summarize()
+    (err,) = refusals
+    # spent $0.0115 + held $0.013 + this call's $0.013 > $0.03; the third call counted while it was checked
+    assert (err.scope, err.spent_usd, err.limit_usd, err.requested_usd) == (
+        "budgeted:summary:max_usd_per_call",
+        0.0115,
+        0.03,
+        0.013,
+    )
+    assert err.details == {
+        "reason": "limit",
+        "limit": "max_usd_per_call",
+        "reserved": 0.013,
+        "remaining": 0.0055,
+        "model": "strong",
+        "calls": 3,
+    }
+    assert str(err) == (
+        "summary: this call's worst case on strong does not fit in max_usd_per_call (scope=budgeted:summary:"
+        "max_usd_per_call, spent=$0.011500, limit=$0.030000, this call up to $0.013000)"
+    )
+
+
+def test_a_scope_with_only_call_counts_never_prices_the_call() -> None:
+    provider = Provider()
+    run = Pipeline([ScopeCheck(estimator=FixedWorst(None))], provider).run
+
+    @budgeted(max_calls=2)
+    def f() -> None:
+        run(make_call())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an unpriced model would be warned about if it were priced
+        f()
+    assert len(provider.calls) == 1
+
+
+def test_a_deferred_call_is_answered_without_the_chain_or_a_hold() -> None:
+    provider = Provider()
+    run = chain(provider).run
+    asked: list[Call] = []
+
+    def answer(call: Call) -> Result:
+        asked.append(call)
+        return Result(text="from the batch job")
+
+    @budgeted(max_usd_per_call=0.001)  # less than the worst case: the chain would refuse it
+    def f() -> tuple[str | None, tuple[int, int]]:
+        call = make_call()
+        with deferring(answer):
+            result = run(call)
+        assert asked == [call]
+        return result.text, _held()
+
+    assert f() == ("from the batch job", (0, 0))
+    assert provider.calls == []

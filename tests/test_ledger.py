@@ -6,10 +6,13 @@ computed with the code under test.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
 
+from costkit import _ledger
 from costkit._call import Call, Result, Usage
 from costkit._ledger import (
     Hold,
@@ -70,6 +73,13 @@ def test_nano_to_usd() -> None:
 
 
 # ------------------------------------------------------------------------------ windows
+@pytest.fixture(autouse=True)
+def _empty_window_memo() -> None:
+    """Every test computes its windows: an answer memoized by an earlier test (or by a process the
+    test runner forked from, as mutation testing does) would hide what the computation does."""
+    _ledger._window_memo.clear()
+
+
 @pytest.mark.parametrize(
     ("window", "now", "window_id", "ends"),
     [
@@ -116,6 +126,32 @@ def test_an_unknown_window_names_the_field() -> None:
     with pytest.raises(ConfigError) as e:
         window_of("fortnight", ts(2026, 11, 22))
     assert e.value.field == "window"
+    assert str(e.value) == "window: must be one of hour, day, week, month, total, got 'fortnight'"
+
+
+@pytest.fixture
+def far_east_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time is UTC+14 (Kiribati): most UTC hours are on the next local day."""
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    yield
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+@pytest.mark.usefixtures("far_east_local_time")
+@pytest.mark.parametrize(
+    ("window", "window_id", "ends"),
+    [
+        ("hour", "2026-11-22T12", ts(2026, 11, 22, 13)),
+        ("day", "2026-11-22", ts(2026, 11, 23)),
+        ("week", "2026-W47", ts(2026, 11, 23)),
+        ("month", "2026-11", ts(2026, 12, 1)),
+    ],
+)
+def test_windows_are_utc_whatever_the_local_timezone(window: str, window_id: str, ends: float) -> None:
+    # 2026-11-22 12:30 UTC is 2026-11-23 02:30 in Kiribati
+    assert window_of(window, ts(2026, 11, 22, 12, 30)) == (window_id, ends)
 
 
 # ------------------------------------------------------------------------------ the in-process counters
@@ -184,6 +220,24 @@ def test_settle_replaces_the_hold_with_the_actual_amount_on_every_counter() -> N
     assert (b.usage("a").spent, b.usage("a").reserved) == (20, 0)
 
 
+def test_settle_needs_one_amount_per_hold() -> None:
+    b = backend()
+    res = b.reserve([hold("a"), hold("b")], 60)
+    with pytest.raises(ValueError):
+        b.settle(res, [5])
+    with pytest.raises(ValueError):
+        b.settle(res, [5, 5, 5])
+
+
+def test_a_refused_reservation_names_itself_and_what_it_asked_for() -> None:
+    b = backend()
+    asked = (hold("a", amount=10), hold("b", limit=5, amount=10))
+    refused = b.reserve(list(asked), 60)
+    assert (refused.ok, refused.holds, refused.refused) == (False, asked, asked[1])
+    assert isinstance(refused.id, str) and refused.id
+    assert refused.id != b.reserve([hold("a")], 60).id
+
+
 def test_settle_accepts_integral_floats() -> None:
     b = backend()
     res = b.reserve([hold(amount=10)], 60)
@@ -245,6 +299,18 @@ def test_ended_windows_are_swept_but_live_counters_and_holds_are_kept() -> None:
     assert b.usage("held").reserved == 10  # its window ended, but a hold is still in flight
 
 
+def test_a_counter_is_kept_until_the_instant_after_its_window_ends() -> None:
+    clock = Clock()
+    b = backend(clock, sweep_every_s=60)
+    b.settle(b.reserve([hold("ending", expires_at=clock.wall + 100)], 600), [7])
+    clock.wall, clock.mono = clock.wall + 100, clock.mono + 60  # the very end of the window
+    b.reserve([hold("x")], 600)
+    assert b.usage("ending").spent == 7  # a settlement landing now still finds it
+    clock.wall, clock.mono = clock.wall + 0.001, clock.mono + 60
+    b.reserve([hold("x")], 600)
+    assert b.usage("ending").spent == 0
+
+
 def test_the_sweep_waits_for_its_period() -> None:
     clock = Clock()
     b = backend(clock, sweep_every_s=60)
@@ -296,6 +362,7 @@ async def test_the_async_methods_are_the_sync_ones() -> None:
         (0, 10, 0, []),
         (0, 4, 10, []),
         (0, 5, 10, [0.5]),
+        (0, 1, 1, [0.5, 0.8, 1.0]),  # the smallest limit there is: one nano-dollar or one token
     ],
 )
 def test_thresholds_crossed(before: int, after: int, limit: int, expected: list[float]) -> None:

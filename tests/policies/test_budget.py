@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,13 @@ from costkit._stream import ResultStream
 from costkit._warn import CostkitWarning
 from costkit.errors import BudgetExceeded, ConfigError
 from costkit.policies.budget import Budget, BudgetAlert, BudgetLimit
-from costkit.policies.budget_backends import InProcessBudgetBackend, RedisBudgetBackend, usd_to_nano
+from costkit.policies.budget_backends import (
+    CounterState,
+    Hold,
+    InProcessBudgetBackend,
+    RedisBudgetBackend,
+    usd_to_nano,
+)
 from costkit.policies.guardrails import WorstCaseEstimator
 from costkit.pricing import PriceBook
 from costkit.records import CostRecord
@@ -762,7 +770,8 @@ def test_counter_names_are_unambiguous_whatever_the_tag_values() -> None:
     assert len(set(buckets)) == len(pairs)
     assert all("|" not in b for b in buckets)
     assert limit.bucket(Tags(tenant="acme", feature="faq")) == "tenant=acme,feature=faq"  # plain names unchanged
-    assert [bucket_part(v) for v in (None, "", "-", "a,b")] == ["-", "~", "~-", "~a%2Cb"]
+    # a counter's name is stored (Redis): its spelling is a contract; in an encoded value even "/" is encoded
+    assert [bucket_part(v) for v in (None, "", "-", "a,b", "a/b c")] == ["-", "~", "~-", "~a%2Cb", "~a%2Fb%20c"]
     b, provider = budget(limit), Provider()
     chain = Pipeline([b], provider)
     chain.run(make_call().evolve(tags=Tags(tenant="a,feature=b", feature="c")))
@@ -1121,6 +1130,13 @@ def test_a_backend_that_cannot_enforce_refuses_with_its_reason(error: str, reaso
     assert str(e.value).startswith(message + " (scope=all,")
 
 
+def test_an_unpriced_call_refused_by_a_backend_that_cannot_enforce_asked_for_nothing() -> None:
+    b = budget(BudgetLimit(usd=1.0, name="all"), backend=_Unavailable("ConnectionError"))  # type: ignore[arg-type]
+    with pytest.warns(CostkitWarning, match="cannot price"), pytest.raises(BudgetExceeded) as e:
+        Pipeline([b], Provider()).run(make_call(model="mystery"))
+    assert (e.value.requested_usd, e.value.details["reason"]) == (0.0, "backend_unavailable")
+
+
 def test_degrade_is_not_tried_when_the_backend_cannot_enforce() -> None:
     b = budget(BudgetLimit(usd=1.0), backend=_Unavailable("x"), on_exceed="degrade", degrade_to="cheap")  # type: ignore[arg-type]
     provider = Provider()
@@ -1158,3 +1174,206 @@ async def test_async_alerts_and_stream_settlement_use_the_same_amounts() -> None
     await Pipeline([b], provider, provider.acall).arun(make_call())
     assert [(a.threshold, a.spent) for a in alerts] == [(0.5, 0.0115)]
     assert b.backend.usage(b.key_for(limit)).spent == 11_500_000
+
+
+# ------------------------------------------------------------------ windows, unpriced models, token-only spend
+NOV_23 = datetime(2026, 11, 23, tzinfo=timezone.utc).timestamp()
+DEC_1 = datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()
+
+
+def test_each_hold_names_its_counter_limit_amount_and_window_end() -> None:
+    day = BudgetLimit(usd=0.5, tokens=4000, tenant="*", name="day")
+    month = BudgetLimit(tokens=5000, window="month", name="month")
+    ever = BudgetLimit(usd=2.0, window="total", name="ever")
+    plan = budget(day, month, ever, clock=lambda: NOV_22).plan(make_call(tenant="acme"))
+    assert plan is not None
+    # strong: 1000 input tokens at $10/M + 100 output tokens at $30/M = $0.013 = 13,000,000 nano-dollars; 1100 tokens
+    assert plan.holds == (
+        Hold(key="day|tenant=acme|2026-11-22|usd", limit=500_000_000, amount=13_000_000, expires_at=NOV_23),
+        Hold(key="day|tenant=acme|2026-11-22|tokens", limit=4000, amount=1100, expires_at=NOV_23),
+        Hold(key="month|global|2026-11|tokens", limit=5000, amount=1100, expires_at=DEC_1),
+        Hold(key="ever|global|total|usd", limit=2_000_000_000, amount=13_000_000, expires_at=None),
+    )
+
+
+def test_a_days_counter_is_dropped_after_its_day_and_a_total_one_is_kept() -> None:
+    wall, mono = [NOV_22], [0.0]
+    backend = InProcessBudgetBackend(clock=lambda: wall[0], monotonic=lambda: mono[0])
+    day, ever = BudgetLimit(usd=1.0, name="day"), BudgetLimit(usd=1.0, window="total", name="ever")
+    b = budget(day, ever, backend=backend, clock=lambda: wall[0])
+    run = Pipeline([b], Provider()).run
+    run(make_call())
+    nov_22 = b.key_for(day)
+    wall[0], mono[0] = NOV_23 + 60, 120.0  # the next day, after the sweep period
+    run(make_call())
+    assert backend.usage(nov_22) == CounterState(0, 0)  # swept with its day
+    assert backend.usage(b.key_for(day)) == CounterState(11_500_000, 0)
+    assert backend.usage(b.key_for(ever)) == CounterState(23_000_000, 0)
+
+
+def test_a_call_one_second_after_midnight_draws_on_the_new_days_budget() -> None:
+    now = [NOV_23 - 1]
+    limit = BudgetLimit(usd=1.0)
+    b = budget(limit, clock=lambda: now[0])
+    run = Pipeline([b], Provider()).run
+    run(make_call())  # 23:59:59
+    now[0] = NOV_23  # 00:00:00: the same hour-long memo slot for any divisor but 3600
+    run(make_call())
+    assert b.backend.usage(b.key_for(limit, now=NOV_23 - 1)).spent == 11_500_000
+    assert b.backend.usage(b.key_for(limit, now=NOV_23)).spent == 11_500_000
+
+
+def test_an_unpriced_model_is_refused_with_its_name_when_asked() -> None:
+    provider = Provider()
+    b = budget(BudgetLimit(usd=1.0, name="all"), BudgetLimit(tokens=9000, name="tok"), on_unpriced="reject")
+    with pytest.raises(BudgetExceeded) as e:
+        Pipeline([b], provider).run(make_call(model="mystery"))
+    assert provider.models == []
+    assert (e.value.scope, e.value.details) == ("all", {"reason": "unpriced", "model": "mystery"})
+    assert str(e.value) == (
+        "no price for 'mystery': its worst case cannot be reserved "
+        "(scope=all, spent=$0.000000, limit=$0.000000, this call up to $0.000000)"
+    )
+
+
+def test_an_unpriced_model_is_warned_about_once_per_model(caplog: pytest.LogCaptureFixture) -> None:
+    b = budget(BudgetLimit(usd=1.0))
+    run = Pipeline([b], lambda c: Result(text="x", model=c.model)).run
+    with caplog.at_level(logging.WARNING, logger="costkit"), pytest.warns(CostkitWarning):
+        for model in ("mystery", "mystery", "enigma"):
+            run(make_call(model=model))
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        (
+            "costkit.budget-unpriced",
+            f"costkit: Budget cannot price {m!r}; its calls reserve $0 and settle $0 (register a price with "
+            f"costkit.pricing.register({m!r}, ...), or on_unpriced='reject')",
+        )
+        for m in ("mystery", "enigma")
+    ]
+
+
+def test_a_token_only_budget_holds_an_unpriced_models_tokens_without_a_warning() -> None:
+    limit = BudgetLimit(tokens=5000)
+    b = budget(limit, on_unpriced="reject")
+    held: list[int] = []
+
+    def provider(call: Call) -> Result:
+        held.append(b.backend.usage(b.key_for(limit, unit="tokens")).reserved)
+        return Result(text="x", model=call.model, usage=Usage(input_tokens=1000, output_tokens=30))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Pipeline([b], provider).run(make_call(model="mystery"))
+    assert held == [1100]  # 1000 prompt tokens + the call's cap of 100
+    assert b.backend.usage(b.key_for(limit, unit="tokens")) == CounterState(1030, 0)
+
+
+def test_a_failed_unpriced_attempt_is_settled_against_a_token_limit() -> None:
+    """An attempt with tokens but no dollars (an unpriced model) is spend all the same: settled, not released."""
+    limit = BudgetLimit(tokens=5000)
+    b = budget(limit)
+
+    def unpriced_then_fails(call: Call) -> Result:
+        call.scope.add(_attempt_record(call, None, 400))  # type: ignore[arg-type]
+        raise ConnectionError
+
+    with pytest.raises(ConnectionError):
+        Pipeline([b], unpriced_then_fails).run(make_call(model="mystery").evolve(scope=RequestScope()))
+    assert b.backend.usage(b.key_for(limit, unit="tokens")) == CounterState(400, 0)
+
+
+# ---------------------------------------------------------- alerts on every settle path, the backend's async half
+def test_a_stream_that_crosses_a_threshold_alerts_when_it_ends() -> None:
+    alerts: list[BudgetAlert] = []
+    limit = BudgetLimit(usd=0.02, name="s")
+    b = budget(limit, alerts=(0.5,), on_alert=alerts.append, clock=lambda: NOV_22)
+    prices = book()
+
+    def streams(call: Call) -> Result:
+        finalize = lambda r: r.evolve(cost_usd=prices.cost("strong", r.usage))  # noqa: E731
+        return Result(stream=ResultStream(iter(["a"] * 20), _Acc(), finalize), model=call.model)
+
+    result = Pipeline([b], streams).run(make_call().evolve(stream=True))
+    assert alerts == []  # nothing is settled before the stream ends
+    list(result.stream)  # type: ignore[arg-type]
+    # 1000 input tokens at $10/M + 20 output tokens at $30/M = $0.0106: past half of $0.02
+    assert alerts == [
+        BudgetAlert(
+            limit=limit, bucket="global", window="2026-11-22", unit="usd", threshold=0.5, spent=0.0106, limit_value=0.02
+        )
+    ]
+
+
+def test_without_on_alert_a_crossing_is_silent() -> None:
+    limit = BudgetLimit(usd=0.02)
+    b = budget(limit)  # the default alerts (0.5, 0.8, 0.95) and nobody to tell
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Pipeline([b], Provider()).run(make_call())  # $0.0115 of $0.02
+    assert b.backend.usage(b.key_for(limit)) == CounterState(11_500_000, 0)
+
+
+def test_each_kind_of_alert_callback_failure_is_warned_about_once() -> None:
+    errors = iter([RuntimeError("pager down"), ValueError("bad payload"), RuntimeError("pager still down")])
+
+    def flaky(_alert: BudgetAlert) -> None:
+        raise next(errors)
+
+    b = budget(BudgetLimit(usd=0.05), alerts=(0.2, 0.4, 0.6), on_alert=flaky)
+    run = Pipeline([b], Provider()).run
+    with pytest.warns(CostkitWarning) as warned:
+        for _ in range(3):  # spent $0.0115, $0.023, $0.0345: one threshold crossed by each
+            run(make_call())
+    assert [str(w.message) for w in warned] == [
+        "costkit: a budget on_alert callback failed: RuntimeError('pager down')",
+        "costkit: a budget on_alert callback failed: ValueError('bad payload')",
+    ]
+
+
+class _CallLog(InProcessBudgetBackend):
+    """The in-process counters, logging which of their sync and async methods were called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def reserve(self, holds: Any, ttl_s: float) -> Any:
+        self.log.append("reserve")
+        return super().reserve(holds, ttl_s)
+
+    def settle(self, reservation: Any, actual: Any) -> Any:
+        self.log.append("settle")
+        return super().settle(reservation, actual)
+
+    def release(self, reservation: Any) -> None:
+        self.log.append("release")
+        super().release(reservation)
+
+    async def areserve(self, holds: Any, ttl_s: float) -> Any:
+        self.log.append("areserve")
+        return InProcessBudgetBackend.reserve(self, holds, ttl_s)
+
+    async def asettle(self, reservation: Any, actual: Any) -> Any:
+        self.log.append("asettle")
+        return InProcessBudgetBackend.settle(self, reservation, actual)
+
+    async def arelease(self, reservation: Any) -> None:
+        self.log.append("arelease")
+        InProcessBudgetBackend.release(self, reservation)
+
+
+async def test_an_async_request_uses_the_backends_async_methods() -> None:
+    """The async half is the backend's own (the Redis one releases a reservation whose task was
+    cancelled; a native async backend never blocks the loop), not the sync half in a thread."""
+    backend, limit = _CallLog(), BudgetLimit(usd=1.0)
+    b = budget(limit, backend=backend)
+    works, fails = Provider(), Provider(fail=ConnectionError())
+    await Pipeline([b], works, works.acall).arun(make_call())
+    with pytest.raises(ConnectionError):
+        await Pipeline([b], fails, fails.acall).arun(make_call())
+    assert backend.log == ["areserve", "asettle", "areserve", "arelease"]
+    Pipeline([b], works).run(make_call())
+    with pytest.raises(ConnectionError):
+        Pipeline([b], fails).run(make_call())
+    assert backend.log[4:] == ["reserve", "settle", "reserve", "release"]
+    assert backend.usage(b.key_for(limit)) == CounterState(23_000_000, 0)

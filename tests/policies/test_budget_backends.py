@@ -28,6 +28,7 @@ from costkit.policies.budget_backends import (
     Hold,
     InProcessBudgetBackend,
     RedisBudgetBackend,
+    Reservation,
     thresholds_crossed,
     usd_to_nano,
     window_of,
@@ -554,3 +555,23 @@ def test_settle_needs_one_amount_per_hold() -> None:
         r = b.reserve([Hold(key="a", limit=100, amount=10), Hold(key="b", limit=100, amount=10)], ttl_s=60)
     with pytest.raises(ValueError):
         b.settle(r, [5])
+
+
+@pytest.mark.redis
+def test_a_refused_redis_reservation_names_itself_and_what_it_asked_for(redis_url: str) -> None:
+    b = RedisBudgetBackend(redis_url, prefix="refused")
+    asked = (Hold(key="a", limit=100, amount=10), Hold(key="b", limit=5, amount=10))
+    refused = b.reserve(list(asked), ttl_s=60)
+    assert (refused.ok, refused.holds, refused.refused) == (False, asked, asked[1])
+    assert isinstance(refused.id, str) and refused.id
+    assert refused.id != b.reserve([Hold(key="a", limit=100, amount=1)], ttl_s=60).id
+    b.close()
+
+
+def test_a_release_while_redis_is_down_leaves_the_hold_to_its_ttl() -> None:
+    client = _DownClient()
+    b = RedisBudgetBackend(client=client, on_redis_error="closed")
+    held = Reservation(id="r1", holds=(Hold(key="a", limit=100, amount=10),), ok=True)
+    with pytest.warns(CostkitWarning, match="unavailable"):
+        b.release(held)  # no error: the hold lapses by its TTL
+    assert client.calls == 1
