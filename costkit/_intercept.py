@@ -184,7 +184,7 @@ class Interceptor:
                 )
         return None
 
-    def start(self, route: Route, options: Any) -> tuple[Call | None, Any]:
+    def start(self, route: Route, options: Any, cast_to: Any = None) -> tuple[Call | None, Any]:
         """The Call of this request (None when costkit cannot read it) and the options to send it
         with (costkit's header removed)."""
         headers = getattr(options, "headers", None)
@@ -215,6 +215,7 @@ class Interceptor:
         call = self.recorder.begin(call)
         assert call.scope is not None
         call.scope.raw_response = raw_response
+        call.scope.beta = getattr(cast_to, "__module__", "").startswith("anthropic.types.beta")
         call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
         return call, options
 
@@ -266,7 +267,7 @@ class Interceptor:
             return self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import ResultStream
 
-        call, options = self.start(route, options)
+        call, options = self.start(route, options, cast_to)
         if call is None:
             return self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()
@@ -292,7 +293,7 @@ class AsyncInterceptor(Interceptor):
             return await self.sent(cast_to, options, *args, stream=stream, **kwargs)
         from ._stream import AsyncResultStream
 
-        call, options = self.start(route, options)
+        call, options = self.start(route, options, cast_to)
         if call is None:
             return await self.sent(cast_to, options, stream=stream, **kwargs)
         started = time.perf_counter()

@@ -42,6 +42,9 @@ class RequestScope:
     #: answer it from elsewhere, and ``response`` holds that object once the provider answered
     raw_response: bool = False
     response: Any = None
+    #: sent to a beta endpoint (anthropic's ``beta.messages``): its answer is the beta's own type, for
+    #: which no cached answer of the plain API may stand in
+    beta: bool = False
     #: Redis writes nothing waits for (settlements, lock releases, counters), sent in one pipeline
     #: when the request ends; None outside a wrapped client (then each is sent at once)
     writes: list[Any] | None = None

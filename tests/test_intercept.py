@@ -68,8 +68,13 @@ def test_chat_parse_runs_through_the_chain_and_a_hit_is_parsed_again(server, fak
     assert len(fake.calls) == 1  # the second came from the cache, parsed by the SDK's own parser
     call, hit = sink.records
     assert (call.kind, call.success, hit.kind, hit.cache) == ("call", True, "cache_hit", "exact")
-    assert call.cost_usd == pytest.approx(price("gpt-4o-mini", first.usage and costkit.Usage(
-        input_tokens=first.usage.prompt_tokens, output_tokens=first.usage.completion_tokens)))
+    assert call.cost_usd == pytest.approx(
+        price(
+            "gpt-4o-mini",
+            first.usage
+            and costkit.Usage(input_tokens=first.usage.prompt_tokens, output_tokens=first.usage.completion_tokens),
+        )
+    )
     assert fake.calls[0].body["response_format"]["type"] == "json_schema"  # what the SDK sent, schema and all
 
 
@@ -159,8 +164,9 @@ def test_embeddings_are_recorded_budgeted_and_cached(server, fake, sink):
     assert first.data[0].embedding == second.data[0].embedding and len(fake.calls) == 1
     call, hit = sink.records
     assert (call.kind, call.input_tokens, call.output_tokens) == ("call", first.usage.prompt_tokens, 0)
-    assert call.cost_usd == pytest.approx(price("text-embedding-3-small", costkit.Usage(
-        input_tokens=first.usage.prompt_tokens)))
+    assert call.cost_usd == pytest.approx(
+        price("text-embedding-3-small", costkit.Usage(input_tokens=first.usage.prompt_tokens))
+    )
     assert (hit.cache, hit.savings) == ("exact", {"exact": pytest.approx(call.cost_usd)})
     assert budget.spent(limit) == pytest.approx(call.cost_usd)
 
@@ -304,8 +310,15 @@ def test_the_sdks_own_signatures_are_kept():
 
     raw = openai.OpenAI(api_key="k")
     client = costkit.wrap(raw, sink=None)
-    for path in ("chat.completions.create", "chat.completions.parse", "chat.completions.stream", "responses.create",
-                 "embeddings.create", "copy", "with_options"):
+    for path in (
+        "chat.completions.create",
+        "chat.completions.parse",
+        "chat.completions.stream",
+        "responses.create",
+        "embeddings.create",
+        "copy",
+        "with_options",
+    ):
         a, b = raw, client
         for part in path.split("."):
             a, b = getattr(a, part), getattr(b, part)
@@ -397,3 +410,20 @@ def test_anthropic_beta_messages_go_through_the_chain(server, fake, sink):
     (record,) = sink.records
     assert (record.client, record.provider) == ("anthropic", "anthropic")
     assert record.output_tokens == reply.usage.output_tokens
+
+
+def test_a_beta_call_is_never_answered_with_the_plain_apis_cached_message(server, fake, sink):
+    """The plain and the beta messages API share a path and a body: the cached plain Message is not
+    the BetaMessage the beta caller is typed to get, so a beta call bypasses the caches."""
+    from anthropic.types import Message
+    from anthropic.types.beta import BetaMessage
+
+    cache = costkit.ExactCache(store="memory", cache_sampled=True)  # anthropic 2.x takes no temperature
+    client = wrapped_anthropic(server, sink, [cache])
+    ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": Q}
+    plain, again = client.messages.create(**ask), client.messages.create(**ask)
+    beta = client.beta.messages.create(**ask)
+    assert (type(plain), type(again), type(beta)) == (Message, Message, BetaMessage)
+    assert len(fake.calls) == 2  # the plain call's repeat came from the cache, the beta call did not
+    assert [r.kind for r in sink.records] == ["call", "cache_hit", "call"]
+    assert cache.stats["bypass:beta"] == 1
