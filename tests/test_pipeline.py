@@ -266,3 +266,43 @@ def test_a_layer_that_does_not_join_the_checks_starts_only_after_the_checks_abov
     pipe = Pipeline([Gate("a", "go", log), Count(), Gate("b", "go", log)], *terminal_of(log))
     assert pipe.run(scoped_call()).text == "provider"
     assert log == [("batch", ["a"]), ("a", "go"), "counted", ("batch", ["b"]), ("b", "go"), "provider"]
+
+
+def test_a_task_cancelled_while_its_checks_run_gives_back_what_they_took():
+    import threading
+    import time
+
+    log = []
+    given_back = threading.Event()
+
+    class SlowCheck(Check):
+        @staticmethod
+        def run_all(checks):
+            time.sleep(0.2)  # the round trip, in a worker thread
+            return [(c.answer, None) for c in checks]
+
+        @staticmethod
+        def undo_all(checks, outcomes):
+            log.append(("given back", [c.name for c in checks], outcomes))
+            given_back.set()
+
+    class SlowGate(Gate):
+        def flow(self, call):
+            from costkit._pipeline import Ahead
+
+            verdict = yield Ahead(SlowCheck(self.name, self.answer, self.log), call)
+            self.log.append((self.name, verdict))
+            return (yield call)
+
+    pipe = Pipeline([SlowGate("a", "go", log)], *terminal_of(log))
+
+    async def main():
+        task = asyncio.ensure_future(pipe.arun(scoped_call()))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.to_thread(given_back.wait, 5)
+
+    asyncio.run(main())
+    assert log == [("given back", ["a"], [("go", None)])]  # the flow never got its answer; the provider was not called
