@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._call import SOURCE_PROVIDER, Call, Tags
 from ._context import current_tags
+from ._pipeline import PreCall
 from ._warn import warn_once
 from .errors import ConfigError
 from .providers.base import NotACall
@@ -85,7 +86,7 @@ def send_writes(call: Call) -> None:
     """The request has ended: its layers' Redis writes go out, one pipeline per server."""
     writes = call.scope.writes if call.scope is not None else None
     if writes:
-        from ._redis import flush_writes
+        from ._redis_batch import flush_writes
 
         call.scope.writes = None  # type: ignore[union-attr]  # anything later is sent at once
         flush_writes(writes)
@@ -97,7 +98,7 @@ async def asend_writes(call: Call) -> None:
     if writes:
         import asyncio
 
-        from ._redis import flush_writes
+        from ._redis_batch import flush_writes
 
         call.scope.writes = None  # type: ignore[union-attr]
         await asyncio.to_thread(flush_writes, writes)
@@ -217,6 +218,7 @@ class Interceptor:
         call.scope.raw_response = raw_response
         call.scope.beta = getattr(cast_to, "__module__", "").startswith("anthropic.types.beta")
         call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
+        call.scope.checks = PreCall()  # and their checks before the provider call, in one round trip too
         return call, options
 
     def sender(self, route: Route, cast_to: Any, options: Any, stream_cls: Any) -> Callable[[Call], Any]:

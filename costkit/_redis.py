@@ -25,17 +25,14 @@ Every Redis-backed policy, backend or store needs the same two things, written o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import attrs
-
 from ._warn import warn_once
-from .errors import ConfigError, RedisUnavailable, StateUnavailable
+from .errors import ConfigError, RedisUnavailable
 
 T = TypeVar("T")
 
@@ -297,120 +294,23 @@ class RedisGuard:
         """``op()``; when Redis is unavailable, ``fallback()`` (open) or :class:`RedisUnavailable` (closed)."""
         try:
             return self.call(op)
-        except RedisUnavailable:
-            if self.on_redis_error == FAIL_CLOSED:
-                raise
-        return self._fall_back(fallback)
+        except RedisUnavailable as exc:
+            return self.recover(exc, fallback)
 
     async def arun(self, op: Callable[[], Awaitable[T]], fallback: Callable[[], T]) -> T:
         """:meth:`run` for a coroutine operation."""
         try:
             return await self.acall(op)
-        except RedisUnavailable:
-            if self.on_redis_error == FAIL_CLOSED:
-                raise
-        return self._fall_back(fallback)
+        except RedisUnavailable as exc:
+            return self.recover(exc, fallback)
 
-    def _fall_back(self, fallback: Callable[[], T]) -> T:
+    def recover(self, exc: RedisUnavailable, fallback: Callable[[], T]) -> T:
+        """What an operation that found Redis unavailable gives: ``exc`` raised (closed), else ``fallback()``."""
+        if self.on_redis_error == FAIL_CLOSED:
+            raise exc
         with self._lock:
             self.fallbacks += 1
         return fallback()
-
-
-# ----------------------------------------------------------------------------- one round trip after the call
-
-
-@attrs.frozen(slots=True)
-class RedisWrite:
-    """One script call whose answer nothing waits for (a settlement, a lock release, a counter):
-    gathered with the request's other writes and sent in one pipeline when the request ends.
-
-    ``then`` gets the script's answer (bookkeeping: alerts, counters); ``fallback`` runs instead
-    when Redis is unavailable (the same fail-open handling the write would have had alone).
-    """
-
-    guard: RedisGuard
-    script: Any  # a redis-py Script (it knows its client)
-    keys: tuple[str, ...]
-    args: tuple[Any, ...]
-    then: Callable[[Any], None] | None = None
-    fallback: Callable[[], None] | None = None
-
-    def run(self) -> None:
-        """Send it alone (when there is no request to gather it with)."""
-        flush_writes([self])
-
-
-def write_now_or_later(scope: Any, write: RedisWrite) -> Generator[Any, Any, None]:
-    """A sub-flow: ``write`` goes into the request's end-of-request batch when the wrapper gathers
-    one (``scope.writes``), else it is sent now, as an I/O step."""
-    writes = getattr(scope, "writes", None)
-    if writes is not None:
-        writes.append(write)
-        return
-    from ._pipeline import Io
-
-    yield Io(write.run)
-
-
-def flush_writes(writes: list[RedisWrite]) -> None:
-    """Send ``writes`` in one pipeline per Redis server, then hand each answer on; never raises."""
-    by_server: dict[str, list[RedisWrite]] = {}
-    for w in writes:
-        by_server.setdefault(w.guard.health.endpoint, []).append(w)
-    for group in by_server.values():
-        _flush_group(group)
-
-
-def _fallback(w: RedisWrite) -> None:
-    if w.fallback is not None:
-        with contextlib.suppress(Exception):  # a fallback is bookkeeping: it never fails the call
-            w.fallback()
-
-
-def _send_alone(w: RedisWrite) -> Any:
-    try:
-        return w.guard.call(lambda: w.script(keys=list(w.keys), args=list(w.args)))
-    except Exception as exc:
-        return exc
-
-
-def _flush_group(group: list[RedisWrite]) -> None:
-    """One round trip: EVALSHA of every write in one pipeline on one client of the server (redis-py's
-    own script pipelining would add a SCRIPT EXISTS round trip per batch). A script the server does
-    not know yet (a restart, the first use) is loaded and that write sent again, on its own."""
-    guard = group[0].guard
-    client = group[0].script.registered_client
-
-    def send() -> list[Any]:
-        pipe = client.pipeline(transaction=False)
-        for w in group:
-            pipe.evalsha(w.script.sha, len(w.keys), *w.keys, *w.args)
-        return list(pipe.execute(raise_on_error=False))
-
-    try:
-        answers = guard.call(send)
-    except StateUnavailable:
-        for w in group:
-            _fallback(w)
-        return
-    except Exception as exc:  # a bug in a write's arguments: said once, never the call's failure
-        warn_once(f"redis-writes:{type(exc).__name__}", f"costkit: a batch of Redis writes failed ({exc!r})")
-        for w in group:
-            _fallback(w)
-        return
-    from redis.exceptions import NoScriptError
-
-    for w, answer in zip(group, answers, strict=False):
-        if isinstance(answer, NoScriptError):  # its first use on this server: the script object loads itself
-            answer = _send_alone(w)
-        if isinstance(answer, Exception):
-            _fallback(w)
-        elif w.then is not None:
-            try:
-                w.then(answer)
-            except Exception as exc:
-                warn_once(f"redis-write-then:{type(exc).__name__}", f"costkit: a Redis write's follow-up: {exc!r}")
 
 
 __all__ = [
@@ -421,7 +321,6 @@ __all__ = [
     "RedisGuard",
     "RedisHealth",
     "RedisUnavailable",
-    "RedisWrite",
     "as_text",
     "check_fail_mode",
     "check_name",
@@ -429,9 +328,7 @@ __all__ = [
     "connect",
     "connect_async",
     "endpoint_of",
-    "flush_writes",
     "forget_health",
     "health_of",
     "redis_errors",
-    "write_now_or_later",
 ]

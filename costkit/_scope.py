@@ -48,6 +48,9 @@ class RequestScope:
     #: Redis writes nothing waits for (settlements, lock releases, counters), sent in one pipeline
     #: when the request ends; None outside a wrapped client (then each is sent at once)
     writes: list[Any] | None = None
+    #: the layers' checks before the provider call (a ``costkit._pipeline.PreCall``), run together
+    #: in one round trip; None outside a wrapped client (then each check goes alone)
+    checks: Any = None
 
     # No lock: a request's records are appended one at a time (list.append is atomic) and read by
     # slicing (atomic too); one built per call, on the hot path, a lock would only cost.

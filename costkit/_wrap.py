@@ -31,7 +31,7 @@ from ._intercept import (
     encode_tags,
     send_writes,
 )
-from ._pipeline import Pipeline, check_policies
+from ._pipeline import Pipeline, PreCall, check_policies
 from ._read import GuardedAccumulator, parse_failed, read_whole
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
@@ -139,6 +139,8 @@ class _Engine:
         def terminal(call: Call) -> Result:
             scope = call.scope
             assert scope is not None and scope.send is not None
+            if scope.checks is not None and scope.checks.pending:  # the layers' checks decide first
+                scope.checks.flush()
             started = time.perf_counter()
             try:
                 raw = scope.send(call)
@@ -162,6 +164,8 @@ class _Engine:
         async def aterminal(call: Call) -> Result:
             scope = call.scope
             assert scope is not None and scope.send is not None
+            if scope.checks is not None and scope.checks.pending:
+                await scope.checks.aflush()
             started = time.perf_counter()
             try:
                 raw = await scope.send(call)
@@ -277,6 +281,7 @@ def _start(
     call.scope.lifted = lifted
     call.scope.send = send
     call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
+    call.scope.checks = PreCall()  # and their checks before the provider call, in one round trip too
     return call, time.perf_counter()
 
 

@@ -3,6 +3,7 @@
 * :class:`Ring` counts events in ``n`` buckets over a window. The same arithmetic runs in Python
   (in-process state) and in the Lua scripts (Redis state, :data:`LUA_RING_SCRIPT`), so both
   backends decide alike.
+* :func:`state_in`: a policy's ``redis=``, ``name=`` and ``on_redis_error=`` checked, its client and guard.
 * Redis itself (the client, backing off after a failure, ``on_redis_error="open"|"closed"``, the
   warning and the counters) is :mod:`costkit._redis`, shared with the budget backend.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._redis import RedisGuard, check_fail_mode, check_name, connect
 from ..errors import ConfigError
 
 # ----------------------------------------------------------------------------- validation
@@ -23,6 +25,17 @@ def check_int(field: str, value: Any, *, minimum: int) -> int:
     if value < minimum:
         raise ConfigError(field, f"must be >= {minimum}, got {value!r}")
     return value
+
+
+def state_in(redis: Any, what: str, name: Any, on_redis_error: Any) -> tuple[str, Any, RedisGuard | None]:
+    """Where a policy keeps its state: its checked ``name`` and, for a Redis URL or client, that
+    client and the guard its operations run through (``None, None``: in this process)."""
+    name = check_name("name", name)
+    check_fail_mode("on_redis_error", on_redis_error)
+    if redis is None:
+        return name, None, None
+    client = connect(redis, field="redis")
+    return name, client, RedisGuard(f"{what} {name!r}", client=client, on_redis_error=on_redis_error)
 
 
 # ----------------------------------------------------------------------------- sliding window
@@ -110,4 +123,4 @@ local n = tonumber(ARGV[4])
 )
 
 
-__all__ = ["LUA_RING", "LUA_RING_SCRIPT", "Ring", "check_int"]
+__all__ = ["LUA_RING", "LUA_RING_SCRIPT", "Ring", "check_int", "state_in"]

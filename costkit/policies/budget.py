@@ -31,24 +31,23 @@ import attrs
 from .._call import Call, Result, Tags
 from .._env import Env
 from .._estimate import PricingLike, WorstCase, WorstCaseEstimator
-from .._ledger import RequestSpend
-from .._pipeline import Flow, FlowPolicy, Io
-from .._redis import write_now_or_later
-from .._warn import warn_once
-from ..errors import BudgetExceeded, ConfigError
-from .budget_backends import (
-    COUNTERS_LOST,
+from .._ledger import (
     WINDOWS,
     BudgetBackend,
     Hold,
     InProcessBudgetBackend,
-    RedisBudgetBackend,
+    RequestSpend,
     Reservation,
     nano_to_usd,
     thresholds_crossed,
     usd_to_nano,
     window_of,
 )
+from .._pipeline import Ahead, Flow, FlowPolicy, Io
+from .._redis_batch import write_now_or_later
+from .._warn import warn_once
+from ..errors import BudgetExceeded, ConfigError
+from .budget_backends import COUNTERS_LOST, RedisBudgetBackend
 
 ANY = "*"
 ON_EXCEED = ("raise", "degrade")
@@ -244,6 +243,8 @@ class Budget(FlowPolicy):
         self.estimator = estimator or WorstCaseEstimator(pricing)
         self._clock = clock
         self._memo: dict[tuple[Tags, int], list[tuple[_Target, float | None, str]]] = {}
+
+    joins_checks = True  # before its reservation: a plan, no I/O and nothing kept
 
     def __repr__(self) -> str:
         return f"Budget(limits={list(self.limits)!r}, backend={self.backend!r}, on_exceed={self.on_exceed!r})"
@@ -473,6 +474,12 @@ class Budget(FlowPolicy):
             lambda: self.backend.areserve(holds, self.reservation_ttl_s),
         )
 
+    def _reserve_step(self, plan: _Plan) -> Ahead | Io:
+        """The reservation: with the request's other checks when the backend can (one round trip to Redis)."""
+        reserve_check = getattr(self.backend, "reserve_check", None)
+        check = reserve_check(plan.holds, self.reservation_ttl_s) if callable(reserve_check) else None
+        return Ahead(check, plan.call) if check is not None else self._reserve_io(plan.holds)
+
     def _settle_io(self, plan: _Plan, res: Reservation, usd: float, tokens: int) -> Io:
         amounts = self._amounts(plan, usd, tokens)
 
@@ -499,7 +506,7 @@ class Budget(FlowPolicy):
         plan = self.plan(call)
         if plan is None:
             return (yield call)
-        res: Reservation = yield self._reserve_io(plan.holds)
+        res: Reservation = yield self._reserve_step(plan)
         if not res.ok:
             for alt in self._alternatives(call, res):
                 alt_res: Reservation = yield self._reserve_io(alt.holds)

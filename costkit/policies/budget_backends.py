@@ -1,8 +1,8 @@
 """Budget counters in Redis, for every process and host: :class:`RedisBudgetBackend`.
 
-The counter model and the in-process backend are the core's (:mod:`costkit._ledger`, re-exported
-here); this backend runs each of the same three operations as one atomic Lua script, so the
-guarantee holds across processes. When Redis cannot be reached it fails open or closed
+The counter model and the in-process backend are the core's (:mod:`costkit._ledger`); this backend
+runs each of the same three operations as one atomic Lua script, so the guarantee holds across
+processes. When Redis cannot be reached it fails open or closed
 (``on_redis_error``, :mod:`costkit._redis`), after at most its socket timeouts, never hanging.
 """
 
@@ -16,20 +16,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._ledger import (
-    NANO_PER_USD,
-    WINDOWS,
-    BudgetBackend,
     CounterState,
     Hold,
-    InProcessBudgetBackend,
     Reservation,
-    nano_to_usd,
     new_reservation_id,
-    thresholds_crossed,
-    usd_to_nano,
-    window_of,
 )
-from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, RedisWrite, as_text, check_name, connect
+from .._redis import FAIL_OPEN, RedisGuard, RedisUnavailable, as_text, check_name, connect
+from .._redis_batch import RedisCheck, RedisWrite
 from .._warn import warn_once
 from ..errors import ConfigError
 
@@ -295,31 +288,51 @@ class RedisBudgetBackend:
     def _reserve(self, holds: Sequence[Hold], ttl_s: float, rid: str, *, retrying: bool) -> Reservation:
         if self._lost:
             return Reservation(id=rid, holds=tuple(holds), ok=False, enforced=False, error=COUNTERS_LOST)
-        self._check_persistence()
+        return self._reserve_check(holds, ttl_s, rid, retrying=retrying).run()
+
+    def reserve_check(self, holds: Sequence[Hold], ttl_s: float) -> RedisCheck | None:
+        """:meth:`reserve` as a check the request's other checks go with (one round trip before the
+        call); None when there is nothing to ask Redis (the counters were lost, failing closed)."""
+        if self._lost:
+            return None
+        return self._reserve_check(holds, ttl_s, new_reservation_id(), retrying=False)
+
+    def _reserve_check(self, holds: Sequence[Hold], ttl_s: float, rid: str, *, retrying: bool) -> RedisCheck:
         args: list[Any] = [rid, max(1, int(ttl_s * 1000)), self._epoch, uuid.uuid4().hex]
         for h in holds:
             args += [h.limit, h.amount, self._expire_at(h)]
-        keys = [self.key(EPOCH_KEY), *(self.key(h.key) for h in holds)]
-        try:
-            ok, index, spent, reserved, epoch = self._script("reserve", keys, args)
-        except RedisUnavailable as exc:
-            return self._unavailable(holds, rid, exc.reason)
-        epoch = as_text(epoch)
-        if int(ok) == -1:
-            if retrying:  # another process replaced the epoch again meanwhile: do not loop
-                return self._unavailable(holds, rid, COUNTERS_LOST)
-            return self._counters_lost(holds, ttl_s, rid, epoch)
-        if not self._epoch:
-            self._epoch = epoch
-        if ok:
-            return Reservation(id=rid, holds=tuple(holds), ok=True)
-        return Reservation(
-            id=rid,
-            holds=tuple(holds),
-            ok=False,
-            refused=holds[int(index) - 1],
-            spent=int(spent),
-            reserved=int(reserved),
+
+        def read(answer: Any) -> Reservation:
+            self._check_persistence()
+            ok, index, spent, reserved, epoch = answer
+            epoch = as_text(epoch)
+            if int(ok) == -1:
+                if retrying:  # another process replaced the epoch again meanwhile: do not loop
+                    return self._unavailable(holds, rid, COUNTERS_LOST)
+                return self._counters_lost(holds, ttl_s, rid, epoch)
+            if not self._epoch:
+                self._epoch = epoch
+            if ok:
+                return Reservation(id=rid, holds=tuple(holds), ok=True)
+            return Reservation(
+                id=rid,
+                holds=tuple(holds),
+                ok=False,
+                refused=holds[int(index) - 1],
+                spent=int(spent),
+                reserved=int(reserved),
+            )
+
+        return RedisCheck(
+            self.redis_guard,
+            self._scripts["reserve"],
+            (self.key(EPOCH_KEY), *(self.key(h.key) for h in holds)),
+            tuple(args),
+            go_if="r[1] == 1",
+            read=read,
+            go=lambda res: bool(res.ok),
+            on_error=lambda exc: self._unavailable(holds, rid, exc.reason),
+            undo=lambda res: self.release(res) if res.ok else None,
         )
 
     def settle(self, reservation: Reservation, actual: Sequence[int]) -> list[tuple[int, int]]:
@@ -391,18 +404,4 @@ class RedisBudgetBackend:
         self.client.close()
 
 
-__all__ = [
-    "NANO_PER_USD",
-    "WINDOWS",
-    "BudgetBackend",
-    "CounterState",
-    "Hold",
-    "InProcessBudgetBackend",
-    "RedisBudgetBackend",
-    "Reservation",
-    "nano_to_usd",
-    "new_reservation_id",
-    "thresholds_crossed",
-    "usd_to_nano",
-    "window_of",
-]
+__all__ = ["COUNTERS_LOST", "EPOCH_KEY", "RedisBudgetBackend"]

@@ -33,21 +33,12 @@ from typing import Any
 import attrs
 
 from .._call import Call
-from .._pipeline import Flow, FlowPolicy, Io, blocking
-from .._redis import (
-    FAIL_OPEN,
-    RedisGuard,
-    RedisWrite,
-    as_text,
-    check_fail_mode,
-    check_name,
-    check_positive,
-    connect,
-    write_now_or_later,
-)
+from .._pipeline import Ahead, Flow, FlowPolicy, Io
+from .._redis import FAIL_OPEN, RedisGuard, as_text, check_positive
+from .._redis_batch import RedisCheck, RedisWrite, write_now_or_later
 from ..classify import CATEGORIES, CONNECTION, RATE_LIMIT, SERVER, TIMEOUT, classify
 from ..errors import CircuitOpen, ConfigError
-from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
+from ._redis_state import LUA_RING_SCRIPT, Ring, check_int, state_in
 
 CLOSED = "closed"
 OPEN = "open"
@@ -309,12 +300,21 @@ class _RedisCircuits:
         args = [op, repr(self._clock()), *self._static, int(failed), int(probe), self._ttl_ms]
         return self._script(keys=[self.key(key)], args=args)
 
-    def before(self, key: tuple[str, str]) -> tuple[str, float]:
-        def op() -> tuple[str, float]:
-            verdict, wait = self._run("before", key)
-            return as_text(verdict), float(wait)
+    def before_check(self, key: tuple[str, str]) -> RedisCheck:
+        """The admission as a check the request's other checks go with (one round trip before the call)."""
+        return RedisCheck(
+            self._guard,
+            self._script,
+            (self.key(key),),
+            ("before", repr(self._clock()), *self._static, 0, 0, self._ttl_ms),
+            go_if="r[1] ~= 'reject'",
+            read=lambda answer: (as_text(answer[0]), float(answer[1])),
+            go=lambda verdict: verdict[0] != REJECT,
+            on_error=lambda exc: self._guard.recover(exc, lambda: self._fallback.before(key)),
+        )
 
-        return self._guard.run(op, lambda: self._fallback.before(key))
+    def before(self, key: tuple[str, str]) -> tuple[str, float]:
+        return self.before_check(key).run()
 
     def after(self, key: tuple[str, str], failed: bool, probe: bool) -> bool:
         return self._guard.run(
@@ -392,18 +392,15 @@ class CircuitBreaker(FlowPolicy):
             open_s=check_positive("open_s", open_s),
             half_open_probes=check_int("half_open_probes", half_open_probes, minimum=1),
         )
-        self.name = check_name("name", name)
-        check_fail_mode("on_redis_error", on_redis_error)
         if not callable(clock):
             raise ConfigError("clock", "must be a callable returning seconds")
         self._memory = _MemoryCircuits(self.settings, clock)
         self._circuits: _MemoryCircuits | _RedisCircuits = self._memory
-        self.redis_guard: RedisGuard | None = None
-        if redis is not None:
-            client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"circuit {name!r}", client=client, on_redis_error=on_redis_error)
+        self.name, client, self.redis_guard = state_in(redis, "circuit", name, on_redis_error)
+        self.joins_checks = client is not None  # in process, the admission is kept at once: after the checks above
+        if client is not None:
+            assert self.redis_guard is not None
             self._circuits = _RedisCircuits(client, self.redis_guard, self.name, self.settings, clock, self._memory)
-        self._blocking = redis is not None
         self._lock = threading.Lock()
         self._n = dict.fromkeys(("admitted", "probes", "rejected", "failures", "opened"), 0)
 
@@ -423,10 +420,8 @@ class CircuitBreaker(FlowPolicy):
     def is_failure(self, exc: BaseException) -> bool:
         return classify(exc) in self.failures
 
-    def _before(self, key: tuple[str, str]) -> tuple[str, float]:
-        verdict, wait = self._circuits.before(key)
+    def _admitted(self, verdict: str) -> None:
         self._count({ADMIT: "admitted", PROBE: "probes"}.get(verdict, "rejected"))
-        return verdict, wait
 
     def _after(self, key: tuple[str, str], failed: bool, probe: bool) -> None:
         if failed:
@@ -436,7 +431,11 @@ class CircuitBreaker(FlowPolicy):
 
     def flow(self, call: Call) -> Flow:
         key = (call.provider, call.model)
-        verdict, wait = yield from blocking(lambda: self._before(key), io=self._blocking)
+        if isinstance(self._circuits, _RedisCircuits):  # with the request's other checks, in one round trip
+            verdict, wait = yield Ahead(self._circuits.before_check(key), call)
+        else:
+            verdict, wait = self._circuits.before(key)
+        self._admitted(verdict)
         if verdict == REJECT:
             raise CircuitOpen(call.provider, call.model, max(0.0, wait))
         probe = verdict == PROBE

@@ -52,22 +52,13 @@ from typing import Any
 import attrs
 
 from .._call import SOURCE_DEDUP, Call, Result
-from .._pipeline import Flow, FlowPolicy, Io, Sleep, Wait
-from .._redis import (
-    FAIL_OPEN,
-    RedisGuard,
-    RedisWrite,
-    as_text,
-    check_fail_mode,
-    check_name,
-    check_positive,
-    connect,
-    write_now_or_later,
-)
+from .._pipeline import Ahead, Flow, FlowPolicy, Sleep, Wait
+from .._redis import FAIL_OPEN, as_text, check_positive
+from .._redis_batch import RedisCheck, RedisWrite, write_now_or_later
 from .._serialize import SerializationError, result_from_json, result_to_json
 from .._warn import warn_once
 from ..errors import ConfigError
-from ._redis_state import check_int
+from ._redis_state import check_int, state_in
 
 DERIVE_MODES = ("deterministic", "never", "always")
 
@@ -234,17 +225,13 @@ class Dedup(FlowPolicy):
         self.scope_user = scope_user
         self.wait_timeout_s = check_positive("wait_timeout_s", wait_timeout_s)
         self.max_entries = check_int("max_entries", max_entries, minimum=1)
-        self.name = check_name("name", name)
         self.lease_s = check_positive("lease_s", lease_s)
         self.poll_s = check_positive("poll_s", poll_s)
-        check_fail_mode("on_redis_error", on_redis_error)
         if not callable(clock):
             raise ConfigError("clock", "must be a callable returning seconds")
         self._local = _LocalFlights(self.ttl_s, self.max_entries, clock)
-        self.redis_guard: RedisGuard | None = None
-        if redis is not None:
-            client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"dedup {name!r}", client=client, on_redis_error=on_redis_error)
+        self.name, client, self.redis_guard = state_in(redis, "dedup", name, on_redis_error)
+        if client is not None:
             self._redis = client
             self._claim_script = client.register_script(_LUA_CLAIM)
             self._complete_script = client.register_script(_LUA_COMPLETE)
@@ -262,8 +249,8 @@ class Dedup(FlowPolicy):
             return DedupStats(**self._n)
 
     def key_for(self, call: Call) -> str | None:
-        if call.scope is not None and call.scope.raw_response:  # the caller wants this request's own HTTP response
-            return None
+        if call.scope is not None and (call.scope.raw_response or call.scope.beta):
+            return None  # the caller wants this request's own HTTP response, or a beta's own answer type
         return dedup_key(call, derive=self.derive, scope_user=self.scope_user)
 
     # -- Redis steps (run through Io: inline when sync, in a worker thread from asyncio) -----
@@ -271,13 +258,14 @@ class Dedup(FlowPolicy):
         base = f"costkit:{{dedup:{self.name}:{key}}}"
         return [base + ":done", base + ":lock"]
 
-    def _redis_claim(self, call: Call, key: str, token: str) -> tuple[str, Any]:
-        """``(hit, result)``, ``(lead, None)``, ``(wait, None)``, or ``(local, None)``: Redis is down, fail-open."""
+    def _claim_check(self, call: Call, key: str, token: str) -> RedisCheck:
+        """The Redis claim, as a check the request's other checks go with: ``(hit, result)``,
+        ``(lead, None)``, ``(wait, None)``, or ``(local, None)`` when Redis is down (fail-open)."""
         assert self.redis_guard is not None
+        guard = self.redis_guard
 
-        def op() -> tuple[str, Any]:
-            verdict, payload = self._claim_script(keys=self._keys(key), args=[token, int(self.lease_s * 1000)])
-            verdict = as_text(verdict)
+        def read(answer: Any) -> tuple[str, Any]:
+            verdict, payload = as_text(answer[0]), answer[1]
             if verdict != HIT:
                 return verdict, None
             import json
@@ -286,11 +274,21 @@ class Dedup(FlowPolicy):
                 return HIT, result_from_json(json.loads(payload), source=SOURCE_DEDUP, call=call)
             except Exception as exc:  # stored data is untrusted: drop it, count it, answer from the provider
                 self._count("corrupt")
-                self._redis.delete(self._keys(key)[0])
                 warn_once(f"dedup-read:{self.name}", f"costkit: a stored dedup answer could not be read ({exc!r})")
+                guard.call(lambda: self._redis.delete(self._keys(key)[0]))
                 return "local", None
 
-        return self.redis_guard.run(op, lambda: ("local", None))
+        return RedisCheck(
+            guard,
+            self._claim_script,
+            tuple(self._keys(key)),
+            (token, int(self.lease_s * 1000)),
+            go_if="r[1] == 'lead'",
+            read=read,
+            go=lambda claim: claim[0] == LEAD,
+            on_error=lambda exc: guard.recover(exc, lambda: ("local", None)),
+            undo=lambda claim: self._redis_finish(key, token, None) if claim[0] == LEAD else None,
+        )
 
     def _finish_write(self, key: str, token: str, shared: Result | None) -> RedisWrite:
         """Store the answer (if any) and release the lock, as a write the request's other Redis writes
@@ -421,11 +419,12 @@ class Dedup(FlowPolicy):
 
     def _lead_in_redis(
         self, call: Call, key: str, token: str, started: float
-    ) -> Generator[Io | Sleep, Any, tuple[Result | None, str | None]]:
+    ) -> Generator[Ahead | RedisCheck | Sleep, Any, tuple[Result | None, str | None]]:
         """Sub-flow of the process-local leader: ``(answer, None)`` from another process, ``(None, token)``
         when it holds the lock, ``(None, None)`` when it calls without one (Redis down, fail-open; or waited out)."""
+        check = self._claim_check(call, key, token)
+        verdict, payload = yield Ahead(check, call)  # with the request's other checks, in one round trip
         while True:
-            verdict, payload = yield Io(lambda: self._redis_claim(call, key, token))
             if verdict == HIT:
                 return payload, None
             if verdict == LEAD:
@@ -436,6 +435,7 @@ class Dedup(FlowPolicy):
                 self._count("wait_timeouts")
                 return None, None
             yield Sleep(self.poll_s)
+            verdict, payload = yield check  # polling: alone
 
     def __repr__(self) -> str:
         where = "redis" if self.redis_guard is not None else "memory"

@@ -38,19 +38,11 @@ import attrs
 from .._call import Call
 from .._env import Env
 from .._pipeline import Flow, FlowPolicy, Sleep, blocking
-from .._redis import (
-    FAIL_OPEN,
-    RedisGuard,
-    RedisWrite,
-    check_fail_mode,
-    check_name,
-    check_positive,
-    connect,
-    write_now_or_later,
-)
+from .._redis import FAIL_OPEN, RedisGuard, check_positive
+from .._redis_batch import RedisWrite, write_now_or_later
 from ..classify import is_retryable, retry_after_s
 from ..errors import ConfigError, RetryBudgetExhausted, StateUnavailable
-from ._redis_state import LUA_RING_SCRIPT, Ring, check_int
+from ._redis_state import LUA_RING_SCRIPT, Ring, check_int, state_in
 
 _EPS = 1e-9
 _BUCKETS = 10
@@ -261,17 +253,14 @@ class RetryBudget(FlowPolicy):
         if on_exhausted not in ON_EXHAUSTED:
             raise ConfigError("on_exhausted", f"must be one of {', '.join(ON_EXHAUSTED)}, got {on_exhausted!r}")
         self.on_exhausted = on_exhausted
-        self.name = check_name("name", name)
-        check_fail_mode("on_redis_error", on_redis_error)
         if not callable(clock):
             raise ConfigError("clock", "must be a callable returning seconds")
         reserve = self.min_retries_per_s * self.window_s
         self._memory = _MemoryBudget(self.window_s, self.budget_ratio, reserve, clock)
         self._budget: _MemoryBudget | _RedisBudget = self._memory
-        self.redis_guard: RedisGuard | None = None
-        if redis is not None:
-            client = connect(redis, field="redis")
-            self.redis_guard = RedisGuard(f"retry budget {name!r}", client=client, on_redis_error=on_redis_error)
+        self.name, client, self.redis_guard = state_in(redis, "retry budget", name, on_redis_error)
+        if client is not None:
+            assert self.redis_guard is not None
             self._budget = _RedisBudget(
                 client, self.redis_guard, self.name, self.window_s, self.budget_ratio, reserve, clock, self._memory
             )

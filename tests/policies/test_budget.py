@@ -21,19 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costkit._call import Call, Result, Tags, Usage
+from costkit._ledger import CounterState, Hold, InProcessBudgetBackend, usd_to_nano
 from costkit._pipeline import FlowPolicy, Pipeline
 from costkit._scope import RequestScope
 from costkit._stream import ResultStream
 from costkit._warn import CostkitWarning
 from costkit.errors import BudgetExceeded, ConfigError
 from costkit.policies.budget import Budget, BudgetAlert, BudgetLimit
-from costkit.policies.budget_backends import (
-    CounterState,
-    Hold,
-    InProcessBudgetBackend,
-    RedisBudgetBackend,
-    usd_to_nano,
-)
+from costkit.policies.budget_backends import RedisBudgetBackend
 from costkit.policies.guardrails import WorstCaseEstimator
 from costkit.pricing import PriceBook
 from costkit.records import CostRecord

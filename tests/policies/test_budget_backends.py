@@ -22,17 +22,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from costkit._ledger import Hold, InProcessBudgetBackend, Reservation, thresholds_crossed, usd_to_nano, window_of
 from costkit._warn import CostkitWarning, reset_warnings
 from costkit.errors import ConfigError
-from costkit.policies.budget_backends import (
-    Hold,
-    InProcessBudgetBackend,
-    RedisBudgetBackend,
-    Reservation,
-    thresholds_crossed,
-    usd_to_nano,
-    window_of,
-)
+from costkit.policies.budget_backends import RedisBudgetBackend
 
 KEYS = ("global", "tenant=a", "feature=x")
 LIMITS = {"global": 1_000, "tenant=a": 600, "feature=x": 450}

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._call import SOURCE_EXACT_CACHE, Call, Result
-from ..._pipeline import Flow, FlowPolicy, Io
+from ..._pipeline import Ahead, Flow, FlowPolicy, Io
 from ..._serialize import SerializationError, result_from_json, result_to_json
 from ..._warn import warn_once
 from .keys import exact_key
@@ -65,6 +65,8 @@ class ExactCache(FlowPolicy):
         )
         self.scope_user = bool(scope_user)
         self.normalize = bool(normalize)
+        # a lookup in Redis joins the checks of the layers above (nothing is kept before it)
+        self.joins_checks = type(self.store).get_check is not CacheStore.get_check
         self.stats: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -143,7 +145,12 @@ class ExactCache(FlowPolicy):
         if plan is None:
             return (yield call)
         key, ttl = plan
-        doc = yield Io(lambda: self.store.get(key), lambda: self.store.aget(key))
+        check = self.store.get_check(key)  # in Redis: with the request's other checks, in one round trip
+        doc = (
+            yield Ahead(check, call)
+            if check is not None
+            else Io(lambda: self.store.get(key), lambda: self.store.aget(key))
+        )
         admission = self.rules.sharing.admit(doc, call) if isinstance(doc, Mapping) else None
         if admission is not None and not admission.serve:  # an entry not shared with this user yet
             if admission.users is not None:  # this user counts toward sharing it

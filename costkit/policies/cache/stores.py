@@ -116,6 +116,11 @@ class CacheStore(abc.ABC):
             "(further failures of this kind are counted in store.errors, not warned)",
         )
 
+    def get_check(self, key: str) -> Any:
+        """:meth:`get` as a check a request's other Redis checks can go with (a ``costkit._redis_batch.RedisCheck``),
+        or None: this store is not in Redis."""
+        return None
+
     def get(self, key: str) -> Doc | None:
         """The stored document, or None (missing, expired, corrupt or unreachable)."""
         try:
@@ -409,6 +414,8 @@ class RedisStore(CacheStore):
         self._client = client
         self._aclients: dict[int, Any] = {}
         self._shared_health: Any = None
+        self._guard: Any = None  # built with the first get_check
+        self._get_script: Any = None
 
     def _sync(self) -> Any:
         if self._client is None:
@@ -476,6 +483,28 @@ class RedisStore(CacheStore):
     def _get(self, key: str) -> Doc | None:
         self._check_up()
         return self._decode(key, self._sync().get(self._ek(key)))
+
+    def get_check(self, key: str) -> Any:
+        """The lookup as a check (a one-line GET script) that goes with the request's other checks."""
+        from ..._redis import RedisGuard
+        from ..._redis_batch import RedisCheck
+
+        if self._guard is None:  # warns once when Redis is down; a failed lookup is a miss, counted in errors
+            client, what = self._sync(), f"cache store {self.prefix!r}"
+            self._guard = RedisGuard(what, client=client, retry_after_s=self.retry_after_s, when_open="missing")
+            self._get_script = client.register_script("return redis.call('GET', KEYS[1])")
+
+        def read(answer: Any) -> Doc | None:
+            try:
+                return self._decode(key, answer)
+            except Exception as exc:  # unreadable: a miss, as get() says
+                self._failed("get", exc)
+                return None
+
+        return RedisCheck(
+            self._guard, self._get_script, (self._ek(key),), (), go_if="not r", read=read,
+            go=lambda doc: doc is None, on_error=lambda exc: self._failed("get", _MarkedDown(str(exc))),
+        )  # fmt: skip
 
     def _set(self, key: str, value: Mapping[str, Any], ttl_s: float | None, labels: tuple[str, ...]) -> None:
         self._check_up()
