@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mmlu", default=str(getattr(Paths(), "mmlu")))
     ap.add_argument("--squad", default=str(getattr(Paths(), "squad")))
     ap.add_argument("--trace", default=str(getattr(Paths(), "trace")))
+    ap.add_argument("--json-out", help="also write the JSON object to this file")
     ap.add_argument("--save-trace", help="write the generated trace as JSON")
     ap.add_argument("--load-trace", help="replay a trace written by --save-trace")
     args = ap.parse_args(argv)
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
     workload = build(args)
     result = run(workload, args.configs, log)
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1) if args.json else table(result))
     return 0
 
