@@ -1,6 +1,6 @@
 """What the stack saves and what it costs in wrong answers, on a replay of real-shaped traffic.
 
-    python benchmarks/workload.py                      # the table (development split, 5,000 trace rows)
+    python benchmarks/workload.py                      # the table (development split, 2,000 trace rows)
     python benchmarks/workload.py --json               # one JSON object: a key per configuration ("full": the stack)
     python benchmarks/workload.py --split heldout      # the held-out split (nothing was tuned on it)
     python benchmarks/workload.py --quick              # a smoke run (1,000 rows)
@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from workload_configs import costkit_configurations, train_router  # noqa: E402
+from workload_configs import StackSettings, costkit_configurations, train_router  # noqa: E402
 from workload_data import Paths, load  # noqa: E402
 from workload_litellm import litellm_configurations  # noqa: E402
 from workload_replay import replay  # noqa: E402
@@ -58,14 +58,16 @@ def build(args: argparse.Namespace) -> Workload:
     return workload
 
 
-def run(workload: Workload, names: list[str] | None, log: Any) -> dict[str, Any]:
+def run(
+    workload: Workload, names: list[str] | None, log: Any, settings: StackSettings = StackSettings()
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     oracle = oracle_usd(workload)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         router = train_router(workload.router_examples, Path(tmp) / "router.npz")
         router["train_s"] = round(time.perf_counter() - t0, 1)
-        configs = [*costkit_configurations(Path(tmp) / "router.npz"), *litellm_configurations()]
+        configs = [*costkit_configurations(Path(tmp) / "router.npz", settings), *litellm_configurations()]
         if names:
             configs = [c for c in configs if c.name in names or c.name == "baseline"]
         baseline_usd = None
@@ -92,6 +94,7 @@ def run(workload: Workload, names: list[str] | None, log: Any) -> dict[str, Any]
         "oracle_usd": round(oracle, 6),
         "oracle_by_prompt": {k: round(v, 6) for k, v in oracle_by_prompt(workload).items()},
         "router": router,
+        "stack_settings": attrs.asdict(settings),
         "goal": GOAL,
     }
     return out
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--quick", action="store_true", help="a smoke run: 1,000 trace rows")
     ap.add_argument("--split", choices=("dev", "heldout"), default="dev")
-    ap.add_argument("--requests", type=int, default=None, help="trace rows to use (default 8000)")
+    ap.add_argument("--requests", type=int, default=None, help="trace rows to use (default 2000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fault-rate", type=float, default=Spec().fault_rate)
     ap.add_argument("--configs", nargs="*", help="only these configurations (the baseline always runs)")
@@ -160,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mmlu", default=str(getattr(Paths(), "mmlu")))
     ap.add_argument("--squad", default=str(getattr(Paths(), "squad")))
     ap.add_argument("--trace", default=str(getattr(Paths(), "trace")))
+    ap.add_argument("--router-target", type=float, default=StackSettings().router_target_quality,
+                    help="the learned router's target_quality (router alone and in the full stack)")  # fmt: skip
+    ap.add_argument("--compress-retrieved", type=float, default=StackSettings().compress_retrieved,
+                    help="PromptCompressor(retrieved=...) (compressor alone and in the full stack)")  # fmt: skip
     ap.add_argument("--json-out", help="also write the JSON object to this file")
     ap.add_argument("--save-trace", help="write the generated trace as JSON")
     ap.add_argument("--load-trace", help="replay a trace written by --save-trace")
@@ -172,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     workload = build(args)
-    result = run(workload, args.configs, log)
+    settings = StackSettings(router_target_quality=args.router_target, compress_retrieved=args.compress_retrieved)
+    result = run(workload, args.configs, log, settings)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1) if args.json else table(result))

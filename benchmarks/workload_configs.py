@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import attrs
+
 from workload_fake import CLIENT_TIMEOUT_S, WorkloadProvider
 from workload_gptcache import FixedThresholdCache
 from workload_trace import STRONG, WEAK, Request
@@ -27,6 +29,15 @@ from costkit.sinks import MemorySink
 from costkit.testing import FakeOpenAI
 
 MAX_TOKENS = 1024
+
+
+@attrs.frozen
+class StackSettings:
+    """The full stack's settings that were tuned, on the development split only (docs/workload.md has the grid
+    and what each point gave); the router and compressor configurations alone use the same ones."""
+
+    router_target_quality: float = 0.95  # Router.learned's target: the share of the strong model's quality kept
+    compress_retrieved: float | None = 0.1  # PromptCompressor(retrieved=...): the share of retrieved tokens kept
 
 
 class TraceClock:
@@ -151,14 +162,14 @@ def train_router(examples: Sequence[dict[str, Any]], path: Path) -> dict[str, An
     return {"examples": len(examples), "strong_share": cal.shares.get(STRONG), "bound": cal.quality_ratio_lower_bound}
 
 
-def costkit_configurations(router_path: Path) -> list[CostkitConfiguration]:
+def costkit_configurations(router_path: Path, settings: StackSettings = StackSettings()) -> list[CostkitConfiguration]:
     """Baseline, each layer alone, the full default stack, and the fixed-threshold comparison."""
 
     def router() -> Any:
-        return costkit.Router.load(router_path)
+        return costkit.Router.load(router_path, target_quality=settings.router_target_quality)
 
     def compressor() -> Any:
-        return costkit.PromptCompressor(retrieved=0.1)
+        return costkit.PromptCompressor(retrieved=settings.compress_retrieved)
 
     return [
         CostkitConfiguration(
@@ -168,8 +179,8 @@ def costkit_configurations(router_path: Path) -> list[CostkitConfiguration]:
         CostkitConfiguration(
             "semantic_cache", lambda clock: [costkit.SemanticCache()], note="defaults: max_false_hit_rate=0.02"
         ),
-        CostkitConfiguration("router", lambda clock: [router()], note="Router.learned on the MMLU training part"),
-        CostkitConfiguration("compressor", lambda clock: [compressor()], note="PromptCompressor(retrieved=0.1)"),
+        CostkitConfiguration("router", lambda clock: [router()], note=f"Router.learned on the MMLU training part, target_quality={settings.router_target_quality}"),
+        CostkitConfiguration("compressor", lambda clock: [compressor()], note=f"PromptCompressor(retrieved={settings.compress_retrieved})"),
         CostkitConfiguration(
             "dedup_retry",
             lambda clock: [costkit.Dedup(clock=clock), costkit.RetryBudget(clock=clock)],

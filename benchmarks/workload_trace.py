@@ -59,7 +59,7 @@ FILLER = (
 class Spec:
     """What the generator is asked for; every default was fixed before any configuration was run."""
 
-    requests: int = 5000  # trace rows used (interactive and offline); client retries come on top
+    requests: int = 2000  # trace rows used (interactive and offline); client retries come on top
     tenants: int = 10
     tenant_zipf: float = 1.0
     feature_zipf: float = 1.0

@@ -9,15 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from workload_configs import CostkitConfiguration, TraceClock  # noqa: E402
 from workload_data import MmluItem, QqpPair, Sources, SquadQuestion, TraceRow  # noqa: E402
 from workload_fake import WorkloadProvider, answer_id  # noqa: E402
-from workload_replay import Outcome, Run  # noqa: E402
-from workload_score import billed_usd, judge, oracle_usd  # noqa: E402
+from workload_gptcache import FixedThresholdCache  # noqa: E402
+from workload_replay import Outcome, Run, replay  # noqa: E402
+from workload_score import billed_usd, judge, oracle_usd, score  # noqa: E402
 from workload_trace import STRONG, WEAK, Question, Request, Spec, Workload, generate  # noqa: E402
 
 import costkit  # noqa: E402
@@ -104,7 +107,7 @@ def hand_workload() -> Workload:
         Request(4, 4.0, "t00", "faq", q["a"].qid, 0, "interactive"),  # a repeat
         Request(5, 9.0, "t00", "nightly", q["d"].qid, 0, "offline"),  # only ever offline: batch prices
     )
-    return Workload(Spec(), "dev", {"s": system}, {x.qid: x for x in q.values()}, requests, ())
+    return Workload(Spec(fault_rate=0.0), "dev", {"s": system}, {x.qid: x for x in q.values()}, requests, ())
 
 
 def test_oracle_on_a_hand_computed_trace() -> None:
@@ -220,3 +223,78 @@ def test_json_output_has_a_key_per_configuration_with_the_promised_figures(tmp_p
     replay = [*cmd[:3], "--load-trace", str(saved), "--configs", "baseline"]
     again = subprocess.run(replay, env=env, capture_output=True, text=True, timeout=600, check=True)
     assert json.loads(again.stdout)["workload"]["requests"] == doc["workload"]["requests"]
+
+
+class OracleConfiguration:
+    """The oracle as a configuration: each question once, by the cheapest model that knows it, with only
+    the paragraph that holds its answer; a question asked again is answered from what came back."""
+
+    name, note = "oracle", ""
+
+    def __init__(self, workload: Workload) -> None:
+        self.workload = workload
+
+    def open(self, fake: WorkloadProvider, clock: TraceClock) -> None:
+        self.client, self.answers = FakeOpenAI(fake), {}
+
+    def ask(self, request: Request, messages: list[dict]) -> str | None:
+        q = self.workload.question(request)
+        if q.qid not in self.answers:
+            kept = [m for m in messages if m.get("name") != "context" or m["content"] == q.context[q.gold]]
+            model = WEAK if q.weak_correct else STRONG
+            reply = self.client.chat.completions.create(model=model, messages=kept, temperature=0)
+            self.answers[q.qid] = reply.choices[0].message.content
+        return self.answers[q.qid]
+
+    def offline(self, requests: object, messages: object) -> None:
+        return None
+
+    def records(self) -> list:
+        return []
+
+    def inside_s(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def interactive_only() -> Workload:
+    """The hand trace with its offline request asking again what was asked interactively (the oracle
+    above has no batch lane, so it must not owe batch prices)."""
+    w = hand_workload()
+    last = attrs.evolve(w.requests[5], qid=w.requests[2].qid)
+    return attrs.evolve(w, requests=(*w.requests[:5], last))
+
+
+def test_the_baseline_saves_nothing_and_the_oracle_costs_one_oracle() -> None:
+    w = interactive_only()
+    oracle = oracle_usd(w)
+    base_run = replay(w, CostkitConfiguration("baseline", lambda clock: []))
+    base = score(w, base_run, None, oracle)
+    again = score(w, base_run, base["cost_usd"], oracle)
+    assert again["saving"] == 0.0 and again["wrong_rate"] == 0.0
+    assert base["provider_calls"] == 6 and base["oracle_ratio"] > 1.0
+    by_oracle = replay(w, OracleConfiguration(w))
+    figures = score(w, by_oracle, base["cost_usd"], oracle)
+    assert figures["provider_calls"] == 3  # three distinct questions
+    assert figures["oracle_ratio"] == pytest.approx(1.0, abs=2e-3)
+    assert billed_usd(by_oracle)[0] == pytest.approx(oracle, rel=1e-12)  # the figures are rounded
+    assert figures["wrong_rate"] == 0.0 and figures["wrong_rate_abs"] == 0.0
+    assert figures["saving"] == pytest.approx(1 - oracle / base["cost_usd"], abs=2e-3)
+
+
+def test_a_planted_wrong_cache_hit_counts_as_a_wrong_answer() -> None:
+    """A cache that answers every question of a partition from its first entry (threshold -1): the
+    paraphrase and the repeat of question a are right, question b and the nightly d get a's answer."""
+    w = hand_workload()
+    run = replay(w, CostkitConfiguration("planted", lambda clock: [FixedThresholdCache(-1.0)]))
+    got = [answer_id(o.text) for o in run.outcomes]
+    a = "ANSWER-t00:faq:0:0"
+    assert got == [a, a, a, "ANSWER-t00:docs:0:0", a, a]
+    assert len(run.calls) == 2  # a and the docs question (another partition: its retrieved paragraphs)
+    figures = score(w, run, None, oracle_usd(w))
+    assert figures["wrong_rate"] == pytest.approx(2 / 6, abs=1e-5)  # b and d: neither is what gpt-4o would have said
+    assert figures["answered_by_cache"] == {"semantic": 4}
+    assert figures["by_feature"]["faq"]["wrong_rate"] == pytest.approx(1 / 4, abs=1e-5)  # of 4 faq requests
+    assert figures["by_feature"]["nightly"]["wrong_rate"] == 1.0
