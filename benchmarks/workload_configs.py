@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
-
 from workload_fake import CLIENT_TIMEOUT_S, WorkloadProvider
 from workload_gptcache import FixedThresholdCache
 from workload_trace import STRONG, WEAK, Request
@@ -179,8 +178,16 @@ def costkit_configurations(router_path: Path, settings: StackSettings = StackSet
         CostkitConfiguration(
             "semantic_cache", lambda clock: [costkit.SemanticCache()], note="defaults: max_false_hit_rate=0.02"
         ),
-        CostkitConfiguration("router", lambda clock: [router()], note=f"Router.learned on the MMLU training part, target_quality={settings.router_target_quality}"),
-        CostkitConfiguration("compressor", lambda clock: [compressor()], note=f"PromptCompressor(retrieved={settings.compress_retrieved})"),
+        CostkitConfiguration(
+            "router",
+            lambda clock: [router()],
+            note=f"Router.learned on the MMLU training part, target_quality={settings.router_target_quality}",
+        ),
+        CostkitConfiguration(
+            "compressor",
+            lambda clock: [compressor()],
+            note=f"PromptCompressor(retrieved={settings.compress_retrieved})",
+        ),
         CostkitConfiguration(
             "dedup_retry",
             lambda clock: [costkit.Dedup(clock=clock), costkit.RetryBudget(clock=clock)],
