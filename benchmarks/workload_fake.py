@@ -12,6 +12,10 @@ Faults: ``fault_rate`` of provider requests fail, drawn with the provider's seed
 short ``Retry-After`` (the wait costs replay time, not money) and read timeouts (the provider answers
 after 30 s, the client's timeout is shorter; the provider bills the answer it generated).
 
+Prompts are looked up with their white space collapsed: a run of spaces does not change a question
+for a model, and the compressor's normalize step collapses such runs (some QQP and SQuAD questions
+have two spaces after a full stop).
+
 Concurrent groups: while the replay runs requests that arrive together (in-flight duplicates and
 client retries), the first of them to reach the provider is held until every other member has either
 reached the provider too or had ``grace_s`` to get past the layers before it, so a cache cannot
@@ -83,23 +87,23 @@ class WorkloadProvider(FakeProvider):
     def __init__(self, workload: Workload, *, fault_rate: float, seed: int = 0) -> None:
         super().__init__(default=self.reply, failure_rate=fault_rate, failure_kinds=FAULTS, seed=seed)
         self.workload = workload
-        self.system_ids = {text: sid for sid, text in workload.systems.items()}
+        self.system_ids = {norm(text): sid for sid, text in workload.systems.items()}
         self.book: dict[tuple[str, str], Question] = {}
         for q in workload.questions.values():
             for p in q.phrasings:
-                self.book[(q.system_id, p)] = q
+                self.book[(q.system_id, norm(p))] = q
         self.hold: Hold | None = None
         self._local = threading.local()
 
     # ---- what the model answers
 
     def question_of(self, request: FakeRequest) -> Question | None:
-        sid = self.system_ids.get(request.system_text)
-        return None if sid is None else self.book.get((sid, request.last_user_text))
+        sid = self.system_ids.get(norm(request.system_text))
+        return None if sid is None else self.book.get((sid, norm(request.last_user_text)))
 
     def reply(self, request: FakeRequest) -> str:
         q = self.question_of(request)
-        self._local.key = None if q is None else (q.system_id, request.last_user_text)
+        self._local.key = None if q is None else (q.system_id, norm(request.last_user_text))
         if q is None:
             return "UNKNOWN the request names no question of the workload"
         right = q.right_for(request.model)

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 from workload_configs import Configuration, TraceClock
-from workload_fake import Hold, WorkloadProvider
+from workload_fake import Hold, WorkloadProvider, norm
 from workload_trace import Request, Workload
 
 NIGHTLY_AFTER_S = 3600.0  # the offline job runs an hour after the trace ends
@@ -102,7 +102,7 @@ def _run_group(
     workload: Workload, config: Configuration, fake: WorkloadProvider, members: list[Request], out: dict[int, Outcome]
 ) -> None:
     q = workload.question(members[0])
-    hold = Hold((q.system_id, workload.text(members[0])), len(members), GRACE_S)
+    hold = Hold((q.system_id, norm(workload.text(members[0]))), len(members), GRACE_S)
     fake.hold = hold
 
     def run(r: Request) -> None:

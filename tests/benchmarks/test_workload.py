@@ -180,6 +180,9 @@ def test_the_fake_answers_from_the_data_and_the_bill_is_read_from_its_log() -> N
     assert ask(c, STRONG) == "ANSWER-t00:docs:0:0"
     kept = [m for m in w.messages(c) if m.get("name") != "context" or "bridge" not in m["content"]]
     assert ask(c, STRONG, kept) == "WRONG-t00:docs:0:0"
+    # white space does not change a question (the compressor's normalize step collapses runs of spaces)
+    spaced = [*w.messages(b)[:-1], {"role": "user", "content": "How  far is  it?"}]
+    assert ask(b, STRONG, spaced) == "ANSWER-t00:faq:1:0"
     # a system prompt a layer rewrote names no question of the workload
     changed = [{"role": "system", "content": "Be brief."}, *w.messages(b)[1:]]
     assert ask(b, STRONG, changed) == "UNKNOWN"
