@@ -35,7 +35,7 @@ class StackSettings:
     """The full stack's settings that were tuned, on the development split only (docs/workload.md has the grid
     and what each point gave); the router and compressor configurations alone use the same ones."""
 
-    router_target_quality: float = 0.97  # Router.learned's target: the share of the strong model's quality kept
+    router_target_quality: float = 0.95  # Router.learned's target: the share of the strong model's quality kept
     compress_retrieved: float | None = 0.2  # PromptCompressor(retrieved=...): the share of retrieved tokens kept
 
 
