@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "forecast": ([], ["--months", "200"]),
     "alerts": ([], ["--trials", "5"]),
     "batch": ([], ["--n", "2000"]),
+    "workload": ([], ["--quick"]),
 }
 NEEDS_REDIS = {"bench_resilience", "bench_budget"}
 
