@@ -225,23 +225,24 @@ class Store:
         return [(int(h), str(layer), float(usd)) for h, layer, usd in self.rows(sql, args)]
 
     def _hour_range(self, since_hour: int | None, until_hour: int | None) -> tuple[str, list[Any]]:
-        clauses, args = [], []
-        if since_hour is not None:
-            clauses.append(f"hour >= {self.mark}")
-            args.append(int(since_hour))
-        if until_hour is not None:
-            clauses.append(f"hour < {self.mark}")
-            args.append(int(until_hour))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+        return self._range(
+            "hour", None if since_hour is None else int(since_hour), None if until_hour is None else int(until_hour)
+        )
 
     def _time_range(self, since: float | None, until: float | None, *extra: str) -> tuple[str, list[Any]]:
+        return self._range(
+            "timestamp", None if since is None else float(since), None if until is None else float(until), *extra
+        )
+
+    def _range(self, column: str, since: float | None, until: float | None, *extra: str) -> tuple[str, list[Any]]:
+        """`` WHERE since <= column < until`` and the ``extra`` conditions (or ``""``), and its arguments."""
         clauses, args = list(extra), []
         if since is not None:
-            clauses.append(f"timestamp >= {self.mark}")
-            args.append(float(since))
+            clauses.append(f"{column} >= {self.mark}")
+            args.append(since)
         if until is not None:
-            clauses.append(f"timestamp < {self.mark}")
-            args.append(float(until))
+            clauses.append(f"{column} < {self.mark}")
+            args.append(until)
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
     def bucketed(

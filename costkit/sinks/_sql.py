@@ -1,11 +1,33 @@
-"""SQL text both SQL sinks build the same way: quoted identifiers and the records' WHERE clause.
+"""What both SQL sinks share: the record columns' kinds and indexes, quoted identifiers and the
+records' WHERE clause.
 
 The two drivers differ only in the placeholder (``?`` for sqlite3, ``%s`` for psycopg).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
+
+# The record fields by the kind of column they need (each driver names its own SQL types).
+INTEGER_FIELDS: Final = frozenset(
+    {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
+)
+REAL_FIELDS: Final = frozenset({"timestamp", "cost_usd", "saved_usd", "latency_ms"})
+BOOL_FIELDS: Final = frozenset({"priced", "success", "usage_estimated"})
+JSON_FIELDS: Final = frozenset({"savings", "notes"})
+NOT_NULL_FIELDS: Final = frozenset(
+    {"request_id", "attempt", "kind", "timestamp", "provider", "requested_model", "model"}
+)
+#: index name suffix -> its columns: what the report's groupings and time windows read by
+INDEXES: Final = {
+    "ts": ("timestamp",),
+    "tenant_ts": ("tenant", "timestamp"),
+    "feature_ts": ("feature", "timestamp"),
+    "model_ts": ("model", "timestamp"),
+    "request": ("request_id",),
+    "task": ("task",),
+    "arm": ("experiment", "arm"),
+}
 
 
 def quote(identifier: str) -> str:

@@ -31,8 +31,8 @@ from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, record_from_mapping
 from ._rollup import RequestMemory, rollup_ddl, rollup_rows, rollup_upsert_sql, savings_rows, savings_upsert_sql
+from ._sql import BOOL_FIELDS, INDEXES, INTEGER_FIELDS, JSON_FIELDS, NOT_NULL_FIELDS, REAL_FIELDS, where_clause
 from ._sql import quote as _q
-from ._sql import where_clause
 from .background import BackgroundSink
 
 DEFAULT_TABLE = "cost_records"
@@ -40,21 +40,6 @@ OUTCOMES_SUFFIX = "_outcomes"
 URL_SCHEMES = ("postgresql://", "postgres://")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")  # leaves room for the "_rollup_savings" suffixes
 _SCHEMA_LOCK = 0x636F73746B6C67  # "costkl" + "g": the advisory lock held while creating the schema
-
-_BIGINT = {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
-_FLOAT = {"timestamp", "cost_usd", "saved_usd", "latency_ms"}
-_BOOL = {"priced", "success", "usage_estimated"}
-_JSON = {"savings", "notes"}
-_NOT_NULL = {"request_id", "attempt", "kind", "timestamp", "provider", "requested_model", "model"}
-_INDEXES = {
-    "ts": ("timestamp",),
-    "tenant_ts": ("tenant", "timestamp"),
-    "feature_ts": ("feature", "timestamp"),
-    "model_ts": ("model", "timestamp"),
-    "request": ("request_id",),
-    "task": ("task",),
-    "arm": ("experiment", "arm"),
-}
 
 
 def is_postgres_url(source: object) -> bool:
@@ -70,17 +55,17 @@ def _driver() -> Any:
 
 
 def _column_type(name: str) -> str:
-    if name in _BIGINT:
+    if name in INTEGER_FIELDS:
         kind = "BIGINT"
-    elif name in _FLOAT:
+    elif name in REAL_FIELDS:
         kind = "DOUBLE PRECISION"
-    elif name in _BOOL:
+    elif name in BOOL_FIELDS:
         kind = "BOOLEAN"
-    elif name in _JSON:
+    elif name in JSON_FIELDS:
         kind = "JSONB"
     else:
         kind = "TEXT"
-    return f"{kind} NOT NULL" if name in _NOT_NULL else kind
+    return f"{kind} NOT NULL" if name in NOT_NULL_FIELDS else kind
 
 
 def check_table(table: str) -> str:
@@ -107,7 +92,7 @@ def ensure_schema(conn: Any, table: str = DEFAULT_TABLE) -> None:
                 conn.execute(f"ALTER TABLE {t} ADD COLUMN {_q(f)} {_column_type(f).replace(' NOT NULL', '')}")
         if "firsts" not in present:
             conn.execute(f"ALTER TABLE {t} ADD COLUMN firsts BIGINT")
-        for suffix, columns in _INDEXES.items():
+        for suffix, columns in INDEXES.items():
             conn.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {t} ({', '.join(map(_q, columns))})")
         for ddl in rollup_ddl(table, real="DOUBLE PRECISION", integer="BIGINT"):
             conn.execute(ddl)
@@ -157,7 +142,7 @@ def _row(record: CostRecord, firsts: int) -> tuple[Any, ...]:
     out: list[Any] = []
     for f in FIELDS:
         v = getattr(record, f)
-        if f in _JSON:
+        if f in JSON_FIELDS:
             v = _json(v)
         elif isinstance(v, str):
             v = _text(v)
@@ -361,7 +346,7 @@ def iter_postgres_outcomes(url: str, *, table: str = DEFAULT_TABLE) -> Iterator[
 
 
 def _record(row: dict[str, Any]) -> CostRecord:
-    for f in _JSON:  # JSONB comes back decoded; anything but an object is not trusted
+    for f in JSON_FIELDS:  # JSONB comes back decoded; anything but an object is not trusted
         if not isinstance(row.get(f), dict):
             row[f] = {}
     return record_from_mapping(row)

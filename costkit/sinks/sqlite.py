@@ -19,36 +19,21 @@ from ..outcomes import Outcome
 from ..records import FIELDS, CostRecord
 from ._codec import dumps, loads_mapping, record_from_mapping
 from ._rollup import RequestMemory, rollup_ddl, rollup_update_sql, savings_rows, savings_upsert_sql
+from ._sql import BOOL_FIELDS, INDEXES, INTEGER_FIELDS, JSON_FIELDS, NOT_NULL_FIELDS, REAL_FIELDS, where_clause
 from ._sql import quote as _q
-from ._sql import where_clause
 from .background import BackgroundSink, usable_path
 
 SCHEMA_VERSION = 2  # 2: task, experiment, arm columns and the outcomes table
 DEFAULT_TABLE = "cost_records"
 OUTCOMES_SUFFIX = "_outcomes"  # outcomes live in "<table>_outcomes" (cost_records_outcomes)
 
-_INTEGER = {"attempt", "input_tokens", "output_tokens", "cached_read_tokens", "cache_write_tokens"}
-_REAL = {"timestamp", "cost_usd", "saved_usd", "latency_ms"}
-_BOOL = {"priced", "success", "usage_estimated"}
-_JSON = {"savings", "notes"}
-_NOT_NULL = {"request_id", "attempt", "kind", "timestamp", "provider", "requested_model", "model"}
-_INDEXES = {
-    "ts": ("timestamp",),
-    "tenant_ts": ("tenant", "timestamp"),
-    "feature_ts": ("feature", "timestamp"),
-    "model_ts": ("model", "timestamp"),
-    "request": ("request_id",),
-    "task": ("task",),
-    "arm": ("experiment", "arm"),
-}
-
 
 HOUR_SQL = "CAST(timestamp / 3600 AS INTEGER)"
 
 
 def _column_type(name: str) -> str:
-    kind = "INTEGER" if name in _INTEGER | _BOOL else "REAL" if name in _REAL else "TEXT"
-    return f"{kind} NOT NULL" if name in _NOT_NULL else kind
+    kind = "INTEGER" if name in INTEGER_FIELDS | BOOL_FIELDS else "REAL" if name in REAL_FIELDS else "TEXT"
+    return f"{kind} NOT NULL" if name in NOT_NULL_FIELDS else kind
 
 
 def _connect(path: Path, *, timeout_s: float = 30.0) -> sqlite3.Connection:
@@ -71,7 +56,7 @@ def ensure_schema(conn: sqlite3.Connection, table: str = DEFAULT_TABLE) -> None:
         if f not in present:
             kind = _column_type(f).replace(" NOT NULL", "")
             conn.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(f)} {kind}")
-    for suffix, columns in _INDEXES.items():
+    for suffix, columns in INDEXES.items():
         conn.execute(
             f"CREATE INDEX IF NOT EXISTS {_q(f'{table}_{suffix}')} ON {_q(table)} ({', '.join(map(_q, columns))})"
         )
@@ -99,9 +84,9 @@ def _row(record: CostRecord) -> tuple[Any, ...]:
     out: list[Any] = []
     for f in FIELDS:
         v = getattr(record, f)
-        if f in _JSON:
+        if f in JSON_FIELDS:
             v = dumps(dict(v))
-        elif f in _BOOL:
+        elif f in BOOL_FIELDS:
             v = int(bool(v))
         out.append(v)
     return tuple(out)
@@ -367,10 +352,10 @@ def iter_sqlite_outcomes(
 
 
 def _record(row: dict[str, Any]) -> CostRecord:
-    for f in _BOOL:
+    for f in BOOL_FIELDS:
         if row.get(f) is not None:
             row[f] = bool(row[f])
-    for f in _JSON:
+    for f in JSON_FIELDS:
         if f in row:
             row[f] = loads_mapping(row[f])
     return record_from_mapping(row)
