@@ -427,3 +427,25 @@ def test_a_beta_call_is_never_answered_with_the_plain_apis_cached_message(server
     assert len(fake.calls) == 2  # the plain call's repeat came from the cache, the beta call did not
     assert [r.kind for r in sink.records] == ["call", "cache_hit", "call"]
     assert cache.stats["bypass:beta"] == 1
+
+
+@pytest.mark.parametrize("system", [None, "Be brief."])
+def test_an_anthropic_request_goes_out_with_the_callers_own_system_messages_where_they_were(
+    server, fake, sink, system
+):
+    """Newer Messages APIs take system-role messages inside ``messages``; an unchanged request is
+    sent as given (only the leading message costkit made of ``system=`` goes back to ``system``)."""
+    messages = [
+        {"role": "user", "content": "Where is Paris?"},
+        {"role": "assistant", "content": "In France."},
+        {"role": "system", "content": "Answer in one word from now on."},
+        {"role": "user", "content": "And Rome?"},
+    ]
+    ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": messages}
+    if system is not None:
+        ask["system"] = system
+    server.anthropic_client().messages.create(**ask)
+    wrapped_anthropic(server, sink).messages.create(**ask)
+    raw_body, wrapped_body = (c.body for c in fake.calls)
+    assert wrapped_body["messages"] == raw_body["messages"] == messages
+    assert wrapped_body.get("system") == raw_body.get("system") == system

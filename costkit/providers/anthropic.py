@@ -65,7 +65,9 @@ class MessagesAdapter:
         kw = dict(call.params)
         kw["model"] = call.model
         if call.scope is not None and call.messages is call.scope.original_messages:
-            kw["messages"] = [m for m in call.messages if m.get("role") != "system"]
+            # as given: only the leading message made of ``system`` goes back (the caller's own
+            # system-role messages, which the API takes inside ``messages`` too, stay where they were)
+            kw["messages"] = list(call.messages[1:] if call.params.get("system") else call.messages)
         else:
             system = [m.get("content") for m in call.messages if m.get("role") == "system"]
             kw["messages"] = [dict(m) for m in call.messages if m.get("role") != "system"]
