@@ -430,9 +430,7 @@ def test_a_beta_call_is_never_answered_with_the_plain_apis_cached_message(server
 
 
 @pytest.mark.parametrize("system", [None, "Be brief."])
-def test_an_anthropic_request_goes_out_with_the_callers_own_system_messages_where_they_were(
-    server, fake, sink, system
-):
+def test_an_anthropic_request_goes_out_with_the_callers_own_system_messages_where_they_were(server, fake, sink, system):
     """Newer Messages APIs take system-role messages inside ``messages``; an unchanged request is
     sent as given (only the leading message costkit made of ``system=`` goes back to ``system``)."""
     messages = [
