@@ -85,4 +85,33 @@ class GuardedAccumulator:
             return unreadable(self._adapter, self._call, exc)
 
 
-__all__ = ["GuardedAccumulator", "parse_failed", "read_whole", "unreadable"]
+def open_body(response: Any) -> bool:
+    """Whether a raw response's body is still unread (``with_streaming_response``)."""
+    http = getattr(response, "http_response", None)
+    return http is not None and getattr(http, "is_closed", True) is False
+
+
+def reopen(response: Any) -> None:
+    """Give a ``with_streaming_response`` wrapper whose body costkit read (to record the call) an
+    open HTTP response with the same bytes: the caller sees it open until its ``with`` block ends,
+    and can read or iterate the body, as with the raw SDK. Best effort: a version whose response
+    cannot be rebuilt keeps the read one."""
+    import sys
+
+    http = response.http_response
+    try:
+        byte_stream = sys.modules[type(http).__module__.partition(".")[0]].ByteStream  # httpx's, or its fork's
+        fresh = type(http)(
+            http.status_code,
+            headers=http.headers,
+            stream=byte_stream(http.content),  # unread until the caller reads or closes it
+            request=http.request,
+            extensions=http.extensions,
+        )
+        fresh._elapsed = http.elapsed
+        response.http_response = fresh
+    except Exception:
+        return
+
+
+__all__ = ["GuardedAccumulator", "open_body", "parse_failed", "read_whole", "reopen", "unreadable"]

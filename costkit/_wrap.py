@@ -32,7 +32,7 @@ from ._intercept import (
     send_writes,
 )
 from ._pipeline import Pipeline, PreCall, check_policies
-from ._read import GuardedAccumulator, parse_failed, read_whole
+from ._read import GuardedAccumulator, open_body, parse_failed, read_whole, reopen
 from ._recorder import Recorder
 from ._stream import AsyncResultStream, ReplaySource, ResultStream
 from ._warn import warn_once
@@ -149,10 +149,13 @@ class _Engine:
                 raise
             if scope.raw_response:  # with_raw_response: the caller gets the SDK's wrapper, we read inside it
                 scope.response = raw
+                unread = open_body(raw) and not call.stream
                 try:
                     raw = raw.parse()
                 except BaseException as exc:
                     return parse_failed(adapter, recorder, call, exc, started)
+                if unread:
+                    reopen(scope.response)
             if call.stream:
                 stream = ResultStream(
                     source(raw), GuardedAccumulator(adapter, call), _finalizer(recorder, call, started)
@@ -174,12 +177,15 @@ class _Engine:
                 raise
             if scope.raw_response:
                 scope.response = raw
+                unread = open_body(raw) and not call.stream
                 try:
                     raw = raw.parse()
                     if inspect.isawaitable(raw):  # with_streaming_response on an async client
                         raw = await raw
                 except BaseException as exc:
                     return parse_failed(adapter, recorder, call, exc, started)
+                if unread:
+                    reopen(scope.response)
             if call.stream:
                 stream = AsyncResultStream(
                     source(raw), GuardedAccumulator(adapter, call), _finalizer(recorder, call, started)

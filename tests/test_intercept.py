@@ -447,3 +447,31 @@ def test_an_anthropic_request_goes_out_with_the_callers_own_system_messages_wher
     raw_body, wrapped_body = (c.body for c in fake.calls)
     assert wrapped_body["messages"] == raw_body["messages"] == messages
     assert wrapped_body.get("system") == raw_body.get("system") == system
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_a_with_streaming_response_body_stays_open_until_the_callers_block_ends(server, fake, sink, sdk):
+    """costkit reads the body to record the call; the caller still sees it open, as with the raw SDK."""
+    if sdk == "openai":
+        wrapped = wrapped_openai(server, sink).chat.completions
+        ask = {"model": "gpt-4o", "messages": Q}
+    else:
+        wrapped = wrapped_anthropic(server, sink).messages
+        ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": Q}
+    with wrapped.with_streaming_response.create(**ask) as response:
+        assert not response.is_closed
+        assert json.loads(response.read())["usage"]  # the bytes are there to read
+        parsed = response.parse()
+    assert response.is_closed
+    assert PLACE in str(parsed)
+    (record,) = sink.records
+    assert record.success and record.output_tokens > 0 and not record.usage_estimated
+
+
+async def test_an_async_with_streaming_response_body_stays_open_until_the_callers_block_ends(server, fake, sink):
+    client = costkit.wrap(server.async_openai_client(), sink=sink)
+    async with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=Q) as response:
+        assert not response.is_closed
+        parsed = await response.parse()
+    assert response.is_closed and parsed.choices[0].message.content == PLACE
+    assert [r.success for r in sink.records] == [True]
