@@ -192,7 +192,7 @@ def diff(
         return {
             tid: o.key
             for tid, o in sorted(first.items())
-            if o.outcome in junit.FAILED and second.get(tid, junit.Outcome("missing")).outcome == "passed"
+            if o.outcome in junit.FAILED and second.get(tid, junit.Outcome("missing")).outcome in ("passed", "skipped")
         }
 
     wrapped_only = only(wrapped, raw)
