@@ -31,6 +31,21 @@ def unreadable(adapter: Adapter, call: Call, exc: Exception | None, text: str = 
     return Result(usage=usage, model=call.model, notes={"response_unreadable": note})
 
 
+PENDING = frozenset({"queued", "in_progress"})  # a background Responses call, answered before the model ran
+
+
+def pending(adapter: Adapter, call: Call, status: str) -> Result:
+    """A background call (``background=True``) returns before the model runs: no usage exists yet.
+    Its record counts the prompt's estimated tokens, the part known to be billed."""
+    warn_once(
+        f"pending:{adapter.api}",
+        f"costkit: a background {adapter.api} call came back {status!r}, before the model ran, so it has no "
+        "usage yet; its record counts the prompt's estimated tokens and no output (the finished response, "
+        "fetched with retrieve(), is not recorded)",
+    )
+    return Result(usage=estimate_usage(call, ""), model=call.model, notes={"usage_pending": status})
+
+
 def parse_failed(adapter: Adapter, recorder: Recorder, call: Call, exc: BaseException, started: float) -> Result:
     """A raw response wrapper whose body does not parse as the API's object (cut short, a proxy's
     page) is the caller's to ``parse()``, raising as the SDK's does: the call itself succeeded. A
@@ -53,7 +68,11 @@ def read_whole(adapter: Adapter, call: Call, raw: Any) -> Result:
         return unreadable(adapter, call, exc).evolve(raw=raw)
     if getattr(raw, "usage", _MISSING) is not None:
         return result
-    counted = unreadable(adapter, call, None, result.text or "")
+    status = getattr(raw, "status", None)
+    if status in PENDING:
+        counted = pending(adapter, call, status)
+    else:
+        counted = unreadable(adapter, call, None, result.text or "")
     return result.evolve(usage=counted.usage, model=result.model or call.model, notes={**result.notes, **counted.notes})
 
 

@@ -269,6 +269,34 @@ def test_a_raw_response_whose_body_is_cut_short_reaches_the_caller(server, fake,
     check_recorded_unreadable(sink, seen, "JSONDecodeError")
 
 
+class AnswersInTheBackground(FakeProvider):
+    """Answers a ``background=True`` Responses call as the API does: at once, queued, with no usage."""
+
+    def handle(self, method, path, headers, body):
+        answer = super().handle(method, path, headers, body)
+        if answer.status != 200 or not json.loads(body or b"{}").get("background"):
+            return answer
+        queued = {**json.loads(answer.body), "status": "queued", "output": [], "usage": None}
+        return attrs.evolve(answer, body=json.dumps(queued).encode())
+
+
+def test_a_background_responses_call_is_recorded_at_its_estimated_prompt_and_says_why(sink):
+    with serve(AnswersInTheBackground()) as srv:
+        client = wrapped_openai(srv, sink)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            got = client.responses.create(model="gpt-4o", input="Summarize the French revolution.", background=True)
+            client.responses.create(model="gpt-4o", input="And the Russian one.", background=True)
+    assert (got.status, got.usage) == ("queued", None)
+    first, second = sink.records  # both billed for their prompt: counted, never $0; no output known yet
+    for rec in (first, second):
+        assert (rec.success, rec.usage_estimated, rec.output_tokens) == (True, True, 0)
+        assert rec.input_tokens > 0 and rec.cost_usd > 0 and rec.notes == {"usage_pending": "queued"}
+    [said] = costkit_warnings(seen)  # once, and about this case: not "not the API's own object"
+    assert "background responses call came back 'queued'" in said and "retrieve()" in said
+    assert "not the API's own object" not in said
+
+
 class DropsMidBody(FakeProvider):
     """Sends half of each whole answer, then drops the connection: a transport failure, not a body to read."""
 
