@@ -68,9 +68,14 @@ class Recorder:
             self.pricing.warn_unknown(model)
         return cost
 
-    def _input_rate(self, model: str, provider: str | None) -> float | None:
+    def _input_rate(self, model: str, provider: str | None, batch_tokens: int | None = None) -> float | None:
+        """A model's input rate; at batch prices for a prompt of ``batch_tokens`` when given."""
         price = self.pricing.get(model, provider=provider)
-        return None if price is None else float(price.input_per_token)
+        if price is None:
+            return None
+        if batch_tokens is not None:
+            return float(price.rates(batch_tokens, batch=True).input)
+        return float(price.input_per_token)
 
     def _priced_compression(self, call: Call, compression: dict[str, Any]) -> dict[str, Any]:
         """The compressor's breakdown with each strategy's saving (net of its summary's cost)."""
@@ -84,21 +89,22 @@ class Recorder:
         return {**compression, "strategies": priced}
 
     # ------------------------------------------------------------------ building
-    def _savings(self, call: Call, usage: Usage, cost: float | None) -> dict[str, float]:
+    def layer_savings(self, call: Call, usage: Usage, cost: float | None, *, batch: bool = False) -> dict[str, float]:
+        """What the compressor and the router saved on this answer, at batch prices for a batch item."""
         savings: dict[str, float] = {}
-        if cost is None or call.kind not in ANSWER_KINDS:  # judges and side calls save nothing themselves
+        if cost is None or call.kind not in (*ANSWER_KINDS, "batch"):  # judges and side calls save nothing themselves
             return savings
         compression = call.notes.get("compression")
         removed = call.notes.get("tokens_removed")
         if isinstance(compression, dict) or removed:
-            rate = self._input_rate(call.requested_model, call.provider)
+            rate = self._input_rate(call.requested_model, call.provider, usage.input_tokens if batch else None)
             if rate is not None and isinstance(compression, dict):
                 layer = str(compression.get("layer") or "compressor")
                 savings[layer] = sum(_strategy_saving(s, rate) for s in (compression.get("strategies") or {}).values())
             elif rate is not None and removed:
                 savings["context_budget"] = removed * rate
         if call.model != call.requested_model:
-            base = self.pricing.cost(call.requested_model, usage, provider=call.provider)
+            base = self.pricing.cost(call.requested_model, usage, provider=call.provider, batch=batch)
             if base is not None:
                 savings["router"] = base - cost
         return savings
@@ -122,7 +128,7 @@ class Recorder:
             cost = self.attempt_cost(call, result)
         assert cost is None or isinstance(cost, float | int)
         if savings is None:
-            savings = self._savings(call, usage, cost)
+            savings = self.layer_savings(call, usage, cost)
         notes = dict(call.notes)
         if result is not None:
             notes.update(result.notes)

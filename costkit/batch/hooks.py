@@ -5,8 +5,8 @@ submitted, and the answer comes hours later), so a policy that makes sense per i
 implementing one of these. The lane walks the wrapped client's chain in order and, per item:
 
 * :class:`BatchPrepare` ``batch_prepare(call) -> call``: change the item before it is sent, or
-  refuse it by raising (``Guardrails`` clamps ``max_tokens`` at batch prices; a compressor
-  shortens the prompt);
+  refuse it by raising (``Guardrails`` clamps ``max_tokens`` at batch prices; ``PromptCompressor``
+  shortens the prompt; ``Router`` picks the model);
 * :class:`BatchCache` ``batch_lookup(call) -> (result | None, ticket)``: answer the item now (it
   is never submitted), or give a JSON-able ``ticket`` that ``batch_store(ticket, result)`` later
   stores the provider's answer under (``ExactCache``); the ticket is kept in the job's state, so a

@@ -51,15 +51,11 @@ def price(pricing: Any, call: Call, result: Result) -> Priced:
     return Priced(float(batch), pricing.cost(call.model, usage, provider=call.provider))
 
 
-def _savings(pricing: Any, call: Call, result: Result, priced: Priced) -> dict[str, float]:
-    savings: dict[str, float] = {}
+def _savings(recorder: Recorder, call: Call, result: Result, priced: Priced) -> dict[str, float]:
+    """The batch discount, and what the compressor and the router saved, at batch prices."""
+    savings = recorder.layer_savings(call, result.usage, priced.batch_usd, batch=True)
     if priced.saved_usd is not None:
         savings["batch"] = priced.saved_usd
-    removed = call.notes.get("tokens_removed")
-    if isinstance(removed, int) and removed > 0:  # a compressor shortened the prompt: at the batch input rate
-        model_price = pricing.get(call.model, provider=call.provider)
-        if model_price is not None:
-            savings["context_budget"] = removed * model_price.rates(result.usage.input_tokens, batch=True).input
     return savings
 
 
@@ -87,7 +83,7 @@ def answered(
         latency_s=latency_s,
         kind="batch",
         cost=priced.batch_usd if priced.batch_usd is not None else 0.0,
-        savings=_savings(recorder.pricing, call, result, priced),
+        savings=_savings(recorder, call, result, priced),
     )
     if priced.batch_usd is None:
         record = attrs.evolve(record, cost_usd=None, priced=False)

@@ -342,6 +342,17 @@ class Router(FlowPolicy):
             out = out.evolve(tags=out.tags.merged(type(out.tags)(route=decision.route)))
         return out
 
+    def batch_prepare(self, call: Call) -> Call:
+        """A batch item goes to the model the router chooses for the same call (``costkit.batch.BatchPrepare``),
+        with the same notes; the lane submits one chunk per model. In shadow mode it stays as asked."""
+        if call.pinned or self.shadow:
+            return call
+        decision = self.decide(call)
+        if decision is None:
+            return call
+        models, skipped = self.plan(call, decision)
+        return self.routed(call, models[0] if models else call.model, decision, skipped)
+
     async def adecide(self, call: Call) -> Decision | None:
         """:meth:`decide` for an async pipeline: a strategy with ``adecide`` (one that embeds through
         a network) is awaited; the others decide synchronously (no I/O)."""

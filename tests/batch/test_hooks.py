@@ -1,4 +1,4 @@
-"""Policies in the batch lane: the exact cache, guardrails, budgets and a compressor, per item."""
+"""Policies in the batch lane: the exact cache, guardrails, budgets, a compressor and the router, per item."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 from openai.types.chat import ChatCompletion
 
 import costkit
-from costkit import Budget, BudgetLimit, ExactCache, Guardrails
+from costkit import Budget, BudgetLimit, ExactCache, Guardrails, PromptCompressor, Router
 from costkit.batch import BatchPrepare, ItemError, run, submit
 from costkit.batch.hooks import find_policy, policy_tag
 from costkit.testing import FakeOpenAI
 from costkit.tokens import count_messages
 
-from .conftest import FAST, MODEL, chat, map_batch_cost
+from .conftest import FAST, MODEL, chat, map_batch_cost, map_interactive_cost
 
 
 def test_the_exact_cache_answers_before_submission_and_stores_what_comes_back(fake, sink, state):
@@ -110,6 +110,56 @@ def test_a_compressor_runs_per_item_and_its_saving_is_priced_at_batch_rates(fake
     (record,) = sink.records
     assert record.savings["context_budget"] == pytest.approx(7.5e-08)
     assert record.cost_usd == pytest.approx(map_batch_cost(MODEL, record.input_tokens, record.output_tokens))
+
+
+def test_the_router_sends_each_item_to_the_model_it_chooses_one_file_per_model(fake, sink, state):
+    router = Router.tiers({"faq": "gpt-4o-mini"}, by="feature")
+    client = costkit.wrap(FakeOpenAI(fake), policies=[router], sink=sink)
+    asks = [{**chat(i), "model": "gpt-4o", "costkit": {"feature": "faq" if i % 2 else "legal"}} for i in range(4)]
+    answers = run(client, "chat.completions.create", asks, state=state, progress=False, backoff=FAST)
+    assert [a.model for a in answers] == ["gpt-4o", "gpt-4o-mini", "gpt-4o", "gpt-4o-mini"]
+    files = sorted(([b["model"] for b in s.bodies], len(s.bodies)) for s in fake.batch_api.submissions)
+    assert files == [(["gpt-4o"] * 2, 2), (["gpt-4o-mini"] * 2, 2)]  # OpenAI takes one model per input file
+    for r in sorted(sink.records, key=lambda r: r.notes["batch_item"]):
+        if r.notes["batch_item"] % 2 == 0:
+            assert (r.model, r.route, "router" in r.savings) == ("gpt-4o", None, False)
+            continue
+        assert (r.model, r.route, r.notes["routed_from"]) == ("gpt-4o-mini", "faq", "gpt-4o")
+        tokens = (r.input_tokens, r.output_tokens)
+        batch_mini = map_batch_cost(MODEL, *tokens)
+        assert r.cost_usd == pytest.approx(batch_mini, abs=1e-12)
+        assert r.savings["router"] == pytest.approx(map_batch_cost("gpt-4o", *tokens) - batch_mini)
+        assert r.savings["batch"] == pytest.approx(map_interactive_cost(MODEL, *tokens) - batch_mini)
+
+
+@pytest.mark.parametrize("router", [
+    Router.tiers({"faq": MODEL}, by="feature", shadow=True),
+    Router.cascade([MODEL, "gpt-4o"], gate=lambda call, result: True),  # the gate needs an answer first
+], ids=["shadow", "cascade"])  # fmt: skip
+def test_a_shadow_router_or_a_cascade_leaves_items_as_asked(fake, sink, state, router):
+    client = costkit.wrap(FakeOpenAI(fake), policies=[router], sink=sink)
+    run(client, "chat.completions.create", [{**chat(0), "model": "gpt-4o", "costkit": {"feature": "faq"}}],
+        state=state, progress=False, backoff=FAST)  # fmt: skip
+    assert [b["model"] for b in fake.batch_api.submissions[0].bodies] == ["gpt-4o"]
+
+
+def test_the_prompt_compressor_shortens_retrieved_context_per_item_at_batch_rates(fake, sink, state):
+    paragraphs = [f"Paragraph {i} is about the harbour of town {i} and its old fishing boats." for i in range(12)]
+    context = "\n\n".join([*paragraphs, "The lighthouse of Brest was built in 1834 by the navy."])
+    ask = {"model": MODEL, "messages": [
+        {"role": "system", "content": "Answer from the context."},
+        {"role": "user", "name": "context", "content": context},  # a retrieved section, by name
+        {"role": "user", "content": "When was the lighthouse of Brest built?"},
+    ]}  # fmt: skip
+    plain = costkit.wrap(FakeOpenAI(fake), sink=None)
+    run(plain, "chat.completions.create", [ask], state=state + ".plain", progress=False, backoff=FAST)
+    client = costkit.wrap(FakeOpenAI(fake), policies=[PromptCompressor(retrieved=0.2)], sink=sink)
+    run(client, "chat.completions.create", [ask], state=state, progress=False, backoff=FAST)
+    whole, short = (s.bodies[0]["messages"][1]["content"] for s in fake.batch_api.submissions)
+    assert "built in 1834" in short and len(short) < len(whole) / 2  # the answer's sentence is kept
+    (record,) = sink.records
+    removed = record.notes["compression"]["strategies"]["retrieved"]["tokens_removed"]
+    assert removed > 0 and record.savings["compressor"] == pytest.approx(removed * 0.075e-6)  # batch input rate
 
 
 def test_tickets_name_their_policy_by_place_and_class():

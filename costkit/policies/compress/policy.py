@@ -26,7 +26,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any
 
 from ..._call import Call, content_text
-from ..._pipeline import Flow, FlowPolicy, Step
+from ..._pipeline import Flow, FlowPolicy, Step, drive
 from ...errors import ConfigError
 from .history import HistoryCompactor
 from .normalize import drop_duplicate_blocks, normalize_space
@@ -133,6 +133,13 @@ class PromptCompressor(FlowPolicy):
     def flow(self, call: Call) -> Flow:
         compressed = yield from self.reduce(call, self.budgets, layer=self.layer)
         return (yield compressed)
+
+    def batch_prepare(self, call: Call) -> Call:
+        """A batch item is compressed as the same call would be (``costkit.batch.BatchPrepare``), but
+        for a history that needs a summary: that is a model call of its own, which a batch item cannot
+        make while it is prepared, so the history is left whole then."""
+        budgets = {**self.budgets, "history": None} if self.history.summarize else self.budgets
+        return drive(self.reduce(call, budgets, layer=self.layer))
 
     # ------------------------------------------------------------------ the work
     def reduce(self, call: Call, budgets: Mapping[str, Budget], *, layer: str) -> Generator[Step, Any, Call]:

@@ -60,6 +60,10 @@ class Cascade(Router):
         super().__init__(_Ladder(ladder), **options)
         self.models = ladder
 
+    def batch_prepare(self, call: Call) -> Call:
+        """A batch item stays as asked: the gate needs the cheap model's answer before choosing."""
+        return call
+
     def flow(self, call: Call) -> AttemptFlow:
         if call.pinned:  # a gate's judge names its model itself
             return (yield call)

@@ -106,6 +106,18 @@ def test_a_failed_summary_falls_back_to_dropping_old_turns():
     assert fake.last.model == MODEL
 
 
+def test_a_batch_item_is_compressed_but_its_history_is_not_summarized():
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": " ".join(["words"] * 300)} for i in range(10)]
+    item = costkit.Call(provider="openai", client="openai", api="chat.completions", model=MODEL,
+                        requested_model=MODEL, messages=(*turns, *DOCS, QUESTION), kind="batch")  # fmt: skip
+    prepared = PromptCompressor(history=800, retrieved=0.2).batch_prepare(item)  # no chain: no summary call to make
+    strategies = prepared.notes["compression"]["strategies"]
+    assert "history" not in strategies and strategies["retrieved"]["tokens_removed"] > 0
+    assert list(prepared.messages[:10]) == turns and prepared.messages[-1] == QUESTION
+    dropping = PromptCompressor(history=800, summarize=False).batch_prepare(item)  # dropping old turns needs no call
+    assert dropping.notes["compression"]["strategies"]["history"]["dropped_messages"] > 0
+
+
 class FirstSentence:
     name = "first-sentence"
 
