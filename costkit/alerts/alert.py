@@ -42,6 +42,11 @@ class Alert:
     message: str
     details: Mapping[str, Any] = attrs.field(factory=dict)
 
+    @classmethod
+    def in_hour(cls, hour: int, **fields: Any) -> Alert:
+        """An alert about one clock hour (hours since the epoch, as the report store counts them)."""
+        return cls(window_start_s=hour * 3600.0, window_end_s=(hour + 1) * 3600.0, **fields)
+
     @property
     def key(self) -> tuple[Any, ...]:
         """(rule, subject, window start): what makes two alerts the same finding."""

@@ -92,12 +92,11 @@ class CostAnomaly:
     ) -> Alert:
         median, spread, threshold, n = line
         subject = {dim: value}
-        return Alert(
+        return Alert.in_hour(
+            hour,
             rule=self.name,
             subject=subject,
             at=at,
-            window_start_s=hour * 3600.0,
-            window_end_s=(hour + 1) * 3600.0,
             value=spent,
             threshold=threshold,
             message=(

@@ -170,12 +170,11 @@ class CacheHealth:
     ) -> Alert:
         """One of this rule's checks fired for a subject's hour; ``finding`` follows the subject in the message."""
         subject = self._subject(value)
-        return Alert(
+        return Alert.in_hour(
+            hour,
             rule=f"{self.name}_{check}",
             subject=subject,
             at=at,
-            window_start_s=hour * 3600.0,
-            window_end_s=(hour + 1) * 3600.0,
             value=measured,
             threshold=threshold,
             message=f"{who(subject)}: {finding}",
