@@ -217,6 +217,8 @@ class Interceptor:
         assert call.scope is not None
         call.scope.raw_response = raw_response
         call.scope.beta = getattr(cast_to, "__module__", "").startswith("anthropic.types.beta")
+        if call.scope.beta and isinstance(headers, Mapping):
+            call.scope.betas = str(headers.get("anthropic-beta") or "")
         call.scope.writes = []  # the layers' Redis writes, sent in one round trip when the request ends
         call.scope.checks = PreCall()  # and their checks before the provider call, in one round trip too
         return call, options

@@ -43,8 +43,10 @@ class RequestScope:
     raw_response: bool = False
     response: Any = None
     #: sent to a beta endpoint (anthropic's ``beta.messages``): its answer is the beta's own type, for
-    #: which no cached answer of the plain API may stand in
+    #: which no cached answer of the plain API may stand in (the cache keys say ``beta.messages``)
     beta: bool = False
+    #: the beta features the call turned on (its ``anthropic-beta`` header): part of its cache key
+    betas: str = ""
     #: Redis writes nothing waits for (settlements, lock releases, counters), sent in one pipeline
     #: when the request ends; None outside a wrapped client (then each is sent at once)
     writes: list[Any] | None = None

@@ -48,6 +48,12 @@ def _anthropic_messages() -> type[Any]:
     return Message
 
 
+def _anthropic_beta_messages() -> type[Any]:
+    from anthropic.types.beta import BetaMessage
+
+    return BetaMessage
+
+
 def _litellm_completion() -> type[Any]:
     from litellm.types.utils import ModelResponse
 
@@ -68,10 +74,17 @@ RESPONSE_CLASSES: Mapping[tuple[str, str], Callable[[], type[Any]]] = {
     ("openai", "responses.parse"): _openai_responses,
     ("openai", "embeddings"): _openai_embeddings,
     ("anthropic", "messages"): _anthropic_messages,
+    ("anthropic", "beta.messages"): _anthropic_beta_messages,
     ("litellm", "completion"): _litellm_completion,
     ("litellm", "embedding"): _litellm_embedding,
 }
 _PYDANTIC_CLIENTS = ("openai", "anthropic")
+
+
+def answered_api(call: Call) -> str:
+    """The API whose answer type ``call`` returns: ``beta.messages`` for anthropic's beta endpoint,
+    which shares the plain API's path and body but answers with its own classes."""
+    return f"beta.{call.api}" if call.scope is not None and call.scope.beta else call.api
 
 
 def type_name(cls: type[Any]) -> str:
@@ -153,7 +166,7 @@ def _opt_str(value: Any, what: str) -> str | None:
 
 
 def _required_raw(doc: Any, call: Call) -> Any:
-    raw = raw_from_json(doc, client=call.client, api=call.api)
+    raw = raw_from_json(doc, client=call.client, api=answered_api(call))
     if raw is None:  # the wrapper hands ``raw`` to the caller: an entry without one answers nothing
         raise SerializationError("stored answer has no response object")
     return raw
@@ -198,6 +211,7 @@ def result_from_json(doc: Mapping[str, Any], *, source: Any, call: Call) -> Resu
 __all__ = [
     "RESPONSE_CLASSES",
     "SerializationError",
+    "answered_api",
     "raw_from_json",
     "raw_to_json",
     "response_class",

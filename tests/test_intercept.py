@@ -440,9 +440,9 @@ def test_anthropic_beta_messages_go_through_the_chain(server, fake, sink):
     assert record.output_tokens == reply.usage.output_tokens
 
 
-def test_a_beta_call_is_never_answered_with_the_plain_apis_cached_message(server, fake, sink):
-    """The plain and the beta messages API share a path and a body: the cached plain Message is not
-    the BetaMessage the beta caller is typed to get, so a beta call bypasses the caches."""
+def test_beta_answers_are_cached_apart_from_the_plain_apis_and_by_their_beta_features(server, fake, sink):
+    """The plain and the beta messages API share a path and a body, but a beta caller is typed to
+    get a BetaMessage: the two are keyed apart (``beta.messages``), and so are different betas."""
     from anthropic.types import Message
     from anthropic.types.beta import BetaMessage
 
@@ -450,11 +450,39 @@ def test_a_beta_call_is_never_answered_with_the_plain_apis_cached_message(server
     client = wrapped_anthropic(server, sink, [cache])
     ask = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": Q}
     plain, again = client.messages.create(**ask), client.messages.create(**ask)
-    beta = client.beta.messages.create(**ask)
-    assert (type(plain), type(again), type(beta)) == (Message, Message, BetaMessage)
-    assert len(fake.calls) == 2  # the plain call's repeat came from the cache, the beta call did not
-    assert [r.kind for r in sink.records] == ["call", "cache_hit", "call"]
-    assert cache.stats["bypass:beta"] == 1
+    beta, beta_again = client.beta.messages.create(**ask), client.beta.messages.create(**ask)
+    other = client.beta.messages.create(**ask, betas=["context-1m-2025-08-07"])  # another feature: another key
+    assert [type(m) for m in (plain, again, beta, beta_again, other)] == [Message] * 2 + [BetaMessage] * 3
+    assert beta_again == beta and len(fake.calls) == 3
+    assert fake.calls[-1].headers["anthropic-beta"] == "context-1m-2025-08-07"
+    assert [r.kind for r in sink.records] == ["call", "cache_hit", "call", "cache_hit", "call"]
+    assert cache.stats["stored"] == 3 and cache.stats["hits"] == 2
+    with client.beta.messages.stream(**ask) as stream:  # a stream of the beta's own events is not replayed
+        assert isinstance(stream.get_final_message(), BetaMessage)
+    assert len(fake.calls) == 4 and cache.stats["bypass:beta_stream"] == 1
+
+
+BETA_CALL = costkit.Call(provider="anthropic", client="anthropic", api="messages", model="claude-haiku-4-5",
+                         requested_model="claude-haiku-4-5", messages=tuple(Q))  # fmt: skip
+
+
+def test_a_stored_plain_message_never_answers_a_beta_call():
+    """Even under the same key (a store written by someone else), the beta call's answer must be a
+    BetaMessage: a stored plain ``Message`` is refused, not handed over."""
+    from anthropic.types import Message
+
+    from costkit._scope import RequestScope
+    from costkit._serialize import SerializationError, raw_to_json, result_from_json
+
+    plain = Message.model_validate({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "stop_reason": "end_turn",
+        "content": [{"type": "text", "text": "x"}], "usage": {"input_tokens": 1, "output_tokens": 1},
+    })  # fmt: skip
+    stored = {"v": 1, "text": "x", "tool_calls": [], "finish_reason": "end_turn", "usage": [1, 1, 0, 0, False],
+              "model": "claude-haiku-4-5", "cost_usd": 0.0, "raw": raw_to_json(plain)}  # fmt: skip
+    assert result_from_json(stored, source="exact_cache", call=attrs.evolve(BETA_CALL, scope=None)).raw == plain
+    with pytest.raises(SerializationError, match="BetaMessage"):
+        result_from_json(stored, source="exact_cache", call=attrs.evolve(BETA_CALL, scope=RequestScope(beta=True)))
 
 
 @pytest.mark.parametrize("system", [None, "Be brief."])

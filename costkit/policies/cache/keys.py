@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._call import Call
+from ..._serialize import answered_api
 
 KEY_VERSION = 1
 
@@ -105,10 +106,12 @@ def key_document(
 ) -> dict[str, Any]:
     """The canonical document hashed by :func:`exact_key` (exposed so tests and users can see it)."""
     tags = call.tags
+    beta = {"betas": call.scope.betas} if call.scope is not None and call.scope.beta else {}
     return {
+        **beta,
         "v": KEY_VERSION,
         "provider": call.provider,
-        "api": call.api,
+        "api": answered_api(call),
         "model": call.requested_model,
         "messages": _messages(call, normalize),
         "params": _canonical(output_params(call.params), False),

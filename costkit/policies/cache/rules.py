@@ -31,8 +31,8 @@ def request_skip_reason(call: Call, *, cache_sampled: bool) -> str | None:
     """Why this call must not be answered from (or stored in) a cache, or None."""
     if call.scope is not None and call.scope.raw_response:  # with_raw_response: only the provider's own will do
         return "raw_response"
-    if call.scope is not None and call.scope.beta:  # a beta answer's type is not the plain API's
-        return "beta"
+    if call.scope is not None and call.scope.beta and call.stream:  # replayed, it would be the plain API's events
+        return "beta_stream"
     if cache_sampled or call.api in DETERMINISTIC_APIS:
         return None
     temperature = call.params.get("temperature")
