@@ -100,11 +100,24 @@ def oracle_by_prompt(workload: Workload) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
+def upper_bound(clusters: list[list[int]], z: float = 1.645) -> float:
+    """One-sided 95% upper bound of the caused-wrong rate, with each question's requests as one
+    cluster (a popular question answered wrong is wrong every time it is asked: the requests are
+    not independent draws)."""
+    n, c = sum(m for _, m in clusters), len(clusters)
+    if n == 0 or c < 2:
+        return 1.0
+    rate = sum(y for y, _ in clusters) / n
+    var = sum((y - rate * m) ** 2 for y, m in clusters) / n**2 * c / (c - 1)
+    return min(1.0, rate + z * var**0.5)
+
+
 def judge(workload: Workload, run: Run) -> dict[str, Any]:
     """Right / caused wrong / wrong / failed counts, in all and by feature."""
     counts: Counter[str] = Counter()
     errors: Counter[str] = Counter(o.error for o in run.outcomes if o.error is not None)
     by_feature: dict[str, Counter[str]] = defaultdict(Counter)
+    by_question: dict[Any, list[int]] = defaultdict(lambda: [0, 0])  # qid -> [caused, requests]
     for r, o in zip(workload.requests, run.outcomes, strict=True):
         q = workload.question(r)
         got = answer_id(o.text)
@@ -113,10 +126,13 @@ def judge(workload: Workload, run: Run) -> dict[str, Any]:
         counts[kind] += 1
         by_feature[r.feature][kind] += 1
         by_feature[r.feature]["n"] += 1
+        by_question[r.qid][0] += kind == "caused"
+        by_question[r.qid][1] += 1
     n = len(run.outcomes)
     return {
         "calls": n,
         "wrong_rate": counts["caused"] / n,
+        "wrong_rate_upper": upper_bound(list(by_question.values())),
         "wrong_rate_abs": (counts["caused"] + counts["wrong"]) / n,
         "failed_rate": counts["failed"] / n,
         "errors": dict(errors.most_common()),
@@ -191,6 +207,7 @@ def score(workload: Workload, run: Run, baseline_usd: float | None, oracle: floa
     }
     judged = judge(workload, run)
     out["wrong_rate"] = round(judged.pop("wrong_rate"), 5)
+    out["wrong_rate_upper"] = round(judged.pop("wrong_rate_upper"), 5)
     out["wrong_rate_abs"] = round(judged.pop("wrong_rate_abs"), 5)
     out["failed_rate"] = round(judged.pop("failed_rate"), 5)
     out["calls"] = judged.pop("calls")

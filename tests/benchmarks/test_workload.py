@@ -20,7 +20,7 @@ from workload_data import MmluItem, QqpPair, Sources, SquadQuestion, TraceRow  #
 from workload_fake import WorkloadProvider, answer_id  # noqa: E402
 from workload_gptcache import FixedThresholdCache  # noqa: E402
 from workload_replay import Outcome, Run, replay  # noqa: E402
-from workload_score import billed_usd, judge, oracle_usd, score  # noqa: E402
+from workload_score import billed_usd, judge, oracle_usd, score, upper_bound  # noqa: E402
 from workload_trace import STRONG, WEAK, Question, Request, Spec, Workload, generate  # noqa: E402
 
 import costkit  # noqa: E402
@@ -159,6 +159,18 @@ def test_wrong_answers_are_counted_against_the_truth_and_the_frontier_models_ans
     assert judged["wrong_rate_abs"] == pytest.approx(3 / 6)
     assert judged["failed_rate"] == pytest.approx(1 / 6)
     assert answer_id(qa.answer(True)) == "ANSWER-t00:faq:0:0"
+
+
+def test_the_wrong_rate_bound_counts_a_question_asked_often_as_one_cluster() -> None:
+    # 100 requests, 2 caused wrong: spread over two questions, or both on one popular question
+    spread = [[1, 1], [1, 1]] + [[0, 1]] * 98
+    popular = [[2, 2]] + [[0, 1]] * 98
+    # rate 0.02; cluster variance sum((y - 0.02 m)^2) / n^2 * c / (c - 1)
+    var_spread = (2 * 0.98**2 + 98 * 0.02**2) / 100**2 * 100 / 99
+    var_popular = (1.96**2 + 98 * 0.02**2) / 100**2 * 99 / 98
+    assert upper_bound(spread) == pytest.approx(0.02 + 1.645 * var_spread**0.5)
+    assert upper_bound(popular) == pytest.approx(0.02 + 1.645 * var_popular**0.5)
+    assert upper_bound(popular) > upper_bound(spread) and upper_bound([[0, 5]]) == 1.0  # one cluster: no bound
 
 
 def test_the_fake_answers_from_the_data_and_the_bill_is_read_from_its_log() -> None:
