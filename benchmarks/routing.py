@@ -1,6 +1,6 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--confidence 0.95] [--minilm]
+    python benchmarks/routing.py [--seeds 10] [--seed-offset 0] [--train-fraction 0.6] [--target 0.95] [--confidence 0.95] [--minilm]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -199,6 +199,8 @@ def fmt(values: list[float], pct: bool = True) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first seed; the published table uses 0, explore with others (e.g. 100)")
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
@@ -257,7 +259,7 @@ def main() -> None:
             res.setdefault(name, {}).setdefault(k, []).append(v)
 
     latency: dict[str, tuple[float, float]] = {}
-    for seed in range(args.seeds):
+    for seed in range(args.seed_offset, args.seed_offset + args.seeds):
         perm = np.random.default_rng(1000 + seed).permutation(n)
         cut = int(args.train_fraction * n)
         tr, te = np.sort(perm[:cut]), np.sort(perm[cut:])
@@ -303,7 +305,7 @@ def main() -> None:
                 cal_quality=quality, cal_saving=saving(picked, cw[te], cs[te]), train_s=train_s,
                 bound=model.calibration.quality_ratio_lower_bound, held=float(quality >= args.target - 1e-12),
                 ood=float(model.unfamiliar(V[te]).mean()))
-            if seed == 0 and method == "ensemble":
+            if seed == args.seed_offset and method == "ensemble":
                 latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
 
         # out of distribution: whole subjects held out; train on the others, measure on the held-out ones
@@ -359,7 +361,7 @@ def main() -> None:
                   f"(lowest {100 * min(vals['cal_quality']):.1f}%, >= target in {int(sum(vals['held']))}/"
                   f"{len(vals['held'])}), strong {fmt(vals['cal_strong'])}, flagged unfamiliar (route_ood) "
                   f"{fmt(vals['ood'])}, saving {fmt(vals['cal_saving'])}")
-    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, seed 0):")
+    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, seed {args.seed_offset}):")
     for name, (core, whole) in latency.items():
         print(f"  {name:50s} predictor {core:.3f} ms, whole Router policy {whole:.3f} ms")
     single = []
