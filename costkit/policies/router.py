@@ -226,9 +226,10 @@ class Router(FlowPolicy):
         held-out (out-of-fold) examples so the target holds at ``confidence`` (``margin``: a fixed
         number of standard errors instead). ``ood_rate``: prompts unlike the training prompts go to
         the strongest model (``notes["route_ood"]``; None turns the check off). ``topic_rate``: when
-        every example has a ``"group"``, the strangest ``topic_rate`` of prompts like the training
-        ones (maybe from a topic never seen) are routed with a more careful threshold, calibrated on
-        whole held-out groups (``notes["route_new_topic"]``; None: one threshold for all).
+        every example has a ``"group"`` (at least ``folds`` distinct ones), the strangest
+        ``topic_rate`` of prompts like the training ones (maybe from a topic never seen) are routed
+        with a more careful threshold, calibrated on whole held-out groups
+        (``notes["route_new_topic"]``; None: one threshold for all).
         ``holdout="groups"`` calibrates every prompt's threshold on whole held-out groups. ``k``: the
         neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble.
         ``method``: ``"ensemble"`` (a ridge model of each model's P(ok), routed on the gain of the

@@ -177,7 +177,8 @@ def train(
     ``confidence``: the threshold keeps ``target_quality`` at this one-sided confidence
     (:mod:`.route_calibration`); ``margin`` instead fixes the bound's multiplier in standard
     errors. ``ood_rate``: the familiarity check's level (:mod:`.familiarity`; None turns it off).
-    ``topic_rate``: when every example has a ``"group"`` (and ``holdout="examples"``), the strangest
+    ``topic_rate``: when every example has a ``"group"`` (at least ``folds`` distinct ones, and
+    ``holdout="examples"``), the strangest
     ``topic_rate`` of prompts like the training ones get a careful threshold calibrated on folds
     of whole held-out groups, so traffic on topics the router never saw keeps the target too
     (:mod:`.route_calibration`; None turns it off; without groups it does nothing).
@@ -283,7 +284,8 @@ def train(
     familiarity = None
     topics = None
     if ood_rate is not None:  # prompts unlike the others go strongest in calibration as in use
-        use_topics = topic_rate is not None and group_labels is not None and holdout == "examples"
+        # topic folds need a group to hold out in every fold (and their bound counts groups)
+        use_topics = topic_rate is not None and len(group_names) >= folds and holdout == "examples"
         familiarity, strangeness = fit_familiarity(X, ood_rate, topic_rate=topic_rate if use_topics else None)
         oof = np.where((strangeness > familiarity.threshold)[:, None], np.inf, oof)
         if use_topics and group_labels is not None:

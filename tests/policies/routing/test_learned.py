@@ -392,6 +392,8 @@ def test_without_groups_there_is_one_threshold() -> None:
         subject_examples(), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER, holdout="groups"
     )
     assert grouped.learned_model.calibration.careful_threshold is None  # every prompt already calibrated on new groups
+    two_groups = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER)
+    assert two_groups.learned_model.calibration.careful_threshold is None  # fewer groups than folds: no topic folds
 
 
 def test_the_careful_threshold_survives_save_load_and_a_new_target(tmp_path: Path) -> None:
