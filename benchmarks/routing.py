@@ -74,6 +74,7 @@ from costkit.policies.routing.learned import LearnedStrategy, train
 DATA = Path(__file__).resolve().parent / "data" / "mmlu_routing_dev.jsonl"
 WEAK, STRONG = "gpt-4o-mini", "gpt-4o"  # priced stand-ins for Mixtral-8x7B and GPT-4
 OUTPUT_TOKENS = 2  # an MMLU answer is one letter
+MARGIN_LEVELS = (0.95, 0.955, 0.96, 0.965)  # accuracy ratios at which the margin analysis reads the swept curve
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -319,6 +320,13 @@ def main() -> None:
                 bound=model.calibration.quality_ratio_lower_bound, held=float(quality >= args.target - 1e-12),
                 ood=float(model.unfamiliar(V[te]).mean()),
                 careful=float((model.new_topic(V[te]) & ~model.unfamiliar(V[te])).mean()))
+            if method == "ensemble" and not with_groups:  # what any honest margin must cover
+                curve = accuracy_curve(loss[:, 0], w, s) / s.mean()
+                for level in MARGIN_LEVELS:
+                    add(name, **{f"need{level}": int(np.nonzero(curve >= level - 1e-12)[0][0]) / len(w)})
+                got = np.where(picked, s, w)
+                boot = np.random.default_rng(seed).integers(0, len(te), (500, len(te)))
+                add(name, sampling_sd=float(np.std(got[boot].mean(axis=1) / s[boot].mean(axis=1))))
             if seed == args.seed_offset and method == "ensemble":
                 latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
 
@@ -370,6 +378,14 @@ def main() -> None:
         elif "quality" in vals:
             line += f"   accuracy {fmt(vals['quality'])} of strong"
         print(line)
+    print("\nwhat the margin must cover (prompts-only routers; the strong share is what the test part's own best "
+          "threshold needs, chosen on its answers):")
+    for name, vals in res.items():
+        if "sampling_sd" in vals:
+            needs = ", ".join(f"{100 * lv:.1f}%: {fmt(vals[f'need{lv}'])}" for lv in MARGIN_LEVELS)
+            spread, sampling = statistics.pstdev(vals["cal_quality"]), statistics.mean(vals["sampling_sd"])
+            print(f"  {name:40s} accuracy ratio sd across splits {100 * spread:.2f} points, from sampling the "
+                  f"test part alone (bootstrap) {100 * sampling:.2f}; strong share needed for {needs}")
     ood_rows = {k: v for k, v in res.items() if k.startswith("held-out subjects")}
     if ood_rows:
         print(f"\nout of distribution: {args.holdout_subjects:.0%} of the subjects held out per seed "
