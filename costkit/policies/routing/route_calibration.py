@@ -160,7 +160,10 @@ def _calibrate_with_topics(
     strongest = float(ok[:, -1].mean())
     grid = candidates(np.concatenate([loss.ravel(), topics.loss.ravel()]), 201)
 
-    def bound(lss: np.ndarray, new: np.ndarray, familiar_t: float, careful_t: float, clusters: np.ndarray | None):
+    def bound(
+        lss: np.ndarray, new: np.ndarray, familiar_t: float, careful_t: float, clusters: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
+        """The lower confidence bound of mean d with these two thresholds, and the models chosen."""
         idx = choose(lss, np.where(new, careful_t, familiar_t))
         diff = ok[rows, idx] - target_quality * ok[:, -1]
         return float(diff.mean()) - z * _standard_error(diff, clusters), idx
