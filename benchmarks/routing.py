@@ -1,6 +1,7 @@
 """What routing saves and what it costs in quality, on MMLU questions the router never saw.
 
-    python benchmarks/routing.py [--seeds 10] [--train-fraction 0.6] [--target 0.95] [--confidence 0.95] [--minilm]
+    python benchmarks/routing.py [--seeds 10] [--seed-offset 0] [--train-fraction 0.6] [--target 0.95]
+                                 [--confidence 0.95] [--topic-rate 0.5] [--minilm]
 
 Data: benchmarks/data/mmlu_routing_dev.jsonl (RouteLLM's MMLU labels: did Mixtral-8x7B (weak) and
 GPT-4 (strong) answer each question right; see mmlu_routing_README.md). Each seed splits the
@@ -21,8 +22,14 @@ For each router:
 * **out of distribution**: each seed also holds out whole MMLU subjects (a fifth of them, at
   random), trains on the other subjects only, and measures on the held-out subjects -- questions on
   topics the router never saw. Reported: accuracy as a share of the strong model's (goal >= 95%),
-  strong share, and the share of calls the router flagged as unfamiliar (``notes["route_ood"]``,
-  counted from the calls the Router policy sent), against the same router without the check.
+  strong share, and the shares of calls the router flagged as unfamiliar (``notes["route_ood"]``:
+  sent to the strong model) and as maybe a new topic (``notes["route_new_topic"]``: routed with the
+  careful threshold), counted from the calls the Router policy sent. Rows: the defaults (the
+  examples carry their subject as group, so the careful threshold is on), one threshold
+  (``topic_rate=None``, the previous default), every threshold calibrated on held-out subjects
+  (``holdout="groups"``), and no check at all.
+
+Explore with ``--seed-offset 100`` (other splits); the published table is ``--seed-offset 0``.
 
 The learned router is measured with the default embedder (wordllama, numpy only), as the
 previous kNN vote alone (``method="knn"``) and as the shipped ensemble (ridge + kNN, blend chosen
@@ -67,6 +74,7 @@ from costkit.policies.routing.learned import LearnedStrategy, train
 DATA = Path(__file__).resolve().parent / "data" / "mmlu_routing_dev.jsonl"
 WEAK, STRONG = "gpt-4o-mini", "gpt-4o"  # priced stand-ins for Mixtral-8x7B and GPT-4
 OUTPUT_TOKENS = 2  # an MMLU answer is one letter
+MARGIN_LEVELS = (0.95, 0.955, 0.96, 0.965)  # accuracy ratios at which the margin analysis reads the swept curve
 
 
 # ------------------------------------------------------------------------------------- metrics
@@ -164,8 +172,11 @@ def decision_latency(strategy: LearnedStrategy, E: np.ndarray, prompts: list[str
     return core, statistics.median(times) * 1000
 
 
-def ood_share_through_router(model: Any, embedder: Any, V: np.ndarray, rows: np.ndarray, prompts: list[str]) -> float:
-    """Share of calls the Router policy marked ``notes["route_ood"]`` (embedding replayed, not recomputed)."""
+def ood_share_through_router(
+    model: Any, embedder: Any, V: np.ndarray, rows: np.ndarray, prompts: list[str]
+) -> tuple[float, float]:
+    """Shares of calls the Router policy marked ``notes["route_ood"]`` and ``["route_new_topic"]``
+    (embedding replayed, not recomputed)."""
     vectors = {prompts[i]: V[i] for i in rows}
 
     class Replay:
@@ -185,7 +196,8 @@ def ood_share_through_router(model: Any, embedder: Any, V: np.ndarray, rows: np.
         call = Call(provider="openai", api="chat", requested_model=STRONG, model=STRONG,
                     messages=({"role": "user", "content": prompts[i]},))
         router.handle(call, terminal)
-    return float(np.mean([c.notes["route_ood"] for c in seen]))
+    return (float(np.mean([c.notes["route_ood"] for c in seen])),
+            float(np.mean([c.notes.get("route_new_topic", False) for c in seen])))
 
 
 # ------------------------------------------------------------------------------------- main
@@ -199,12 +211,16 @@ def fmt(values: list[float], pct: bool = True) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="first seed; the published table uses 0, explore with others (e.g. 100)")
     ap.add_argument("--train-fraction", type=float, default=0.6)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--confidence", type=float, default=0.95, help="the router's stated confidence (its default)")
     ap.add_argument("--margin", type=float, default=None, help="a fixed margin in standard errors instead")
     ap.add_argument("--ood-rate", type=float, default=0.02, help="the familiarity check's level (its default)")
+    ap.add_argument("--topic-rate", type=float, default=0.5,
+                    help="share of training-like prompts given the careful threshold for new topics (its default)")
     ap.add_argument("--holdout-subjects", type=float, default=0.2, help="share of subjects held out per seed")
     ap.add_argument("--minilm", action="store_true", help="also wordllama + all-MiniLM-L6-v2 (needs torch)")
     ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-benchmarks")
@@ -257,7 +273,7 @@ def main() -> None:
             res.setdefault(name, {}).setdefault(k, []).append(v)
 
     latency: dict[str, tuple[float, float]] = {}
-    for seed in range(args.seeds):
+    for seed in range(args.seed_offset, args.seed_offset + args.seeds):
         perm = np.random.default_rng(1000 + seed).permutation(n)
         cut = int(args.train_fraction * n)
         tr, te = np.sort(perm[:cut]), np.sort(perm[cut:])
@@ -293,7 +309,7 @@ def main() -> None:
             t0 = time.perf_counter()
             model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e, embeddings=V[tr],
                           seed=seed, method=method, margin=args.margin, confidence=args.confidence,
-                          ood_rate=args.ood_rate)
+                          ood_rate=args.ood_rate, topic_rate=args.topic_rate)
             train_s = time.perf_counter() - t0
             loss = model.loss(V[te])
             share, strong = strong_at(loss[:, 0], w, s, args.target)
@@ -302,8 +318,16 @@ def main() -> None:
             add(name, strong=share, saving=saving(strong, cw[te], cs[te]), cal_strong=float(picked.mean()),
                 cal_quality=quality, cal_saving=saving(picked, cw[te], cs[te]), train_s=train_s,
                 bound=model.calibration.quality_ratio_lower_bound, held=float(quality >= args.target - 1e-12),
-                ood=float(model.unfamiliar(V[te]).mean()))
-            if seed == 0 and method == "ensemble":
+                ood=float(model.unfamiliar(V[te]).mean()),
+                careful=float((model.new_topic(V[te]) & ~model.unfamiliar(V[te])).mean()))
+            if method == "ensemble" and not with_groups:  # what any honest margin must cover
+                curve = accuracy_curve(loss[:, 0], w, s) / s.mean()
+                for level in MARGIN_LEVELS:
+                    add(name, **{f"need{level}": int(np.nonzero(curve >= level - 1e-12)[0][0]) / len(w)})
+                got = np.where(picked, s, w)
+                boot = np.random.default_rng(seed).integers(0, len(te), (500, len(te)))
+                add(name, sampling_sd=float(np.std(got[boot].mean(axis=1) / s[boot].mean(axis=1))))
+            if seed == args.seed_offset and method == "ensemble":
                 latency[name] = decision_latency(LearnedStrategy(model, embedder=e), V[te], [prompts[i] for i in te])
 
         # out of distribution: whole subjects held out; train on the others, measure on the held-out ones
@@ -316,20 +340,23 @@ def main() -> None:
             for suffix, e, V in embedders:
                 examples = [{"prompt": prompts[i], "ok": {WEAK: bool(w_all[i]), STRONG: bool(s_all[i])},
                              "group": rows[i]["subject"]} for i in in_rows]
-                for rate, holdout, label in (
-                    (args.ood_rate, "groups", "familiarity check, calibrated on held-out subjects"),
-                    (args.ood_rate, "examples", "familiarity check, calibrated on random folds"),
-                    (None, "examples", "no check, random folds"),
+                for rate, topic_rate, holdout, label in (
+                    (args.ood_rate, args.topic_rate, "examples",
+                     "defaults: check, careful threshold for new topics"),
+                    (args.ood_rate, None, "examples", "check, random folds only (topic_rate=None)"),
+                    (args.ood_rate, None, "groups", "check, calibrated on held-out subjects"),
+                    (None, None, "examples", "no check, random folds"),
                 ):
                     model = train(examples, [WEAK, STRONG], target_quality=args.target, embedder=e,
                                   embeddings=V[in_rows], seed=seed, margin=args.margin,
-                                  confidence=args.confidence, ood_rate=rate, holdout=holdout)
+                                  confidence=args.confidence, ood_rate=rate, topic_rate=topic_rate,
+                                  holdout=holdout)
                     ws, ss = w_all[out_rows], s_all[out_rows]
-                    flagged = ood_share_through_router(model, e, V, out_rows, prompts)
+                    flagged, careful = ood_share_through_router(model, e, V, out_rows, prompts)
                     picked = model.route(V[out_rows]) == 1
                     add(f"held-out subjects: learned{suffix}, {label}", cal_strong=float(picked.mean()),
                         cal_quality=float(np.where(picked, ss, ws).mean() / ss.mean()),
-                        cal_saving=saving(picked, cw[out_rows], cs[out_rows]), ood=flagged,
+                        cal_saving=saving(picked, cw[out_rows], cs[out_rows]), ood=flagged, careful=careful,
                         held=float(np.where(picked, ss, ws).mean() / ss.mean() >= args.target - 1e-12),
                         bound=model.calibration.quality_ratio_lower_bound)
 
@@ -346,10 +373,19 @@ def main() -> None:
                      f"(lowest {100 * min(vals['cal_quality']):.1f}%, target kept in "
                      f"{int(sum(vals['held']))}/{len(vals['held'])} splits; stated bound "
                      f"{fmt(vals['bound'])} at {args.confidence:g}), saving {fmt(vals['cal_saving'])}, "
-                     f"unfamiliar {fmt(vals['ood'])}, trained in {statistics.mean(vals['train_s']):.1f}s")
+                     f"unfamiliar {fmt(vals['ood'])}, careful (new topic) {fmt(vals['careful'])}, "
+                     f"trained in {statistics.mean(vals['train_s']):.1f}s")
         elif "quality" in vals:
             line += f"   accuracy {fmt(vals['quality'])} of strong"
         print(line)
+    print("\nwhat the margin must cover (prompts-only routers; the strong share is what the test part's own best "
+          "threshold needs, chosen on its answers):")
+    for name, vals in res.items():
+        if "sampling_sd" in vals:
+            needs = ", ".join(f"{100 * lv:.1f}%: {fmt(vals[f'need{lv}'])}" for lv in MARGIN_LEVELS)
+            spread, sampling = statistics.pstdev(vals["cal_quality"]), statistics.mean(vals["sampling_sd"])
+            print(f"  {name:40s} accuracy ratio sd across splits {100 * spread:.2f} points, from sampling the "
+                  f"test part alone (bootstrap) {100 * sampling:.2f}; strong share needed for {needs}")
     ood_rows = {k: v for k, v in res.items() if k.startswith("held-out subjects")}
     if ood_rows:
         print(f"\nout of distribution: {args.holdout_subjects:.0%} of the subjects held out per seed "
@@ -358,8 +394,10 @@ def main() -> None:
             print(f"  {name[len('held-out subjects: '):]:72s} accuracy {fmt(vals['cal_quality'])} of strong "
                   f"(lowest {100 * min(vals['cal_quality']):.1f}%, >= target in {int(sum(vals['held']))}/"
                   f"{len(vals['held'])}), strong {fmt(vals['cal_strong'])}, flagged unfamiliar (route_ood) "
-                  f"{fmt(vals['ood'])}, saving {fmt(vals['cal_saving'])}")
-    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, seed 0):")
+                  f"{fmt(vals['ood'])}, careful (route_new_topic) {fmt(vals['careful'])}, "
+                  f"saving {fmt(vals['cal_saving'])}")
+    print(f"\nrouting decision latency, embedding excluded (median over {len(te)} test prompts, "
+          f"seed {args.seed_offset}):")
     for name, (core, whole) in latency.items():
         print(f"  {name:50s} predictor {core:.3f} ms, whole Router policy {whole:.3f} ms")
     single = []

@@ -208,6 +208,7 @@ class Router(FlowPolicy):
         confidence: float = 0.95,
         margin: float | None = None,
         ood_rate: float | None = 0.02,
+        topic_rate: float | None = 0.5,
         folds: int = 5,
         seed: int = 0,
         holdout: str = "examples",
@@ -224,8 +225,12 @@ class Router(FlowPolicy):
         traffic at ``target_quality`` of the strongest model's, with the threshold calibrated on
         held-out (out-of-fold) examples so the target holds at ``confidence`` (``margin``: a fixed
         number of standard errors instead). ``ood_rate``: prompts unlike the training prompts go to
-        the strongest model (``notes["route_ood"]``; None turns the check off). ``holdout="groups"``
-        calibrates on whole held-out groups (topics the fit never saw). ``k``: the
+        the strongest model (``notes["route_ood"]``; None turns the check off). ``topic_rate``: when
+        every example has a ``"group"`` (at least ``folds`` distinct ones), the strangest
+        ``topic_rate`` of prompts like the training ones (maybe from a topic never seen) are routed
+        with a more careful threshold, calibrated on whole held-out groups
+        (``notes["route_new_topic"]``; None: one threshold for all).
+        ``holdout="groups"`` calibrates every prompt's threshold on whole held-out groups. ``k``: the
         neighbours of the kNN vote; ``group_weight``: the topic model's share of the ensemble.
         ``method``: ``"ensemble"`` (a ridge model of each model's P(ok), routed on the gain of the
         stronger model, blended with the kNN vote), ``"linear"`` (ridge alone) or ``"knn"``.
@@ -245,6 +250,7 @@ class Router(FlowPolicy):
             confidence=confidence,
             margin=margin,
             ood_rate=ood_rate,
+            topic_rate=topic_rate,
             folds=folds,
             seed=seed,
             holdout=holdout,

@@ -28,7 +28,9 @@ The routing rule: the predicted quality loss of model ``m`` is ``q[strongest] - 
 picks the cheapest model whose loss is at most a threshold ``lambda``, calibrated on the same
 held-out predictions so that the traffic's quality stays at ``target_quality`` of the strongest
 model's at a stated confidence (:mod:`.route_calibration`). A prompt far from every training
-prompt goes to the strongest model (:mod:`.familiarity`), with ``notes["route_ood"]`` saying so.
+prompt goes to the strongest model (:mod:`.familiarity`), with ``notes["route_ood"]`` saying so;
+when the examples carry groups, a prompt that may be from a topic the router never saw is routed
+with a more careful threshold calibrated on held-out groups (``notes["route_new_topic"]``).
 
 The parts live in their own modules: :mod:`.predictors`, :mod:`.route_calibration`,
 :mod:`.familiarity`, :mod:`.learned_model` (the trained value and its ``.npz``) and
@@ -49,7 +51,7 @@ from .familiarity import Familiarity
 from .learned_model import FORMAT_VERSION, READABLE_FORMATS, LearnedModel
 from .learned_training import L2_GRID, LINEAR_WEIGHTS, METHODS, read_examples, train
 from .predictors import Groups, Knn, Linear, RidgePath, fit_groups, kmeans, mix
-from .route_calibration import Calibration, calibrate, choose, ladder_cost
+from .route_calibration import Calibration, TopicEvidence, calibrate, choose, ladder_cost
 
 
 class LearnedStrategy:
@@ -77,7 +79,7 @@ class LearnedStrategy:
         loss = q[:, -1:] - q[:, :-1]
         if self.model.unfamiliar(E)[0]:
             return len(self.model.models) - 1, q[0], loss[0]
-        return int(choose(loss, self.model.threshold)[0]), q[0], loss[0]
+        return int(choose(loss, self.model.thresholds(E))[0]), q[0], loss[0]
 
     def decide(self, call: Call) -> Decision:
         return self.decision(self.embedder([self.text(call)]))
@@ -95,21 +97,28 @@ class LearnedStrategy:
         fam = self.model.familiarity
         strange = float(fam.strangeness(E)[0]) if fam is not None else None
         ood = strange is not None and fam is not None and strange > fam.threshold
+        careful = self.model.calibration.careful_threshold
+        new_topic = bool(self.model.new_topic(E)[0])
+        threshold = float(self.model.thresholds(E)[0])
         # a ridge estimate can stray just outside [0, 1]; the note shows it as a probability (the rule uses it raw)
         scores = {f"p_ok:{m}": round(min(max(float(v), 0.0), 1.0), 4) for m, v in zip(models, q, strict=True)}
-        scores["threshold"] = round(self.model.threshold, 4)
+        scores["threshold"] = round(threshold, 4)
         if strange is not None and fam is not None:
             scores["strangeness"] = round(strange, 4)
             scores["strangeness_threshold"] = round(fam.threshold, 4)
+            if careful is not None and fam.topic_threshold is not None:
+                scores["new_topic_strangeness_threshold"] = round(fam.topic_threshold, 4)
+        topic = " (maybe a new topic: careful threshold)" if new_topic else ""
         if ood:
             reason = f"unlike the training prompts (strangeness {strange:.3f} > {fam.threshold:.3f}): {models[-1]}"  # type: ignore[union-attr]
         elif idx < len(models) - 1:
-            reason = f"predicted loss {loss[idx]:.3f} <= {self.model.threshold:.3f} on {models[idx]}"
+            reason = f"predicted loss {loss[idx]:.3f} <= {threshold:.3f}{topic} on {models[idx]}"
         else:
-            reason = f"no cheaper model within {self.model.threshold:.3f} of {models[-1]}"
-        return Decision(
-            tiers=tuple((m,) for m in models[idx:]), reason=reason, scores=scores, notes={"route_ood": bool(ood)}
-        )
+            reason = f"no cheaper model within {threshold:.3f}{topic} of {models[-1]}"
+        notes = {"route_ood": bool(ood)}
+        if careful is not None:
+            notes["route_new_topic"] = new_topic and not ood
+        return Decision(tiers=tuple((m,) for m in models[idx:]), reason=reason, scores=scores, notes=notes)
 
     def __repr__(self) -> str:
         return f"Learned({list(self.model.models)}, threshold={self.model.threshold:.4f}, method={self.model.method!r})"
@@ -129,6 +138,7 @@ __all__ = [
     "LearnedStrategy",
     "Linear",
     "RidgePath",
+    "TopicEvidence",
     "calibrate",
     "choose",
     "fit_groups",

@@ -1,8 +1,9 @@
 """A trained learned router: its predictors, blend, calibrated threshold and familiarity check.
 
 Saved as one ``.npz`` (arrays plus JSON settings, read with ``allow_pickle=False``: a model file
-names no code). Format 3 adds the out-of-distribution check and the stated confidence; formats 1
-(kNN + topics) and 2 (with the ridge model) still load, and route as they did.
+names no code). Format 3 adds the out-of-distribution check and the stated confidence; format 4
+the careful threshold for possibly new topics (and the topic folds' predictions it was calibrated
+on); formats 1 (kNN + topics), 2 (with the ridge model) and 3 still load, and route as they did.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import numpy as np
 from ...errors import ConfigError
 from .familiarity import Familiarity
 from .predictors import Groups, Knn, Linear, mix
-from .route_calibration import Calibration, calibrate, choose
+from .route_calibration import Calibration, TopicEvidence, calibrate, choose
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_FORMATS = (1, 2, 3, 4)
 
 
 def check_target(target_quality: Any) -> None:
@@ -50,6 +51,7 @@ class LearnedModel:
     # the held-out loss predictions and labels, kept so the target can be changed without retraining
     oof_loss: np.ndarray = attrs.field(repr=False)
     oof_ok: np.ndarray = attrs.field(repr=False)
+    topics: TopicEvidence | None = attrs.field(default=None, repr=False)  # the topic folds' (for the careful threshold)
 
     @property
     def threshold(self) -> float:
@@ -77,9 +79,22 @@ class LearnedModel:
             return np.zeros(len(E), dtype=bool)
         return self.familiarity.unfamiliar(E)
 
+    def new_topic(self, E: np.ndarray) -> np.ndarray:
+        """Which prompts get the careful threshold (may be from a topic the router never saw)."""
+        if self.familiarity is None or self.calibration.careful_threshold is None:
+            return np.zeros(len(E), dtype=bool)
+        return self.familiarity.new_topic(E)
+
+    def thresholds(self, E: np.ndarray) -> np.ndarray:
+        """The threshold each prompt is routed with: the careful one for possibly new topics."""
+        careful = self.calibration.careful_threshold
+        if careful is None:
+            return np.full(len(E), self.threshold)
+        return np.where(self.new_topic(E), careful, self.threshold)
+
     def route(self, E: np.ndarray) -> np.ndarray:
         """The chosen model index per prompt: the threshold rule, and the strongest model when unfamiliar."""
-        idx = choose(self.loss(E), self.threshold)
+        idx = choose(self.loss(E), self.thresholds(E))
         return np.where(self.unfamiliar(E), len(self.models) - 1, idx)
 
     def choose(self, loss: np.ndarray, threshold: float | None = None) -> np.ndarray:
@@ -97,6 +112,7 @@ class LearnedModel:
             self.models,
             confidence=self.calibration.confidence,
             margin=self.margin,
+            topics=self.topics,
         )
         return attrs.evolve(self, calibration=cal)
 
@@ -129,7 +145,20 @@ class LearnedModel:
             same = self.knn is not None and fam.X.shape == self.knn.X.shape and np.array_equal(fam.X, self.knn.X)
             if not same:
                 arrays["familiarity_X"] = fam.X
-            meta["familiarity"] = {"k": fam.k, "rate": fam.rate, "threshold": fam.threshold, "uses_knn_X": same}
+            meta["familiarity"] = {
+                "k": fam.k,
+                "rate": fam.rate,
+                "threshold": fam.threshold,
+                "topic_rate": fam.topic_rate,
+                "topic_threshold": fam.topic_threshold,
+                "uses_knn_X": same,
+            }
+        if self.topics is not None:
+            t = self.topics
+            arrays.update(
+                topic_loss=t.loss, topic_new=t.new, topic_new_in_random_folds=t.new_in_random_folds,
+                topic_clusters=t.clusters,
+            )  # fmt: skip
         arrays["meta"] = np.array(json.dumps(meta))
         with open(path, "wb") as f:
             np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
@@ -166,7 +195,22 @@ class LearnedModel:
         if "familiarity" in meta:
             f = meta["familiarity"]
             X = knn.X if f.get("uses_knn_X") and knn is not None else arrays["familiarity_X"]
-            familiarity = Familiarity(X=X, k=int(f["k"]), rate=float(f["rate"]), threshold=float(f["threshold"]))
+            familiarity = Familiarity(
+                X=X,
+                k=int(f["k"]),
+                rate=float(f["rate"]),
+                threshold=float(f["threshold"]),
+                topic_rate=None if f.get("topic_rate") is None else float(f["topic_rate"]),
+                topic_threshold=None if f.get("topic_threshold") is None else float(f["topic_threshold"]),
+            )
+        topics = None
+        if "topic_loss" in arrays:
+            topics = TopicEvidence(
+                loss=arrays["topic_loss"],
+                new=arrays["topic_new"].astype(bool),
+                new_in_random_folds=arrays["topic_new_in_random_folds"].astype(bool),
+                clusters=arrays["topic_clusters"].astype(np.int64),
+            )
         return cls(
             models=tuple(meta["models"]),
             method=meta["method"],
@@ -183,6 +227,7 @@ class LearnedModel:
             selection={str(k): float(v) for k, v in meta.get("selection", {}).items()},
             oof_loss=arrays["oof_loss"],
             oof_ok=arrays["oof_ok"],
+            topics=topics,
         )
 
 

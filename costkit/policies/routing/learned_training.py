@@ -18,11 +18,12 @@ import attrs
 import numpy as np
 
 from ...errors import ConfigError
+from .familiarity import Familiarity, check_topic_rate, strangeness_against
 from .familiarity import check_rate as check_ood_rate
 from .familiarity import fit as fit_familiarity
 from .learned_model import LearnedModel, check_target
-from .predictors import Groups, Knn, RidgePath, fit_groups, kmeans
-from .route_calibration import calibrate, check_confidence, ladder_cost
+from .predictors import Groups, Knn, RidgePath, fit_groups, kmeans, mix
+from .route_calibration import TopicEvidence, calibrate, check_confidence, ladder_cost
 
 METHODS = ("ensemble", "linear", "knn", "groups")
 L2_GRID = (0.1, 0.03, 0.01, 0.003)  # ridge penalties cross-validation chooses from, x the data's total variance
@@ -105,6 +106,52 @@ class Trainer:
         return knn, ridge, groups
 
 
+def _topic_evidence(
+    trainer: Trainer,
+    X: np.ndarray,
+    Y: np.ndarray,
+    group_labels: np.ndarray,
+    familiarity: Familiarity,
+    strangeness: np.ndarray,
+    folds: int,
+    seed: int,
+    l2: float,
+    linear_weight: float,
+    group_weight: float,
+) -> TopicEvidence:
+    """The chosen blend's predictions on folds of whole held-out groups, and the check's verdicts there.
+
+    A held-out group's prompts are measured against the other groups' prompts only, as a prompt on
+    a topic the router never saw would be; the far ones go strongest, as in use.
+    """
+    n, M = Y.shape
+    q = np.zeros((n, M), dtype=np.float32)
+    far_from_rest = np.zeros(n)
+    everything = np.arange(n)
+    for held in _group_folds(group_labels, folds, seed):
+        rest = np.setdiff1d(everything, held)
+        knn, ridge, groups = trainer.fit(X, Y, rest)
+        linear = ridge.fit(l2) if ridge is not None else None
+        q[held] = mix(
+            X[held],
+            knn=knn,
+            linear=linear,
+            groups=groups,
+            linear_weight=linear_weight if (knn is not None and linear is not None) else float(linear is not None),
+            group_weight=group_weight,
+        )
+        far_from_rest[held] = strangeness_against(X[held], X[rest], familiarity.k)
+    loss = np.where((far_from_rest > familiarity.threshold)[:, None], np.inf, q[:, -1:] - q[:, :-1])
+    topic_threshold = familiarity.topic_threshold
+    assert topic_threshold is not None
+    return TopicEvidence(
+        loss=loss,
+        new=far_from_rest > topic_threshold,
+        new_in_random_folds=strangeness > topic_threshold,
+        clusters=group_labels,
+    )
+
+
 def train(
     examples: Iterable[Mapping[str, Any]],
     models: Sequence[str],
@@ -117,6 +164,7 @@ def train(
     confidence: float = 0.95,
     margin: float | None = None,
     ood_rate: float | None = 0.02,
+    topic_rate: float | None = 0.5,
     folds: int = 5,
     seed: int = 0,
     holdout: str = "examples",
@@ -129,6 +177,11 @@ def train(
     ``confidence``: the threshold keeps ``target_quality`` at this one-sided confidence
     (:mod:`.route_calibration`); ``margin`` instead fixes the bound's multiplier in standard
     errors. ``ood_rate``: the familiarity check's level (:mod:`.familiarity`; None turns it off).
+    ``topic_rate``: when every example has a ``"group"`` (at least ``folds`` distinct ones, and
+    ``holdout="examples"``), the strangest
+    ``topic_rate`` of prompts like the training ones get a careful threshold calibrated on folds
+    of whole held-out groups, so traffic on topics the router never saw keeps the target too
+    (:mod:`.route_calibration`; None turns it off; without groups it does nothing).
     ``holdout``: ``"examples"`` (folds of random examples) or ``"groups"`` (folds of whole groups,
     so the threshold is calibrated on topics the fit never saw: for traffic whose topics will
     differ from the training ones; needs every example's ``"group"``).
@@ -145,6 +198,7 @@ def train(
     check_target(target_quality)
     confidence = check_confidence(confidence)
     ood_rate = check_ood_rate(ood_rate)
+    topic_rate = check_topic_rate(topic_rate, ood_rate)
     if method not in METHODS:
         raise ConfigError("method", f"must be one of {METHODS}, got {method!r}")
     if not isinstance(k, int) or k < 1:
@@ -228,9 +282,16 @@ def train(
     q = blended_quality(best_j, best_a)
     oof = q[:, -1:] - q[:, :-1]
     familiarity = None
+    topics = None
     if ood_rate is not None:  # prompts unlike the others go strongest in calibration as in use
-        familiarity, flagged = fit_familiarity(X, ood_rate)
-        oof = np.where(flagged[:, None], np.inf, oof)
+        # topic folds need a group to hold out in every fold (and their bound counts groups)
+        use_topics = topic_rate is not None and len(group_names) >= folds and holdout == "examples"
+        familiarity, strangeness = fit_familiarity(X, ood_rate, topic_rate=topic_rate if use_topics else None)
+        oof = np.where((strangeness > familiarity.threshold)[:, None], np.inf, oof)
+        if use_topics and group_labels is not None:
+            topics = _topic_evidence(
+                trainer, X, Y, group_labels, familiarity, strangeness, folds, seed, l2s[best_j], best_a, group_weight
+            )
     calibration = calibrate(
         oof,
         Y,
@@ -239,6 +300,7 @@ def train(
         confidence=confidence,
         margin=None if margin is None else float(margin),
         clusters=group_labels if holdout == "groups" else None,  # the bound counts topics, not questions
+        topics=topics,
     )
 
     knn, ridge, groups = trainer.fit(X, Y, everything)
@@ -260,6 +322,7 @@ def train(
         margin=None if margin is None else float(margin),
         familiarity=familiarity,
         selection=selection,
+        topics=topics,
     )
 
 

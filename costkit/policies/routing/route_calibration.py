@@ -15,6 +15,15 @@ strongest model's accuracy is measured on held-out (out-of-fold) predictions:
 :class:`Calibration` reports what the held-out predictions showed there, and the bound itself:
 ``quality_ratio_lower_bound`` is the lower bound of (routed accuracy / strongest accuracy) at the
 stated confidence -- the promise, stated with its margin.
+
+**New topics** (:class:`TopicEvidence`, when examples carry groups): the same predictions are also
+made on folds of whole held-out groups (each example predicted by a fit that never saw its topic),
+and prompts the familiarity check calls possibly new (``new``) get a second, more careful
+threshold. The pair is walked as one sequence: for each familiar threshold (careful to cheap), the
+careful threshold is the loosest (and no looser than the familiar one) for which the bound holds
+on the topic folds (cluster-robust: it counts topics); the walk stops at the first pair whose
+bound fails on the random folds, or for which no careful threshold passes on the topic folds.
+Both must hold, so each step is an intersection-union test at level ``1 - confidence``.
 """
 
 from __future__ import annotations
@@ -41,6 +50,10 @@ class Calibration:
     examples: int
     confidence: float = 0.95
     quality_ratio_lower_bound: float = 0.0  # lower bound of quality / strongest_quality at `confidence`
+    # with topic evidence: the threshold for prompts that may be from a new topic, and what the topic folds showed
+    careful_threshold: float | None = None
+    new_topic_quality_ratio: float | None = None  # routed / strongest accuracy on the topic folds
+    new_topic_quality_ratio_lower_bound: float | None = None  # its cluster-robust lower bound at `confidence`
 
     @property
     def quality_ratio(self) -> float:
@@ -53,19 +66,33 @@ def check_confidence(value: object) -> float:
     return float(value)
 
 
-def choose(loss: np.ndarray, threshold: float) -> np.ndarray:
-    """Per row, the first (cheapest) column with ``loss <= threshold``; ``M - 1`` (strongest) if none."""
-    within = loss <= threshold
+@attrs.frozen(kw_only=True)
+class TopicEvidence:
+    """Out-of-fold predictions on folds of whole groups, and which prompts the check calls possibly new."""
+
+    loss: np.ndarray = attrs.field(repr=False)  # (n, M-1) predicted by fits that never saw the example's group
+    new: np.ndarray = attrs.field(repr=False)  # (n,) possibly new, measured against the other groups' prompts
+    new_in_random_folds: np.ndarray = attrs.field(repr=False)  # (n,) the same check, leave-one-out
+    clusters: np.ndarray = attrs.field(repr=False)  # (n,) group index: the topic folds' bound counts topics
+
+
+def choose(loss: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """Per row, the first (cheapest) column with ``loss <= threshold``; ``M - 1`` (strongest) if none.
+
+    ``threshold``: one number, or one per row.
+    """
+    t = np.asarray(threshold, dtype=np.float64)
+    within = loss <= (t[:, None] if t.ndim == 1 else t)
     first = np.argmax(within, axis=1)
     return np.where(within.any(axis=1), first, loss.shape[1])
 
 
-def candidates(loss: np.ndarray) -> np.ndarray:
-    """The thresholds worth trying: -inf (everything strongest) and 401 quantiles of the losses."""
+def candidates(loss: np.ndarray, count: int = 401) -> np.ndarray:
+    """The thresholds worth trying: -inf (everything strongest) and ``count`` quantiles of the losses."""
     finite = loss[np.isfinite(loss)]
     if finite.size == 0:
         return np.array([-np.inf])
-    return np.unique(np.concatenate([[-np.inf], np.quantile(finite, np.linspace(0, 1, 401), method="lower")]))
+    return np.unique(np.concatenate([[-np.inf], np.quantile(finite, np.linspace(0, 1, count), method="lower")]))
 
 
 def calibrate(
@@ -77,6 +104,7 @@ def calibrate(
     confidence: float = 0.95,
     margin: float | None = None,
     clusters: np.ndarray | None = None,
+    topics: TopicEvidence | None = None,
 ) -> Calibration:
     """The largest threshold whose quality, and every more careful one's, meets the target at ``confidence``.
 
@@ -84,7 +112,10 @@ def calibrate(
     confidence was stated (format 2 saved ``margin=1``, about 84% one-sided). ``clusters`` (a
     group index per example) makes the standard error cluster-robust: examples of one topic err
     together, and new traffic brings new topics, so the bound counts topics, not questions.
+    ``topics``: also choose the careful threshold for possibly new topics (module docstring).
     """
+    if topics is not None:
+        return _calibrate_with_topics(loss, ok, target_quality, models, confidence, margin, topics)
     n = ok.shape[0]
     rows = np.arange(n)
     z = float(margin) if margin is not None else NormalDist().inv_cdf(confidence)
@@ -112,6 +143,55 @@ def calibrate(
         examples=n,
         confidence=confidence,
         quality_ratio_lower_bound=target_quality + best_lb / strongest if strongest else 1.0,
+    )
+
+
+def _calibrate_with_topics(
+    loss: np.ndarray,
+    ok: np.ndarray,
+    target_quality: float,
+    models: Sequence[str],
+    confidence: float,
+    margin: float | None,
+    topics: TopicEvidence,
+) -> Calibration:
+    rows = np.arange(ok.shape[0])
+    z = float(margin) if margin is not None else NormalDist().inv_cdf(confidence)
+    strongest = float(ok[:, -1].mean())
+    grid = candidates(np.concatenate([loss.ravel(), topics.loss.ravel()]), 201)
+
+    def bound(
+        lss: np.ndarray, new: np.ndarray, familiar_t: float, careful_t: float, clusters: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
+        """The lower confidence bound of mean d with these two thresholds, and the models chosen."""
+        idx = choose(lss, np.where(new, careful_t, familiar_t))
+        diff = ok[rows, idx] - target_quality * ok[:, -1]
+        return float(diff.mean()) - z * _standard_error(diff, clusters), idx
+
+    best: tuple[float, float] = (-math.inf, -math.inf)
+    for t in grid:
+        careful = None  # as loose as the topic folds allow with familiar prompts at t, never looser than t
+        for c in grid:
+            if c > t or bound(topics.loss, topics.new, float(t), float(c), topics.clusters)[0] + 1e-12 < 0:
+                break
+            careful = float(c)
+        if careful is None or bound(loss, topics.new_in_random_folds, float(t), careful, None)[0] + 1e-12 < 0:
+            break
+        best = (float(t), careful)
+    lb_r, idx = bound(loss, topics.new_in_random_folds, *best, None)
+    lb_g, idx_g = bound(topics.loss, topics.new, *best, topics.clusters)
+    return Calibration(
+        threshold=best[0],
+        target_quality=target_quality,
+        quality=float(ok[rows, idx].mean()),
+        strongest_quality=strongest,
+        shares={m: float(np.mean(idx == i)) for i, m in enumerate(models)},
+        examples=len(rows),
+        confidence=confidence,
+        quality_ratio_lower_bound=target_quality + lb_r / strongest if strongest else 1.0,
+        careful_threshold=best[1],
+        new_topic_quality_ratio=float(ok[rows, idx_g].mean()) / strongest if strongest else 1.0,
+        new_topic_quality_ratio_lower_bound=target_quality + lb_g / strongest if strongest else 1.0,
     )
 
 
@@ -145,4 +225,4 @@ def ladder_cost(loss: np.ndarray, ok: np.ndarray, target_quality: float) -> floa
     return float(np.mean(best))
 
 
-__all__ = ["Calibration", "calibrate", "candidates", "check_confidence", "choose", "ladder_cost"]
+__all__ = ["Calibration", "TopicEvidence", "calibrate", "candidates", "check_confidence", "choose", "ladder_cost"]

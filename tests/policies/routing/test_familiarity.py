@@ -7,7 +7,7 @@ import pytest
 from test_learned import EMBEDDER, examples, routed_model
 
 from costkit import ConfigError, Router
-from costkit.policies.routing.familiarity import check_rate, fit, leave_one_out
+from costkit.policies.routing.familiarity import check_rate, check_topic_rate, fit, leave_one_out
 from costkit.policies.routing.learned import LearnedModel
 
 
@@ -19,7 +19,8 @@ def test_about_rate_of_new_in_distribution_prompts_are_flagged() -> None:
     rng = np.random.default_rng(0)
     centre = rng.normal(size=16)
     X = _unit(centre + rng.normal(scale=0.5, size=(2000, 16)))
-    fam, flagged = fit(X[:1000], rate=0.05)
+    fam, scores = fit(X[:1000], rate=0.05)
+    flagged = scores > fam.threshold
     assert flagged.mean() <= 0.06
     fresh = fam.unfamiliar(X[1000:]).mean()
     assert 0.01 < fresh < 0.1  # conformal: about the rate on new prompts like the training ones
@@ -60,3 +61,26 @@ def test_bad_rate(bad: object) -> None:
     with pytest.raises(ConfigError) as err:
         check_rate(bad)
     assert err.value.field == "ood_rate"
+
+
+def test_the_topic_level_flags_about_topic_rate_of_prompts_like_the_training_ones() -> None:
+    rng = np.random.default_rng(1)
+    centre = rng.normal(size=16)
+    X = _unit(centre + rng.normal(scale=0.5, size=(2000, 16)))
+    fam, _ = fit(X[:1000], rate=0.02, topic_rate=0.3)
+    assert fam.topic_threshold is not None and fam.topic_threshold < fam.threshold
+    assert 0.2 < fam.new_topic(X[1000:]).mean() < 0.4
+    far = _unit(-centre + rng.normal(scale=0.5, size=(50, 16)))
+    assert fam.new_topic(far).all()
+    plain, _ = fit(X[:1000], rate=0.02)
+    assert not plain.new_topic(far).any()  # no topic level: nobody gets the careful threshold
+
+
+@pytest.mark.parametrize("bad", [0, 1.0, -0.3, True, "0.3", 0.01])
+def test_bad_topic_rate(bad: object) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_topic_rate(bad, ood_rate=0.02)
+    assert err.value.field == "topic_rate"
+    with pytest.raises(ConfigError) as err:
+        Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, topic_rate=bad)
+    assert err.value.field == "topic_rate"

@@ -327,3 +327,104 @@ def test_a_router_saved_in_the_previous_format_still_loads(tmp_path: Path) -> No
     assert loaded.linear is None and loaded.linear_weight == 0.0
     E = EMBEDDER(["chat question 1", "math question 1"])
     np.testing.assert_allclose(loaded.loss(E), model.loss(E), rtol=1e-6)
+
+
+SUBJECTS = 12  # training subjects; "subject12" and up are never seen in training
+
+
+def subject_vectors(texts: list[str]) -> np.ndarray:
+    """Subjects close to each other (like MMLU's): a shared axis, a weaker subject axis, per-text jitter."""
+    out = np.zeros((len(texts), 32), dtype=np.float32)
+    for i, t in enumerate(texts):
+        out[i, 0] = 1.0
+        out[i, 1 + int(t.split()[0].removeprefix("subject"))] = 0.6
+        out[i, 17:] = np.random.default_rng(zlib.crc32(t.encode())).normal(0, 0.3, 15)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+SUBJECT_EMBEDDER = CallableEmbedder(subject_vectors, dim=32, name="test-subjects")
+
+
+def subject_examples(n: int = 600, groups: bool = True) -> list[dict[str, Any]]:
+    """The cheap model is right on 95% of the even subjects' questions and 30% of the odd ones'."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        s = i % SUBJECTS
+        ok = {"cheap": bool(rng.random() < (0.3 if s % 2 else 0.95)), "strong": bool(rng.random() < 0.95)}
+        out.append({"prompt": f"subject{s} question {i}", "ok": ok, **({"group": f"subject{s}"} if groups else {})})
+    return out
+
+
+def test_a_prompt_on_a_subject_never_seen_gets_the_careful_threshold_and_says_so() -> None:
+    router = Router.learned(subject_examples(), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER)
+    model = router.learned_model
+    cal = model.calibration
+    assert cal.careful_threshold is not None and cal.careful_threshold < cal.threshold
+    assert cal.new_topic_quality_ratio_lower_bound is not None and cal.new_topic_quality_ratio_lower_bound >= 0.95
+    unseen = "subject12 question 1"
+    E = SUBJECT_EMBEDDER([unseen])
+    assert model.new_topic(E)[0] and not model.unfamiliar(E)[0]
+    assert cal.careful_threshold < model.loss(E)[0, 0] <= cal.threshold  # one threshold would send it cheap
+    chosen, call = routed_model(router, unseen)
+    assert chosen == "strong" and call.notes["route_new_topic"] is True and call.notes["route_ood"] is False
+    assert call.notes["route_scores"]["threshold"] == round(cal.careful_threshold, 4)
+    familiar = [f"subject0 question {9000 + i}" for i in range(20)]
+    flags = model.new_topic(SUBJECT_EMBEDDER(familiar))
+    assert 0.2 < flags.mean() < 0.8  # about topic_rate (0.5) of prompts like the training ones
+    chosen, call = routed_model(router, familiar[int(np.argmin(flags))])
+    assert chosen == "cheap" and call.notes["route_new_topic"] is False
+
+    one_threshold = Router.learned(
+        subject_examples(), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER, topic_rate=None
+    )
+    assert one_threshold.learned_model.calibration.careful_threshold is None
+    chosen, call = routed_model(one_threshold, unseen)
+    assert chosen == "cheap" and "route_new_topic" not in call.notes
+
+
+def test_without_groups_there_is_one_threshold() -> None:
+    router = Router.learned(subject_examples(groups=False), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER)
+    assert router.learned_model.calibration.careful_threshold is None and router.learned_model.topics is None
+    _, call = routed_model(router, "subject12 question 1")
+    assert "route_new_topic" not in call.notes
+    grouped = Router.learned(
+        subject_examples(), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER, holdout="groups"
+    )
+    assert grouped.learned_model.calibration.careful_threshold is None  # every prompt already calibrated on new groups
+    two_groups = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER)
+    assert two_groups.learned_model.calibration.careful_threshold is None  # fewer groups than folds: no topic folds
+
+
+def test_the_careful_threshold_survives_save_load_and_a_new_target(tmp_path: Path) -> None:
+    router = Router.learned(subject_examples(), models=["cheap", "strong"], embedder=SUBJECT_EMBEDDER)
+    router.save(tmp_path / "r.npz")
+    loaded = Router.load(tmp_path / "r.npz", embedder=SUBJECT_EMBEDDER).learned_model
+    assert loaded.calibration == router.learned_model.calibration
+    assert loaded.familiarity is not None and loaded.familiarity.topic_rate == 0.5
+    E = SUBJECT_EMBEDDER([f"subject{s} question {i}" for s in range(16) for i in range(3)])
+    assert np.array_equal(loaded.route(E), router.learned_model.route(E))
+    stricter = Router.load(tmp_path / "r.npz", embedder=SUBJECT_EMBEDDER, target_quality=0.99).learned_model
+    assert stricter.calibration.careful_threshold is not None
+    assert stricter.calibration.careful_threshold <= loaded.calibration.careful_threshold  # type: ignore[operator]
+    assert stricter.calibration.threshold <= loaded.calibration.threshold
+
+
+def test_a_router_saved_in_format_3_still_loads_with_one_threshold(tmp_path: Path) -> None:
+    model = Router.learned(examples(), models=["cheap", "strong"], embedder=EMBEDDER).learned_model
+    model.save(tmp_path / "v4.npz")
+    with np.load(tmp_path / "v4.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["format"] = 3
+    for key in ("careful_threshold", "new_topic_quality_ratio", "new_topic_quality_ratio_lower_bound"):
+        del meta["calibration"][key]
+    for key in ("topic_rate", "topic_threshold"):
+        del meta["familiarity"][key]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "v3.npz", **arrays)  # type: ignore[arg-type]
+    loaded = LearnedModel.load(tmp_path / "v3.npz")
+    assert loaded.calibration.careful_threshold is None and loaded.familiarity is not None
+    assert loaded.familiarity.topic_threshold is None
+    E = EMBEDDER(["chat question 1", "math question 1"])
+    assert loaded.route(E).tolist() == [0, 1]

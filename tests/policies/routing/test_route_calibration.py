@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from costkit import ConfigError
-from costkit.policies.routing.route_calibration import calibrate, check_confidence
+from costkit.policies.routing.route_calibration import TopicEvidence, calibrate, check_confidence, choose
 
 
 def _data(n: int = 2000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -76,3 +76,34 @@ def test_holdout_groups_needs_groups_and_is_checked() -> None:
         Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, holdout="topics")
     router = Router.learned(examples(groups=True), models=["cheap", "strong"], embedder=EMBEDDER, holdout="groups")
     assert router.learned_model.calibration.quality_ratio_lower_bound >= 0.95 - 1e-9
+
+
+def _topic_evidence(loss: np.ndarray, seed: int, informative: bool) -> TopicEvidence:
+    """Topic-fold predictions: as good as the random folds', or mostly noise (a new topic fools the predictors)."""
+    rng = np.random.default_rng(seed)
+    n = len(loss)
+    topic_loss = loss if informative else rng.random((n, 1))
+    return TopicEvidence(
+        loss=topic_loss,
+        new=rng.random(n) < 0.5,
+        new_in_random_folds=rng.random(n) < 0.3,
+        clusters=np.arange(n) % 40,
+    )
+
+
+def test_topic_folds_that_predict_worse_give_new_topics_a_careful_threshold() -> None:
+    loss, ok = _data(seed=7)
+    plain = calibrate(loss, ok, 0.95, ["a", "b"])
+    cal = calibrate(loss, ok, 0.95, ["a", "b"], topics=_topic_evidence(loss, 8, informative=False))
+    assert plain.careful_threshold is None and plain.new_topic_quality_ratio_lower_bound is None
+    assert cal.careful_threshold is not None and cal.careful_threshold < cal.threshold <= plain.threshold
+    assert cal.quality_ratio_lower_bound >= 0.95 - 1e-9  # the familiar traffic's promise still holds
+    new_topic_bound = cal.new_topic_quality_ratio_lower_bound
+    assert new_topic_bound is not None and new_topic_bound >= 0.95 - 1e-9
+    good = calibrate(loss, ok, 0.95, ["a", "b"], topics=_topic_evidence(loss, 8, informative=True))
+    assert good.careful_threshold is not None and good.careful_threshold > cal.careful_threshold
+
+
+def test_the_careful_threshold_is_used_per_row() -> None:
+    loss = np.array([[0.1], [0.1], [0.5]])
+    assert choose(loss, np.array([0.2, 0.0, 0.6])).tolist() == [0, 1, 0]
