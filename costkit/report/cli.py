@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--alerts", action="store_true", help="also: the alerts the records raise (anomalies, bursts, caches)"
     )
     rep.add_argument(
+        "--quality",
+        action="store_true",
+        help="also: per feature, the share of routed calls the learned router found unfamiliar and the "
+        "semantic cache's live false-hit rate from verified samples",
+    )
+    rep.add_argument(
         "--rebuild-rollups",
         action="store_true",
         help="first recompute the rollups of a SQLite file written before them (then the report is fast)",
@@ -212,9 +218,9 @@ def _rebuild(path: str) -> None:
 def _sections(
     args: argparse.Namespace, groupings: list[tuple[str, ...]], since: Any, until: Any, equals: dict[str, Any]
 ) -> dict[str, Any]:
-    """What --tasks, --arms, --forecast and --alerts add (None when not asked for)."""
-    out: dict[str, Any] = {"tasks": None, "arms": None, "forecast": None, "alerts": None}
-    if args.format == "html" or not (args.tasks or args.arms or args.forecast or args.alerts):
+    """What --tasks, --arms, --forecast, --alerts and --quality add (None when not asked for)."""
+    out: dict[str, Any] = {"tasks": None, "arms": None, "forecast": None, "alerts": None, "quality": None}
+    if args.format == "html" or not (args.tasks or args.arms or args.forecast or args.alerts or args.quality):
         return out  # the HTML page has them all
     from .source import load_outcomes, load_records
     from .tasks import compare_arms, task_report
@@ -230,10 +236,14 @@ def _sections(
             load_records(args.path, since=since, until=until, **equals), outcomes, by=("experiment", "arm")
         )
         out["arms"] = compare_arms(by_arm)
-    if args.forecast or args.alerts:
+    if args.forecast or args.alerts or args.quality:
         from .store import open_store
 
         with open_store(args.path) as store:
+            if args.quality:
+                from .render import QUALITY_NOTES, quality_signals
+
+                out["quality"] = quality_signals(store.noted_flags("feature", QUALITY_NOTES, since=since, until=until))
             if args.forecast:
                 from .forecast import forecast_store
 
@@ -259,6 +269,10 @@ def _text_sections(extra: dict[str, Any]) -> str:
         lines += ["", *forecast_lines(extra["forecast"])]
     if extra.get("alerts") is not None:
         lines += ["", f"alerts ({len(extra['alerts'])})", *describe(extra["alerts"])]
+    if extra.get("quality") is not None:
+        from .render import quality_lines
+
+        lines += ["", *quality_lines(extra["quality"])]
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from .aggregate import GroupStats, Report
 
 NONE_LABEL = "(none)"
@@ -283,7 +285,71 @@ def forecast_lines(forecasts: Sequence[Any]) -> list[str]:
     ]
 
 
+QUALITY_NOTES = ("route_ood", "route_new_topic", "cache_verified")
+
+
+@attrs.frozen(kw_only=True)
+class QualitySignal:
+    """One feature's quality signals from its records' notes."""
+
+    feature: str | None
+    routed: int  # learned-router decisions (records carrying route_ood)
+    unfamiliar: int  # ... sent to the strongest model as unlike the training prompts
+    careful: int  # ... routed with the careful threshold for a possibly new topic
+    careful_of: int  # decisions by a router that has that threshold
+    verified: int  # semantic hits sampled and checked by the verifier
+    refuted: int  # ... that the verifier said were wrong
+
+    @property
+    def live_false_hit_rate(self) -> float | None:
+        return self.refuted / self.verified if self.verified else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**attrs.asdict(self), "live_false_hit_rate": self.live_false_hit_rate}
+
+
+def quality_signals(flags: Mapping[str | None, Mapping[str, tuple[int, int]]]) -> list[QualitySignal]:
+    """The store's note counts (:meth:`~costkit.report.store.Store.noted_flags` over QUALITY_NOTES) per feature."""
+    out = []
+    for feature in sorted(flags, key=lambda f: (f is None, f or "")):
+        f = flags[feature]
+        (ood, routed), (careful, careful_of), (right, verified) = (f[k] for k in QUALITY_NOTES)
+        out.append(QualitySignal(
+            feature=feature, routed=routed, unfamiliar=ood, careful=careful, careful_of=careful_of,
+            verified=verified, refuted=verified - right,
+        ))  # fmt: skip
+    return out
+
+
+def quality_lines(signals: Sequence[QualitySignal]) -> list[str]:
+    """Text lines: per feature, how much routed traffic the learned router found unfamiliar, and
+    what the semantic cache's sampled verification says about its live false-hit rate."""
+
+    def share(part: int, whole: int) -> str:
+        return "-" if whole == 0 else f"{part / whole:.1%}"
+
+    rows = [
+        [
+            visible(key_label(s.feature)),
+            f"{s.routed:,}",
+            share(s.unfamiliar, s.routed),
+            share(s.careful, s.careful_of),
+            f"{s.verified:,}",
+            f"{s.refuted:,}",
+            share(s.refuted, s.verified),
+        ]
+        for s in signals
+    ]
+    header = ["feature", "routed", "unfamiliar", "new topic", "verified", "refuted", "live false-hit rate"]
+    return [
+        "quality signals (records: learned-router decisions; semantic hits sampled for verification)",
+        *_grid(header, ["<"] + [">"] * (len(header) - 1), rows),
+    ]
+
+
 __all__ = [
+    "QUALITY_NOTES",
+    "QualitySignal",
     "cells",
     "columns",
     "csv_safe",
@@ -291,6 +357,8 @@ __all__ = [
     "forecast_lines",
     "key_label",
     "pct",
+    "quality_lines",
+    "quality_signals",
     "to_csv",
     "to_json",
     "to_table",

@@ -280,6 +280,28 @@ class Store:
         )
         return [(int(h), d, int(ok), int(bad)) for h, d, ok, bad in self.rows(sql, args)]
 
+    def noted_flags(
+        self, dim: str | None, keys: Sequence[str], *, since: float | None = None, until: float | None = None
+    ) -> dict[str | None, dict[str, tuple[int, int]]]:
+        """Per value of ``dim``: each boolean note of ``keys`` -> (records where it is true, records that
+        carry it). A note that is not a JSON boolean counts as absent (stored notes are not trusted)."""
+        if dim is not None and dim not in FIELDS:
+            raise ValueError(f"not a record field: {dim!r}")
+        notes = [self.dialect.note_bool(k) for k in keys]  # raises on a key that is not a plain name
+        where, args = self._time_range(since, until, "(" + " OR ".join(self.dialect.has_note(k) for k in keys) + ")")
+        col = q(dim) if dim else "NULL"
+        inner = ", ".join(f"{n} AS v{i}" for i, n in enumerate(notes))
+        sums = ", ".join(
+            f"SUM(CASE WHEN v{i} = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN v{i} IS NULL THEN 0 ELSE 1 END)"
+            for i in range(len(keys))
+        )
+        sql = f"SELECT dim, {sums} FROM (SELECT {col} AS dim, {inner} FROM {self.t()}{where}) s GROUP BY dim"
+        out: dict[str | None, dict[str, tuple[int, int]]] = {}
+        for row in self.rows(sql, args):
+            counts = [int(c or 0) for c in row[1:]]
+            out[row[0]] = {k: (counts[2 * i], counts[2 * i + 1]) for i, k in enumerate(keys)}
+        return out
+
     def noted_delta(
         self, dim: str | None, *, since: float | None = None, until: float | None = None
     ) -> list[tuple[int, str | None, float]]:

@@ -250,6 +250,37 @@ def test_text_has_forecast_and_alerts_sections(tmp_path: Path, capsys) -> None:
     assert "alerts (0)" in out
 
 
+@pytest.mark.parametrize("fmt", ["sqlite", "jsonl"])
+def test_quality_section_counts_unfamiliar_routing_and_refuted_samples_per_feature(
+    tmp_path: Path, capsys, make_record, fmt
+) -> None:
+    notes = [
+        ("faq", {"route_ood": False, "route_new_topic": False}),
+        ("faq", {"route_ood": True, "route_new_topic": False}),
+        ("faq", {"route_ood": False, "route_new_topic": True}),
+        ("faq", {"route_ood": False, "route_new_topic": False, "cache_verified": True}),
+        ("faq", {"cache_verified": False}),  # the provider call after a refuted sample
+        ("exam", {"route_ood": "yes"}),  # not a JSON boolean: not counted (stored notes are untrusted)
+        ("exam", {"cache_verified": True}),
+        ("exam", {}),
+    ]
+    path = tmp_path / ("costs.db" if fmt == "sqlite" else "costs.jsonl")
+    with (SQLiteSink(path) if fmt == "sqlite" else JSONLSink(path)) as sink:
+        for i, (feature, note) in enumerate(notes):
+            sink.emit(make_record(f"q{i}", feature=feature, notes=note))
+    assert main(["report", str(path), "--quality", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["quality"] == [
+        {"feature": "exam", "routed": 0, "unfamiliar": 0, "careful": 0, "careful_of": 0, "verified": 1, "refuted": 0,
+         "live_false_hit_rate": 0.0},
+        {"feature": "faq", "routed": 4, "unfamiliar": 1, "careful": 1, "careful_of": 4, "verified": 2, "refuted": 1,
+         "live_false_hit_rate": 0.5},
+    ]  # fmt: skip
+    assert main(["report", str(path), "--quality"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.split("quality signals")[1].splitlines()[3:]]
+    assert rows == [["exam", "0", "-", "-", "1", "0", "0.0%"], ["faq", "4", "25.0%", "25.0%", "2", "1", "50.0%"]]
+
+
 def test_rebuild_rollups_of_an_old_file(db: Path, capsys) -> None:
     import sqlite3
 

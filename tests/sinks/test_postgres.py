@@ -153,6 +153,27 @@ def test_alerts_and_dashboard_read_postgres_as_they_read_sqlite(pg_url, table, m
     assert a["source"] == redact(pg_url)
 
 
+def test_quality_note_counts_read_postgres_as_they_read_sqlite(pg_url, table, make_record, tmp_path) -> None:
+    from costkit.report.render import QUALITY_NOTES
+
+    recs = [
+        make_record(request_id="a", notes={"route_ood": True, "route_new_topic": False}),
+        make_record(request_id="b", notes={"route_ood": False, "route_new_topic": True}),
+        make_record(request_id="c", feature="exam", notes={"route_ood": "true", "cache_verified": False}),
+        make_record(request_id="d", feature="exam", notes={"cache_verified": True}),
+    ]
+    with PostgresSink(pg_url, table=table) as pg, SQLiteSink(tmp_path / "c.db") as lite:
+        pg.write_many(recs)
+        lite.write_many(recs)
+    with open_store(pg_url, table=table) as pg_store, open_store(tmp_path / "c.db") as lite_store:
+        from_pg = pg_store.noted_flags("feature", QUALITY_NOTES)
+        assert from_pg == lite_store.noted_flags("feature", QUALITY_NOTES)
+    assert from_pg == {
+        "faq": {"route_ood": (1, 2), "route_new_topic": (1, 2), "cache_verified": (0, 0)},
+        "exam": {"route_ood": (0, 0), "route_new_topic": (0, 0), "cache_verified": (1, 2)},
+    }
+
+
 def _rounded(value):
     """Floats to 12 significant digits (sums in another order), the rest as is."""
     if isinstance(value, float):
