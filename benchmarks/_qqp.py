@@ -28,6 +28,26 @@ def halves(rows: list[dict[str, Any]], seed: int) -> tuple[list[dict[str, Any]],
     return [rows[i] for i in order[:half]], [rows[i] for i in order[half:]]
 
 
+def calibration_setup(description: str) -> tuple[Any, Any, list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """The calibration scripts' shared start: ``--embedder`` / ``--cache-dir`` parsed, the embedder,
+    the two seed-0 halves, and a :class:`Replay` of the embeddings of every QQP text (computed once,
+    kept under ``--cache-dir``): (args, embedder, calibration half, held-out half, replay)."""
+    import argparse
+
+    from _replay import Replay
+
+    from costkit.embedders import as_embedder
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--embedder", default="wordllama", help="wordllama (default), minilm or minilm-onnx")
+    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-bench")
+    args = ap.parse_args()
+    model = as_embedder(None if args.embedder == "wordllama" else args.embedder)
+    cal_pairs, held = halves(read_pairs(), seed=0)
+    replay = Replay(model, [r[k] for r in cal_pairs + held for k in ("a", "b")], args.cache_dir)
+    return args, model, cal_pairs, held, replay
+
+
 def duplicates_of(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Each question -> the questions some pair of ``rows`` labels its duplicate (both ways)."""
     same: dict[str, set[str]] = {}

@@ -31,7 +31,6 @@ rarest such word.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import sys
@@ -46,11 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _qqp import halves, read_pairs  # noqa: E402
-from _replay import Replay  # noqa: E402
+from _qqp import calibration_setup  # noqa: E402
 from cache_quality import paraphrase_clusters  # noqa: E402
 
-from costkit.embedders import as_embedder, normalize_rows  # noqa: E402
+from costkit.embedders import normalize_rows  # noqa: E402
 from costkit.policies.cache import calibration as cal_mod  # noqa: E402
 
 RATES = (0.01, 0.02, 0.05)
@@ -133,14 +131,8 @@ def dev_lookups(emb: Any) -> tuple[cal_mod.Lookups, np.ndarray]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--embedder", default="wordllama", help="wordllama (default), minilm or minilm-onnx")
-    ap.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-bench")
-    args = ap.parse_args()
-    model = as_embedder(None if args.embedder == "wordllama" else args.embedder)
-    cal_pairs, held = halves(read_pairs(), seed=0)
     # the same text set as scripts/make_cache_calibration.py, so its stored vectors are reused
-    emb = Replay(model, [r[k] for r in cal_pairs + held for k in ("a", "b")], args.cache_dir)
+    _, model, cal_pairs, _, emb = calibration_setup(__doc__.split("\n\n")[0])
     dev_texts = sorted({t for c in paraphrase_clusters() if not c["held_out"] for t in _texts(c)})
     emb.table.update(zip(dev_texts, normalize_rows(np.asarray(model(dev_texts))), strict=True))
 

@@ -16,7 +16,6 @@ of minutes on a small CPU).
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
@@ -28,23 +27,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _qqp import halves, read_pairs  # noqa: E402
-from _replay import Replay  # noqa: E402
+from _qqp import calibration_setup  # noqa: E402
 
-from costkit.embedders import as_embedder  # noqa: E402
 from costkit.policies.cache.calibration import calibrate, feature_tensor, simulate, veto_mask  # noqa: E402
 
 OUT = ROOT / "costkit" / "data"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embedder", default="wordllama", help="wordllama (default), minilm or minilm-onnx")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "costkit-bench")
-    args = parser.parse_args()
-    model = as_embedder(None if args.embedder == "wordllama" else args.embedder)
-    cal_pairs, held_out = halves(read_pairs(), seed=0)
-    embedder = Replay(model, [r[k] for r in cal_pairs + held_out for k in ("a", "b")], args.cache_dir)
+    _, _, cal_pairs, held_out, embedder = calibration_setup(__doc__.split("\n\n")[0])
     t0 = time.perf_counter()
     cal = calibrate(
         cal_pairs,
