@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 from ._call import SOURCE_PROVIDER, Call, Tags
 from ._context import current_tags
 from ._pipeline import PreCall
+from ._stream import AsyncResultStream, ReplaySource, ResultStream
 from ._warn import warn_once
 from .errors import ConfigError
-from .providers.base import NotACall
+from .providers.base import NotACall, PassThrough
 
 if TYPE_CHECKING:
     from ._recorder import Recorder
@@ -242,9 +243,6 @@ class Interceptor:
         self, route: Route, call: Call, result: Any, started: float, options: Any, stream_type: type, stream_cls: Any
     ) -> Any:
         """What the caller gets: the SDK's own object (a raw response, a stream, a parsed completion)."""
-        from ._stream import ReplaySource
-        from .providers.base import PassThrough
-
         recorder = self.recorder
         recorder.end(call, result)
         scope = call.scope
@@ -269,8 +267,6 @@ class Interceptor:
         route = self.route(options) if not args else None
         if route is None or route.run is None:
             return self.sent(cast_to, options, *args, stream=stream, **kwargs)
-        from ._stream import ResultStream
-
         call, options = self.start(route, options, cast_to)
         if call is None:
             return self.sent(cast_to, options, stream=stream, **kwargs)
@@ -295,8 +291,6 @@ class AsyncInterceptor(Interceptor):
         route = self.route(options) if not args else None
         if route is None or route.arun is None:
             return await self.sent(cast_to, options, *args, stream=stream, **kwargs)
-        from ._stream import AsyncResultStream
-
         call, options = self.start(route, options, cast_to)
         if call is None:
             return await self.sent(cast_to, options, stream=stream, **kwargs)
